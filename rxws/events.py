@@ -1,0 +1,241 @@
+"""Client events: one small frozen pydantic model per event, matched on its ``kind`` field.
+
+Events carry no behaviour. Each has ``at``, the client's scheduler time (seconds) when it was
+emitted, so virtual-time tests can assert exact timelines. ``ClientEvent`` is the discriminated
+union of them all; ``ClientEventAdapter.validate_python(d)`` parses one back from a dict.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "ClientEvent",
+    "ClientEventAdapter",
+    "Connected",
+    "DecodeFailed",
+    "DisconnectReason",
+    "Disconnected",
+    "Event",
+    "GapDetected",
+    "HeartbeatMissed",
+    "LateReply",
+    "MessageDropped",
+    "ObserverFailed",
+    "OutboundFailed",
+    "ReconnectDenied",
+    "ReconnectProposed",
+    "Reconnected",
+    "SubscriptionChanged",
+    "SubscriptionDrift",
+    "SubscriptionFailed",
+    "SubscriptionsRestored",
+    "UnroutedMessage",
+]
+
+
+class DisconnectReason(str, Enum):
+    """Why a connection ended (or failed to open)."""
+
+    USER = "USER"
+    """The host called ``close()``."""
+    REMOTE_CLOSED = "REMOTE_CLOSED"
+    """The venue sent a close frame; ``code``/``detail`` carry its code and reason."""
+    NETWORK_ERROR = "NETWORK_ERROR"
+    """The TCP connection broke without a close frame, or could not be opened."""
+    PROTOCOL_ERROR = "PROTOCOL_ERROR"
+    """The peer broke the WebSocket protocol, or sent a frame over ``max_size`` (1009)."""
+    HEARTBEAT_TIMEOUT = "HEARTBEAT_TIMEOUT"
+    """No pong or data arrived before the heartbeat deadline (half-open connection)."""
+    RATE_LIMITED = "RATE_LIMITED"
+    """The venue closed or refused us for sending too much (1008, HTTP 429/418, venue codes)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Event(BaseModel):
+    """Base of all client events."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    at: float = 0.0
+
+
+class Connected(Event):
+    """The connection is open (the first time or after a reconnect)."""
+
+    kind: Literal["connected"] = "connected"
+    url: str = ""
+    attempt: int = 0
+
+
+class Disconnected(Event):
+    """The connection ended or could not be opened.
+
+    ``code`` is the WebSocket close code when there was a close frame; ``detail`` names the cause.
+    """
+
+    kind: Literal["disconnected"] = "disconnected"
+    reason: DisconnectReason
+    code: int | None = None
+    detail: str = ""
+
+
+class ReconnectProposed(Event):
+    """rxws proposes a reconnection; the host's ``approve`` sees this event and decides."""
+
+    kind: Literal["reconnect_proposed"] = "reconnect_proposed"
+    attempt: int
+    delay: float
+    cause: str
+
+
+class ReconnectDenied(Event):
+    """A proposed reconnection was refused (by the host or by the policy running out)."""
+
+    kind: Literal["reconnect_denied"] = "reconnect_denied"
+    attempt: int
+    why: str = ""
+
+
+class Reconnected(Event):
+    """A reconnection succeeded; ``downtime`` is the seconds between the drop and now."""
+
+    kind: Literal["reconnected"] = "reconnected"
+    attempt: int
+    downtime: float
+
+
+class SubscriptionsRestored(Event):
+    """After a reconnection, the desired topics were resubscribed."""
+
+    kind: Literal["subscriptions_restored"] = "subscriptions_restored"
+    confirmed: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+
+
+class SubscriptionChanged(Event):
+    """A topic's subscription state changed (DESIRED, PENDING, CONFIRMED, FAILED, ...)."""
+
+    kind: Literal["subscription_changed"] = "subscription_changed"
+    topic: str
+    state: str
+
+
+class SubscriptionFailed(Event):
+    """The venue refused to subscribe a topic."""
+
+    kind: Literal["subscription_failed"] = "subscription_failed"
+    topic: str
+    code: int | str | None = None
+    detail: str = ""
+
+
+class SubscriptionDrift(Event):
+    """The venue's own list of subscriptions differs from what the client believes."""
+
+    kind: Literal["subscription_drift"] = "subscription_drift"
+    missing_at_venue: tuple[str, ...] = ()
+    unexpected_at_venue: tuple[str, ...] = ()
+
+
+class GapDetected(Event):
+    """Data on ``topic`` may have been missed between ``start`` and ``end`` (scheduler seconds).
+
+    ``kind_of_gap`` is ``"disconnect"`` for a connection loss, ``"sequence"`` for a jump in the
+    topic's sequence numbers, ``"duplicate"`` or ``"regression"`` for numbers that repeat or go back.
+    """
+
+    kind: Literal["gap_detected"] = "gap_detected"
+    topic: str
+    gap: Literal["disconnect", "sequence", "duplicate", "regression"]
+    start: float | None = None
+    end: float | None = None
+    last_seq: int | None = None
+    next_seq: int | None = None
+
+
+class HeartbeatMissed(Event):
+    """No pong or data arrived within the heartbeat deadline."""
+
+    kind: Literal["heartbeat_missed"] = "heartbeat_missed"
+    silent_for: float
+    topic: str | None = None
+
+
+class MessageDropped(Event):
+    """A message was dropped on purpose (overflow policy, closed stream); ``count`` says how many."""
+
+    kind: Literal["message_dropped"] = "message_dropped"
+    reason: str
+    count: int = 1
+    topic: str | None = None
+
+
+class DecodeFailed(Event):
+    """An inbound frame (or a topic's typed model) could not be decoded; the stream goes on."""
+
+    kind: Literal["decode_failed"] = "decode_failed"
+    detail: str
+    topic: str | None = None
+    sample: str = ""
+
+
+class UnroutedMessage(Event):
+    """A data message for a topic nobody watches, or with no topic at all."""
+
+    kind: Literal["unrouted_message"] = "unrouted_message"
+    topic: str | None = None
+    why: str = ""
+
+
+class LateReply(Event):
+    """A reply whose request already timed out, or whose id nobody is waiting for."""
+
+    kind: Literal["late_reply"] = "late_reply"
+    request_id: Any = None
+    why: str = ""
+
+
+class ObserverFailed(Event):
+    """A host observer raised; it was isolated and the other observers went on."""
+
+    kind: Literal["observer_failed"] = "observer_failed"
+    topic: str | None = None
+    error: str
+
+
+class OutboundFailed(Event):
+    """Queued outbound messages were failed (not sent) because the connection was lost."""
+
+    kind: Literal["outbound_failed"] = "outbound_failed"
+    count: int
+    why: str = ""
+
+
+ClientEvent = Annotated[
+    Connected
+    | Disconnected
+    | ReconnectProposed
+    | ReconnectDenied
+    | Reconnected
+    | SubscriptionsRestored
+    | SubscriptionChanged
+    | SubscriptionFailed
+    | SubscriptionDrift
+    | GapDetected
+    | HeartbeatMissed
+    | MessageDropped
+    | DecodeFailed
+    | UnroutedMessage
+    | LateReply
+    | ObserverFailed
+    | OutboundFailed,
+    Field(discriminator="kind"),
+]
+"""Any client event, discriminated on ``kind``."""
+
+ClientEventAdapter: TypeAdapter[ClientEvent] = TypeAdapter(ClientEvent)

@@ -1,0 +1,184 @@
+"""The rxws error tree.
+
+Every error rxws raises derives from :class:`RxwsError`. Local misuse (a bad argument, a command
+in the wrong state) is kept apart from remote failures (what the network or the venue did), so a
+host can catch "the venue said no" without also catching its own bugs::
+
+    RxwsError
+    ├── UsageError                      local misuse: fix the calling code
+    │   ├── InvalidURL                  the URL is not ws:// or wss:// with a host
+    │   ├── InvalidTransition           a ConnectionState change the table forbids
+    │   └── NotConnected                a command that needs a live connection, without one
+    ├── TransportError                  the network or the WebSocket protocol failed
+    │   ├── ConnectFailed               the connection could not be opened (refused, DNS, TLS)
+    │   │   └── HandshakeRejected       the server answered the upgrade with an HTTP status
+    │   ├── ConnectionLost              an open connection ended before the work was done
+    │   │   └── ConnectionClosed        the peer (or we) closed it with a close code
+    │   ├── ProtocolError               the peer broke the WebSocket protocol
+    │   │   └── MessageTooBig           an inbound frame over ``max_size`` (close 1009)
+    │   └── HeartbeatTimeout            no pong or data before the deadline (half-open)
+    ├── DecodeError                     an inbound frame could not be decoded
+    ├── VenueError                      the venue answered a request with an error
+    ├── RequestTimeout                  no reply before the request's deadline
+    ├── RateLimitExceeded               a rate limit refused the action or its queue overflowed
+    │   └── PenaltyActive               the venue said "too many" and the penalty has not ended
+    ├── SubscriptionLimitExceeded       more topics than the venue allows per connection
+    ├── ReconnectDeniedError            the host's policy refused to reconnect
+    ├── BackoffExhausted                the backoff policy ran out of attempts
+    └── SnapshotError                   a subscription snapshot is corrupt or foreign
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BackoffExhausted",
+    "ConnectFailed",
+    "ConnectionClosed",
+    "ConnectionLost",
+    "DecodeError",
+    "HandshakeRejected",
+    "HeartbeatTimeout",
+    "InvalidTransition",
+    "InvalidURL",
+    "MessageTooBig",
+    "NotConnected",
+    "PenaltyActive",
+    "ProtocolError",
+    "RateLimitExceeded",
+    "ReconnectDeniedError",
+    "RequestTimeout",
+    "RxwsError",
+    "SnapshotError",
+    "SubscriptionLimitExceeded",
+    "TransportError",
+    "UsageError",
+    "VenueError",
+]
+
+
+class RxwsError(Exception):
+    """Root of every error rxws raises."""
+
+
+class UsageError(RxwsError):
+    """Local misuse: the calling code asked for something that cannot be done."""
+
+
+class InvalidURL(UsageError, ValueError):
+    """The URL is not a ``ws://`` or ``wss://`` URL with a host."""
+
+
+class InvalidTransition(UsageError):
+    """A connection state change that the transition table forbids."""
+
+    def __init__(self, source: object, target: object) -> None:
+        super().__init__(f"illegal connection state transition {source} -> {target}")
+        self.source = source
+        self.target = target
+
+
+class NotConnected(UsageError):
+    """A command that needs a live connection was called without one."""
+
+
+class TransportError(RxwsError):
+    """The network or the WebSocket protocol failed."""
+
+
+class ConnectFailed(TransportError):
+    """The connection could not be opened (refused, unreachable, DNS, TLS)."""
+
+
+class HandshakeRejected(ConnectFailed):
+    """The server answered the WebSocket upgrade with an HTTP status instead of 101."""
+
+    def __init__(self, status: int, retry_after: float | None = None, detail: str = "") -> None:
+        super().__init__(f"handshake rejected with HTTP {status}" + (f": {detail}" if detail else ""))
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ConnectionLost(TransportError):
+    """An open connection ended before the work that needed it was done."""
+
+
+class ConnectionClosed(ConnectionLost):
+    """The connection was closed with a close frame (by the peer or locally)."""
+
+    def __init__(self, code: int | None, reason: str = "", *, by_peer: bool = True) -> None:
+        who = "peer" if by_peer else "client"
+        super().__init__(f"connection closed by {who} with code {code}" + (f" ({reason})" if reason else ""))
+        self.code = code
+        self.reason = reason
+        self.by_peer = by_peer
+
+
+class ProtocolError(TransportError):
+    """The peer broke the WebSocket protocol."""
+
+
+class MessageTooBig(ProtocolError):
+    """An inbound frame was larger than ``max_size``; the connection is closed with 1009."""
+
+
+class HeartbeatTimeout(TransportError):
+    """No pong (or no data) arrived before the heartbeat deadline: the connection is half-open."""
+
+
+class DecodeError(RxwsError):
+    """An inbound frame could not be decoded into a message."""
+
+
+class VenueError(RxwsError):
+    """The venue answered with an error.
+
+    Attributes:
+        code: the venue's error code, or ``None`` when the venue gave none.
+        message: the venue's error text.
+        payload: the whole decoded error reply, for venue-specific details.
+    """
+
+    def __init__(self, code: int | str | None, message: str, payload: Any = None) -> None:
+        super().__init__(f"venue error {code}: {message}")
+        self.code = code
+        self.message = message
+        self.payload = payload
+
+
+class RequestTimeout(RxwsError, TimeoutError):
+    """No reply arrived before the request's deadline; the pending entry has been removed."""
+
+    def __init__(self, request_id: object, timeout: float) -> None:
+        super().__init__(f"request {request_id!r} got no reply within {timeout:g}s")
+        self.request_id = request_id
+        self.timeout = timeout
+
+
+class RateLimitExceeded(RxwsError):
+    """A rate limit refused the action, or the queue in front of it overflowed."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PenaltyActive(RateLimitExceeded):
+    """The venue signalled a violation and the penalty for that scope has not ended yet."""
+
+
+class SubscriptionLimitExceeded(RxwsError):
+    """More topics than the venue allows on one connection."""
+
+
+class ReconnectDeniedError(RxwsError):
+    """The host's reconnect policy refused the attempt."""
+
+
+class BackoffExhausted(RxwsError):
+    """The backoff policy has no attempts left."""
+
+
+class SnapshotError(RxwsError):
+    """A subscription snapshot is corrupt, of an unknown schema, or for another venue."""

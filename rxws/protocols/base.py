@@ -1,0 +1,177 @@
+"""The venue dialect interface: how one venue's messages are encoded and read.
+
+A :class:`VenueProtocol` is sans-I/O. The client calls it to turn commands into messages
+(``subscribe_message``, ``request_message``) and to read every decoded inbound message
+(``classify``, ``reply_error``, ``sequence``). Dialects live beside this module, one per venue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Sequence
+from enum import IntEnum
+from typing import Any, ClassVar, NamedTuple
+
+from rxws.exceptions import DecodeError, VenueError
+
+__all__ = ["MessageKind", "Seq", "VenueProtocol", "json_dumps", "json_loads"]
+
+try:  # orjson is the "fast" extra; the stdlib json is the default.
+    import orjson as _orjson
+
+    def json_loads(data: str | bytes) -> Any:
+        """Decode JSON with orjson (installed through the ``fast`` extra)."""
+        return _orjson.loads(data)
+
+    def json_dumps(obj: Any) -> str:
+        """Encode JSON with orjson, as text."""
+        return _orjson.dumps(obj).decode()
+
+except ImportError:  # pragma: no cover - depends on the environment
+    _decoder = json.JSONDecoder()
+    _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+    def json_loads(data: str | bytes) -> Any:
+        """Decode JSON with the standard library."""
+        return json.loads(data)
+
+    def json_dumps(obj: Any) -> str:
+        """Encode JSON with the standard library, compactly."""
+        return _encoder.encode(obj)
+
+
+class MessageKind(IntEnum):
+    """What an inbound message is, as far as routing is concerned."""
+
+    DATA = 0
+    """Market data for a topic; the key is the topic."""
+    REPLY = 1
+    """A reply to a request (subscribe acks included); the key is the request id."""
+    ACK = 2
+    """A subscription acknowledgement keyed by topic, for venues whose acks carry no id."""
+    CONTROL = 3
+    """Heartbeats, pongs, welcome or info messages; the key is a short label."""
+    ERROR = 4
+    """An error not tied to a request id; the key is the error code (or None)."""
+    UNKNOWN = 5
+    """Anything else; the key is None."""
+
+
+class Seq(NamedTuple):
+    """Sequence numbers read from a data message.
+
+    ``first``..``last`` is the range of updates the message carries (equal for one update);
+    ``prev`` is the venue's "previous id" when it states one (OKX ``prevSeqId``, Deribit
+    ``prev_change_id``), which is checked instead of ``first == last_seen + 1``.
+    """
+
+    first: int
+    last: int
+    prev: int | None = None
+
+
+class VenueProtocol:
+    """Base of every venue dialect.
+
+    Subclasses override what their venue does differently. The defaults decode and encode JSON
+    text. ``classify`` is on the hot path: keep it to a few dict lookups.
+    """
+
+    name: ClassVar[str] = "base"
+
+    # Limits the venue puts on subscribe messages and connections (None = no limit).
+    max_topics_per_message: int | None = None
+    max_chars_per_message: int | None = None
+    max_topics_per_connection: int | None = None
+
+    # Application-level heartbeat: a message to send every ``heartbeat_interval`` seconds.
+    heartbeat_interval: float | None = None
+
+    # Coding ------------------------------------------------------------------------------
+    def decode(self, frame: str | bytes) -> Any:
+        """Turn one inbound frame into a message.
+
+        Raises:
+            DecodeError: the frame is not valid for this dialect.
+        """
+        try:
+            return json_loads(frame)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
+
+    def encode(self, message: Any) -> str | bytes:
+        """Turn one outbound message into a frame."""
+        if isinstance(message, str | bytes):
+            return message
+        return json_dumps(message)
+
+    # Outbound messages -------------------------------------------------------------------
+    def subscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
+        """The message that subscribes ``topics``, acknowledged by a reply to ``request_id``."""
+        raise NotImplementedError(f"{self.name} cannot subscribe")
+
+    def unsubscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
+        """The message that unsubscribes ``topics``, acknowledged by a reply to ``request_id``."""
+        raise NotImplementedError(f"{self.name} cannot unsubscribe")
+
+    def request_message(self, method: str, params: Any, request_id: Hashable) -> Any:
+        """The message for a request whose reply carries ``request_id``."""
+        raise NotImplementedError(f"{self.name} has no requests")
+
+    def heartbeat_message(self) -> Any | None:
+        """The application-level ping to send, or None when the venue needs none."""
+        return None
+
+    def auto_reply(self, message: Any) -> Any | None:
+        """A message the client must send back at once (e.g. a pong to the venue's ping)."""
+        return None
+
+    # Reading inbound messages --------------------------------------------------------------
+    def classify(self, message: Any) -> tuple[MessageKind, Any]:
+        """Say what ``message`` is and return its routing key (topic, request id, label)."""
+        return MessageKind.UNKNOWN, None
+
+    def reply_error(self, message: Any) -> VenueError | None:
+        """The venue error a reply carries, or None when it is a success."""
+        return None
+
+    def reply_result(self, message: Any) -> Any:
+        """The result of a successful reply."""
+        return message
+
+    def ack_topics(self, message: Any) -> tuple[str, ...]:
+        """For ``MessageKind.ACK`` messages: the topics it acknowledges."""
+        return ()
+
+    def sequence(self, message: Any) -> Seq | None:
+        """Sequence numbers of a data message, or None when it has none."""
+        return None
+
+    def rate_limit_signal(self, message: Any) -> str | None:
+        """A label when ``message`` says we sent too much (e.g. Binance -1003), else None."""
+        return None
+
+    def topic_chars(self, topic: str) -> int:
+        """Characters ``topic`` takes in a subscribe message, for ``max_chars_per_message``."""
+        return len(topic) + 3
+
+    def batches(self, topics: Sequence[str]) -> list[list[str]]:
+        """Split ``topics`` into as few subscribe messages as the venue's limits allow."""
+        out: list[list[str]] = []
+        batch: list[str] = []
+        chars = 0
+        per_msg = self.max_topics_per_message
+        per_chars = self.max_chars_per_message
+        for topic in topics:
+            cost = self.topic_chars(topic)
+            if batch and (
+                (per_msg is not None and len(batch) >= per_msg)
+                or (per_chars is not None and chars + cost > per_chars)
+            ):
+                out.append(batch)
+                batch, chars = [], 0
+            batch.append(topic)
+            chars += cost
+        if batch:
+            out.append(batch)
+        return out

@@ -1,0 +1,87 @@
+"""GenericJson: the dialect MockVenue speaks (DESIGN.md section 4).
+
+Client → venue: ``{"op": "subscribe" | "unsubscribe", "id": n, "args": [topic, ...]}`` and
+requests ``{"op": method, "id": n, "params": {...}}``. Venue → client: replies
+``{"id": n, "result": ...}`` or ``{"id": n, "error": {"code": c, "message": m}}``; data
+``{"topic": t, "seq": n, "data": ...}`` with ``seq`` rising by one per topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar
+
+from rxws.exceptions import VenueError
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol
+
+__all__ = ["GenericJson"]
+
+_DATA = MessageKind.DATA
+_REPLY = MessageKind.REPLY
+_UNKNOWN = MessageKind.UNKNOWN
+_ERROR = MessageKind.ERROR
+
+
+class GenericJson(VenueProtocol):
+    """The generic JSON dialect; also a template for writing a venue dialect."""
+
+    name: ClassVar[str] = "generic"
+
+    def __init__(
+        self,
+        *,
+        max_topics_per_message: int | None = None,
+        max_topics_per_connection: int | None = None,
+    ) -> None:
+        self.max_topics_per_message = max_topics_per_message
+        self.max_topics_per_connection = max_topics_per_connection
+
+    def subscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
+        return {"op": "subscribe", "id": request_id, "args": list(topics)}
+
+    def unsubscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
+        return {"op": "unsubscribe", "id": request_id, "args": list(topics)}
+
+    def request_message(self, method: str, params: Any, request_id: Hashable) -> Any:
+        message: dict[str, Any] = {"op": method, "id": request_id}
+        if params is not None:
+            message["params"] = params
+        return message
+
+    def classify(self, message: Any) -> tuple[MessageKind, Any]:
+        if type(message) is not dict:
+            return _UNKNOWN, None
+        topic = message.get("topic")
+        if topic is not None:
+            return _DATA, topic
+        if "id" in message:
+            rid = message["id"]
+            if rid is None and "error" in message:
+                return _ERROR, _error_code(message)
+            return _REPLY, rid
+        if "error" in message:
+            return _ERROR, _error_code(message)
+        return _UNKNOWN, None
+
+    def reply_error(self, message: Any) -> VenueError | None:
+        error = message.get("error") if isinstance(message, dict) else None
+        if error is None:
+            return None
+        if isinstance(error, dict):
+            code = error.get("code")
+            return VenueError(code, str(error.get("message", "")), message)
+        return VenueError(None, str(error), message)
+
+    def reply_result(self, message: Any) -> Any:
+        return message.get("result")
+
+    def sequence(self, message: Any) -> Seq | None:
+        seq = message.get("seq")
+        if type(seq) is not int:
+            return None
+        return Seq(seq, seq)
+
+
+def _error_code(message: dict[str, Any]) -> Any:
+    error = message.get("error")
+    return error.get("code") if isinstance(error, dict) else None
