@@ -1,0 +1,107 @@
+"""A loop-confined subject for the hot path.
+
+reactivex's stock ``Subject`` takes a lock twice and copies its observer list on every item.
+:class:`FastSubject` is used only from the client's own thread: it copies its observer tuple on
+(un)subscribe, never per item, and isolates observers from each other — an observer that raises
+is reported through ``on_observer_error`` and the others still get the item. The observable
+contract (``on_next``* then at most one ``on_error``/``on_completed``) is kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+__all__ = ["FastSubject"]
+
+T = TypeVar("T")
+
+
+class FastSubject(Observable[T], Generic[T]):
+    """A hot, multicast, loop-confined subject with isolated observers."""
+
+    def __init__(self, on_observer_error: Callable[[BaseException], None] | None = None) -> None:
+        super().__init__()
+        self._observers: tuple[abc.ObserverBase[T], ...] = ()
+        self._stopped = False
+        self._error: BaseException | None = None
+        self._on_observer_error = on_observer_error
+        self._lock = threading.Lock()
+
+    @property
+    def has_observers(self) -> bool:
+        return bool(self._observers)
+
+    @property
+    def is_stopped(self) -> bool:
+        return self._stopped
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        if self._stopped:
+            if self._error is not None:
+                observer.on_error(self._error)  # type: ignore[arg-type]
+            else:
+                observer.on_completed()
+            return Disposable()
+        with self._lock:
+            self._observers = (*self._observers, observer)
+
+        def dispose() -> None:
+            with self._lock:
+                obs = self._observers
+                if observer in obs:
+                    lst = list(obs)
+                    lst.remove(observer)
+                    self._observers = tuple(lst)
+
+        return Disposable(dispose)
+
+    def on_next(self, value: T) -> None:
+        """Deliver ``value`` to every observer; an observer that raises does not stop the others."""
+        for observer in self._observers:
+            try:
+                observer.on_next(value)
+            except Exception as exc:  # isolate observers from each other
+                self._report(exc)
+
+    def on_error(self, error: BaseException) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._error = error
+        observers, self._observers = self._observers, ()
+        for observer in observers:
+            try:
+                observer.on_error(error)  # type: ignore[arg-type]
+            except Exception as exc:
+                self._report(exc)
+
+    def on_completed(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        observers, self._observers = self._observers, ()
+        for observer in observers:
+            try:
+                observer.on_completed()
+            except Exception as exc:
+                self._report(exc)
+
+    def _report(self, exc: BaseException) -> None:
+        if self._on_observer_error is not None:
+            self._on_observer_error(exc)
+
+    def as_observable(self) -> Observable[T]:
+        """This subject seen only as an observable."""
+        source = self
+
+        def subscribe(observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None) -> Any:
+            return source.subscribe(observer, scheduler=scheduler)
+
+        return Observable(subscribe)

@@ -1,0 +1,36 @@
+"""Reading a reactivex scheduler's clock as float seconds, cheaply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from reactivex.abc import SchedulerBase
+from reactivex.scheduler import VirtualTimeScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+__all__ = ["clock_of"]
+
+
+def clock_of(scheduler: SchedulerBase) -> Callable[[], float]:
+    """A zero-argument function returning ``scheduler``'s time in seconds.
+
+    Virtual schedulers read their float clock; asyncio schedulers read the loop's monotonic
+    clock; anything else converts ``scheduler.now``.
+    """
+    if isinstance(scheduler, VirtualTimeScheduler):
+        vts = scheduler
+
+        def virtual() -> float:
+            clock: Any = vts.clock
+            if isinstance(clock, datetime):
+                return float(vts.to_seconds(clock))
+            return float(clock)
+
+        return virtual
+    if isinstance(scheduler, AsyncIOScheduler):
+        loop = scheduler._loop
+        return loop.time
+    sched = scheduler
+    return lambda: float(sched.to_seconds(sched.now))

@@ -1,0 +1,823 @@
+"""WebSocketClient: the composition root that wires a transport, a protocol, a limiter and the
+sans-I/O core into observables.
+
+Threading: every public command may be called from any thread; the work is marshalled onto the
+client's loop (or runs inline under a virtual-time scheduler), and observers are always called on
+the client's scheduler. The host decides every lifecycle step: nothing reconnects without a
+:class:`~rxws.reconnect.ReconnectPolicy` whose ``approve`` said yes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.subject import BehaviorSubject, Subject
+
+from rxws._command import CommandResult
+from rxws._subject import FastSubject
+from rxws._time import clock_of
+from rxws._topics import MergedTopicObserver, typed
+from rxws.core.correlation import IdGenerator, PendingTable, ReplyOutcome, monotonic_ids
+from rxws.core.routing import Router
+from rxws.core.state import ConnectionState, StateMachine
+from rxws.core.subscriptions import SubscriptionRegistry
+from rxws.events import (
+    Connected,
+    DecodeFailed,
+    DisconnectReason,
+    Disconnected,
+    Event,
+    LateReply,
+    MessageDropped,
+    ObserverFailed,
+    OutboundFailed,
+    SubscriptionChanged,
+    SubscriptionFailed,
+    UnroutedMessage,
+)
+from rxws.exceptions import (
+    ConnectionClosed,
+    ConnectionLost,
+    DecodeError,
+    HandshakeRejected,
+    HeartbeatTimeout,
+    MessageTooBig,
+    NotConnected,
+    ProtocolError,
+    RateLimitExceeded,
+    RequestTimeout,
+    UsageError,
+    VenueError,
+)
+from rxws.protocols.base import MessageKind, VenueProtocol
+from rxws.transport.base import Frame, Link, LinkOptions, Transport, validate_url
+
+__all__ = ["ClientStats", "WebSocketClient"]
+
+log = logging.getLogger("rxws.client")
+
+_S = ConnectionState
+_DATA, _REPLY, _ACK, _CONTROL, _ERROR = (
+    MessageKind.DATA,
+    MessageKind.REPLY,
+    MessageKind.ACK,
+    MessageKind.CONTROL,
+    MessageKind.ERROR,
+)
+
+
+class ClientStats:
+    """Counters of everything the client did not deliver the ordinary way — nothing lost uncounted."""
+
+    __slots__ = (
+        "decode_failures",
+        "frames_in",
+        "frames_out",
+        "late_replies",
+        "observer_failures",
+        "outbound_dropped",
+        "unknown_replies",
+        "unrouted",
+    )
+
+    def __init__(self) -> None:
+        self.frames_in = 0
+        self.frames_out = 0
+        self.decode_failures = 0
+        self.unrouted = 0
+        self.late_replies = 0
+        self.unknown_replies = 0
+        self.observer_failures = 0
+        self.outbound_dropped = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"ClientStats({self.as_dict()})"
+
+
+class _Pending:
+    """One request waiting for its reply."""
+
+    __slots__ = ("kind", "result", "timer", "topics")
+
+    def __init__(
+        self, kind: str, result: CommandResult[Any] | None, timer: abc.DisposableBase, topics: Sequence[str] = ()
+    ) -> None:
+        self.kind = kind
+        self.result = result
+        self.timer = timer
+        self.topics = topics
+
+
+class WebSocketClient:
+    """A reactive WebSocket client for one venue connection.
+
+    Args:
+        url: ``ws://`` or ``wss://`` URL of the venue; checked here, before any I/O.
+        protocol: the venue dialect (e.g. :class:`rxws.protocols.GenericJson`).
+        transport: how links are opened; the native ``websockets`` transport by default.
+        scheduler: where timers run and observers are called; by default an asyncio scheduler
+            bound to the loop running when the client is created or first connected. Pass a
+            ``TestScheduler`` with a ``MemoryTransport`` to run in virtual time.
+        reconnect: ``None`` (never reconnect) or a :class:`~rxws.reconnect.ReconnectPolicy`.
+        rate_limiter: a :class:`~rxws.ratelimit.WebSocketRateLimiter` every connect, frame and
+            subscription passes through; may be shared by several clients.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        protocol: VenueProtocol,
+        transport: Transport | None = None,
+        scheduler: abc.SchedulerBase | None = None,
+        reconnect: Any | None = None,
+        rate_limiter: Any | None = None,
+        # Timeouts
+        request_timeout: float = 10.0,
+        subscribe_timeout: float = 10.0,
+        open_timeout: float | None = 10.0,
+        close_timeout: float = 5.0,
+        # Heartbeats (protocol-level ping; None disables)
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        # Limits
+        max_size: int | None = 2**20,
+        max_in_flight: int = 10_000,
+        max_outbound_queue: int = 10_000,
+        # On a drop: keep queued outbound messages for after an approved reconnect, or fail them
+        keep_outbound_on_drop: bool = False,
+        # Protocol details
+        headers: Mapping[str, str] | None = None,
+        subprotocols: Sequence[str] = (),
+        ssl: object | None = None,
+        id_generator: IdGenerator | None = None,
+        name: str | None = None,
+    ) -> None:
+        if not isinstance(protocol, VenueProtocol):
+            raise UsageError(f"protocol must be a VenueProtocol instance, got {protocol!r}")
+        for label, value in (("request_timeout", request_timeout), ("close_timeout", close_timeout)):
+            if not value > 0:
+                raise UsageError(f"{label} must be > 0, got {value!r}")
+        self.url = validate_url(url)
+        self.protocol = protocol
+        self.name = name or url
+        if transport is None:
+            from rxws.transport.websockets import WebsocketsTransport
+
+            transport = WebsocketsTransport()
+        self._transport = transport
+        self._options = LinkOptions(
+            headers=dict(headers or {}),
+            subprotocols=tuple(subprotocols),
+            max_size=max_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            open_timeout=open_timeout,
+            close_timeout=close_timeout,
+            ssl=ssl,
+        )
+        self._reconnect_policy = reconnect
+        self._limiter = rate_limiter
+        self._request_timeout = request_timeout
+        self._subscribe_timeout = subscribe_timeout
+        self._close_timeout = close_timeout
+        self._max_in_flight = max_in_flight
+        self._max_outbound_queue = max_outbound_queue
+        self._keep_outbound = keep_outbound_on_drop
+        self._next_id = id_generator or monotonic_ids()
+
+        # Loop and scheduler binding
+        self._scheduler: abc.SchedulerBase | None = scheduler
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._owner: int | None = None
+        if isinstance(scheduler, AsyncIOScheduler):
+            self._loop = scheduler._loop
+        elif scheduler is None:
+            try:
+                self._bind(asyncio.get_running_loop())
+            except RuntimeError:
+                pass
+        self._now: Callable[[], float] = clock_of(self._scheduler) if self._scheduler else _zero
+
+        # Core state
+        self._sm = StateMachine()
+        self._pending: PendingTable[_Pending] = PendingTable()
+        self._router = Router()
+        self._registry = SubscriptionRegistry()
+        self._topics: dict[str, FastSubject[Any]] = {}
+        self.stats = ClientStats()
+
+        # Streams
+        self._state_subject: BehaviorSubject[ConnectionState] = BehaviorSubject(_S.DISCONNECTED)
+        self._events_subject: Subject[Event] = Subject()
+        self._messages: FastSubject[Any] = FastSubject(self._observer_failed(None))
+
+        # Connection
+        self._link: Link | None = None
+        self._conn_id = ""
+        self._conn_seq = 0
+        self._link_sub = SerialDisposable()
+        self._open_sub = SerialDisposable()
+        self._timers = CompositeDisposable()
+        self._connect_waiters: list[CommandResult[None]] = []
+        self._close_result: CommandResult[None] | None = None
+        self._closed = False
+        self._outq: deque[tuple[Frame, CommandResult[None] | None]] = deque()
+        self._flush_timer = SerialDisposable()
+        self._unsub_queue: list[str] = []
+        self._sub_flush_scheduled = False
+
+    # ------------------------------------------------------------------------------------------
+    # Observables
+    @property
+    def state(self) -> Observable[ConnectionState]:
+        """Connection states, replaying the current one to each new subscriber."""
+        return self._state_subject
+
+    @property
+    def state_value(self) -> ConnectionState:
+        """The current connection state."""
+        return self._sm.state
+
+    @property
+    def events(self) -> Observable[Event]:
+        """Lifecycle, subscription, gap and diagnostic events (frozen pydantic models)."""
+        return self._events_subject
+
+    @property
+    def messages(self) -> Observable[Any]:
+        """Every decoded inbound message, routed or not."""
+        return self._messages
+
+    @property
+    def subscriptions(self) -> SubscriptionRegistry:
+        """The topics the host wants and where each stands with the venue."""
+        return self._registry
+
+    @property
+    def pending_requests(self) -> int:
+        """Requests waiting for their reply."""
+        return len(self._pending)
+
+    @property
+    def scheduler(self) -> abc.SchedulerBase | None:
+        return self._scheduler
+
+    # ------------------------------------------------------------------------------------------
+    # Commands
+    def connect(self) -> CommandResult[None]:
+        """Open the connection; completes once CONNECTED, errors with the translated cause."""
+        result: CommandResult[None] = CommandResult("connect")
+        self._run(lambda: self._connect(result), result)
+        return result
+
+    def close(self) -> CommandResult[None]:
+        """Close gracefully (close frame 1000, bounded wait), completing every stream. Idempotent."""
+        if self._close_result is not None:
+            return self._close_result
+        result: CommandResult[None] = CommandResult("close")
+        self._close_result = result
+        self._run(lambda: self._close(result), result)
+        return result
+
+    def send(self, message: Any) -> CommandResult[None]:
+        """Send a raw message (encoded by the protocol), still rate-limited; completes once written."""
+        result: CommandResult[None] = CommandResult("send")
+        self._run(lambda: self._send(message, result), result)
+        return result
+
+    def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> CommandResult[Any]:
+        """Send a request with a unique id; the result is the venue's reply.
+
+        Errors with :class:`RequestTimeout` after ``timeout`` seconds, :class:`VenueError` on an
+        error reply, :class:`ConnectionLost` when the connection drops first.
+        """
+        result: CommandResult[Any] = CommandResult(f"request {method}")
+        deadline = self._request_timeout if timeout is None else timeout
+        if not deadline > 0:
+            raise UsageError(f"timeout must be > 0, got {timeout!r}")
+        self._run(lambda: self._request(method, params, deadline, result), result)
+        return result
+
+    def watch(self, *topics: str, model: type[BaseModel] | None = None) -> Observable[Any]:
+        """The merged stream of ``topics``' messages, reference-counted.
+
+        The first observer of a topic sends the subscribe (topics of one tick batched), the last
+        dispose sends the unsubscribe. With ``model``, each message is validated into it; one
+        that fails becomes a ``DecodeFailed`` event and is skipped.
+        """
+        if not topics:
+            raise UsageError("watch() needs at least one topic")
+        for topic in topics:
+            if not isinstance(topic, str) or not topic:
+                raise UsageError(f"topics must be non-empty strings, got {topic!r}")
+        if self._closed:
+            raise UsageError("the client is closed; create a new one")
+        unique = tuple(dict.fromkeys(topics))
+
+        def subscribe(observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            disposable = CompositeDisposable()
+            self._run(lambda: self._attach_watch(unique, model, observer, disposable), None)
+            return Disposable(lambda: self._run(disposable.dispose, None))
+
+        return Observable(subscribe)
+
+    async def __aenter__(self) -> WebSocketClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------------------------------
+    # Marshalling
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._owner = threading.get_ident()
+        if self._scheduler is None:
+            self._scheduler = AsyncIOScheduler(loop=loop)
+            self._now = clock_of(self._scheduler)
+
+    def _run(self, fn: Callable[[], None], result: CommandResult[Any] | None) -> None:
+        """Run ``fn`` on the client's loop: inline when already there, else marshalled."""
+        if self._scheduler is None:
+            try:
+                self._bind(asyncio.get_running_loop())
+            except RuntimeError:
+                error = UsageError("no event loop: call this from a running loop, or pass scheduler=")
+                if result is None:
+                    raise error from None
+                result.set_error(error)
+                return
+        loop = self._loop
+        if loop is None or self._owner is None or self._owner == threading.get_ident():
+            if self._owner is None and loop is not None:
+                self._owner = threading.get_ident()
+            self._guard(fn, result)
+        else:
+            loop.call_soon_threadsafe(self._guard, fn, result)
+
+    def _guard(self, fn: Callable[[], None], result: CommandResult[Any] | None) -> None:
+        try:
+            fn()
+        except Exception as exc:
+            if result is None:
+                raise
+            result.set_error(exc)
+
+    @property
+    def _sched(self) -> abc.SchedulerBase:
+        assert self._scheduler is not None
+        return self._scheduler
+
+    def _emit(self, event: Event) -> None:
+        self._events_subject.on_next(event)
+
+    def _set_state(self, target: ConnectionState) -> None:
+        if self._sm.state is target:
+            return
+        self._sm.to(target)
+        self._state_subject.on_next(target)
+
+    def _observer_failed(self, topic: str | None) -> Callable[[BaseException], None]:
+        def report(exc: BaseException) -> None:
+            self.stats.observer_failures += 1
+            log.warning("observer of %s raised %r; isolated", topic or "messages", exc)
+            self._emit(ObserverFailed(at=self._now(), topic=topic, error=f"{type(exc).__name__}: {exc}"))
+
+        return report
+
+    # ------------------------------------------------------------------------------------------
+    # Connecting and closing
+    def _connect(self, result: CommandResult[None]) -> None:
+        if self._closed:
+            result.set_error(UsageError("the client is closed; create a new one"))
+            return
+        state = self._sm.state
+        if state is _S.CONNECTED:
+            result.set_result(None)
+            return
+        if state is _S.DISCONNECTING:
+            result.set_error(NotConnected("the client is closing"))
+            return
+        self._connect_waiters.append(result)
+        if state is not _S.CONNECTING:
+            self._open()
+
+    def _open(self) -> None:
+        self._set_state(_S.CONNECTING)
+        self._conn_seq += 1
+        self._conn_id = f"{self.name}#{self._conn_seq}"
+        self._open_sub.disposable = self._transport.open(self.url, self._options, self._sched).subscribe(
+            on_next=self._attach, on_error=self._open_failed
+        )
+
+    def _attach(self, link: Link) -> None:
+        if self._sm.state is not _S.CONNECTING:  # closed while opening
+            link.close(1000, "")
+            return
+        self._link = link
+        self._set_state(_S.CONNECTED)
+        self._link_sub.disposable = link.inbound.subscribe(
+            on_next=self._on_frame, on_error=self._link_failed, on_completed=self._link_closed
+        )
+        self._emit(Connected(at=self._now(), url=self.url, attempt=self._conn_seq))
+        waiters, self._connect_waiters = self._connect_waiters, []
+        for waiter in waiters:
+            waiter.set_result(None)
+        self._flush_outbound()
+        self._schedule_subscription_flush()
+
+    def _open_failed(self, error: Exception) -> None:
+        if self._sm.state is not _S.CONNECTING:
+            return
+        reason = DisconnectReason.NETWORK_ERROR
+        if isinstance(error, HandshakeRejected) and error.status in (418, 429):
+            reason = DisconnectReason.RATE_LIMITED
+        self._set_state(_S.ERROR)
+        self._emit(Disconnected(at=self._now(), reason=reason, detail=str(error)))
+        self._fail_outbound(ConnectionLost(f"connect failed: {error}"))
+        waiters, self._connect_waiters = self._connect_waiters, []
+        for waiter in waiters:
+            waiter.set_error(error)
+
+    def _link_closed(self) -> None:
+        link = self._link
+        code = link.close_code if link is not None else None
+        reason = link.close_reason if link is not None else ""
+        if self._sm.state is _S.DISCONNECTING:
+            self._finish_close()
+            return
+        why = DisconnectReason.RATE_LIMITED if code == 1008 else DisconnectReason.REMOTE_CLOSED
+        error = ConnectionClosed(code, reason)
+        self._dropped(error, why, code, reason or f"closed by the venue with code {code}")
+
+    def _link_failed(self, error: Exception) -> None:
+        if self._sm.state is _S.DISCONNECTING:
+            self._finish_close()
+            return
+        code: int | None = None
+        if isinstance(error, HeartbeatTimeout):
+            why, code = DisconnectReason.HEARTBEAT_TIMEOUT, 1011
+        elif isinstance(error, MessageTooBig):
+            why, code = DisconnectReason.PROTOCOL_ERROR, 1009
+        elif isinstance(error, ProtocolError):
+            why = DisconnectReason.PROTOCOL_ERROR
+        else:
+            why = DisconnectReason.NETWORK_ERROR
+        self._dropped(error, why, code, str(error))
+
+    def _dropped(self, error: Exception, why: DisconnectReason, code: int | None, detail: str) -> None:
+        """The connection ended without the host asking: report it and settle pending work."""
+        self._teardown_link()
+        clean = code in (1000, 1001)
+        self._set_state(_S.DISCONNECTED if clean else _S.ERROR)
+        self._emit(Disconnected(at=self._now(), reason=why, code=code, detail=detail))
+        lost = ConnectionLost(f"connection lost before the reply: {detail}")
+        lost.__cause__ = error
+        self._fail_pending(lost)
+        self._registry.connection_lost()
+        if not self._keep_outbound:
+            self._fail_outbound(lost)
+
+    def _teardown_link(self) -> None:
+        self._link_sub.disposable = Disposable()
+        self._link = None
+        self._flush_timer.disposable = Disposable()
+
+    def _close(self, result: CommandResult[None]) -> None:
+        state = self._sm.state
+        if self._closed and state is not _S.DISCONNECTING:
+            result.set_result(None)
+            return
+        self._closed = True
+        if state in (_S.CONNECTED, _S.CONNECTING):
+            self._set_state(_S.DISCONNECTING)
+            self._open_sub.disposable = Disposable()
+            link = self._link
+            if link is None:
+                self._finish_close()
+                return
+            link.close(1000, "").subscribe(on_error=lambda _e: self._finish_close())
+            self._timers.add(self._sched.schedule_relative(self._close_timeout, self._close_timed_out))
+        else:
+            self._finish_close()
+
+    def _close_timed_out(self, _s: abc.SchedulerBase, _st: Any = None) -> None:
+        if self._sm.state is _S.DISCONNECTING and self._link is not None:
+            log.warning("peer did not answer the close frame within %ss; aborting", self._close_timeout)
+            self._link.abort()
+            self._finish_close()
+
+    def _finish_close(self) -> None:
+        if self._sm.state is _S.DISCONNECTED and self._state_subject.is_disposed:
+            return
+        was_connected = self._sm.state is _S.DISCONNECTING
+        self._teardown_link()
+        self._open_sub.disposable = Disposable()
+        self._timers.dispose()
+        self._set_state(_S.DISCONNECTED)
+        if was_connected:
+            self._emit(Disconnected(at=self._now(), reason=DisconnectReason.USER, code=1000, detail="closed by the host"))
+        closed = ConnectionLost("the client was closed")
+        self._fail_pending(closed)
+        self._fail_outbound(closed)
+        waiters, self._connect_waiters = self._connect_waiters, []
+        for waiter in waiters:
+            waiter.set_error(closed)
+        for subject in list(self._topics.values()):
+            subject.on_completed()
+        self._topics.clear()
+        self._messages.on_completed()
+        self._events_subject.on_completed()
+        self._state_subject.on_completed()
+        if self._close_result is not None:
+            self._close_result.set_result(None)
+
+    # ------------------------------------------------------------------------------------------
+    # Inbound: the hot path
+    def _on_frame(self, frame: Frame) -> None:
+        self.stats.frames_in += 1
+        protocol = self.protocol
+        try:
+            message = protocol.decode(frame)
+        except DecodeError as exc:
+            self._decode_failed(str(exc), frame)
+            return
+        kind, key = protocol.classify(message)
+        if kind is _DATA:
+            sink = self._router.get(key)
+            if sink is not None:
+                sink(message)
+            else:
+                self._unrouted(key, message)
+        elif kind is _REPLY:
+            self._on_reply(key, message)
+        else:
+            self._on_other(kind, key, message)
+        if self._messages._observers:
+            self._messages.on_next(message)
+
+    def _decode_failed(self, detail: str, frame: Frame, topic: str | None = None) -> None:
+        self.stats.decode_failures += 1
+        sample = frame[:80] if isinstance(frame, str) else repr(frame[:80])
+        self._emit(DecodeFailed(at=self._now(), detail=detail, topic=topic, sample=sample))
+
+    def _unrouted(self, topic: Any, message: Any) -> None:
+        self.stats.unrouted += 1
+        why = "no topic" if topic is None else "nobody watches this topic"
+        self._emit(UnroutedMessage(at=self._now(), topic=None if topic is None else str(topic), why=why))
+
+    def _on_other(self, kind: MessageKind, key: Any, message: Any) -> None:
+        reply = self.protocol.auto_reply(message)
+        if reply is not None:
+            self._write(self.protocol.encode(reply), None)
+        if kind is _ACK:
+            self._on_ack_topics(self.protocol.ack_topics(message), self.protocol.reply_error(message))
+        elif kind is _ERROR:
+            error = self.protocol.reply_error(message)
+            self._emit(LateReply(at=self._now(), request_id=None, why=f"venue error without an id: {error}"))
+        elif kind is not _CONTROL:
+            self._unrouted(None, message)
+
+    def _on_reply(self, request_id: Hashable, message: Any) -> None:
+        outcome, entry = self._pending.resolve(request_id)
+        if entry is None:
+            if outcome == ReplyOutcome.LATE:
+                self.stats.late_replies += 1
+                why = "reply arrived after its request timed out"
+            else:
+                self.stats.unknown_replies += 1
+                why = "no request with this id is pending"
+            self._emit(LateReply(at=self._now(), request_id=_plain(request_id), why=why))
+            return
+        entry.timer.dispose()
+        error = self.protocol.reply_error(message)
+        if entry.kind == "request":
+            assert entry.result is not None
+            if error is not None:
+                entry.result.set_error(error)
+            else:
+                entry.result.set_result(self.protocol.reply_result(message))
+        elif entry.kind == "subscribe":
+            self._subscribed(entry.topics, error)
+        else:
+            self._unsubscribed(entry.topics, error)
+
+    # ------------------------------------------------------------------------------------------
+    # Outbound
+    def _send(self, message: Any, result: CommandResult[None]) -> None:
+        self._require_link()
+        self._write(self.protocol.encode(message), result)
+
+    def _require_link(self) -> None:
+        if self._closed:
+            raise NotConnected("the client is closed")
+        state = self._sm.state
+        if state is _S.CONNECTED:
+            return
+        if state is _S.CONNECTING and self._keep_outbound:
+            return
+        raise NotConnected(f"not connected (state {state}); await client.connect() first")
+
+    def _request(self, method: str, params: Any, timeout: float, result: CommandResult[Any]) -> None:
+        self._require_link()
+        if len(self._pending) >= self._max_in_flight:
+            raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
+        request_id = self._next_id()
+        frame = self.protocol.encode(self.protocol.request_message(method, params, request_id))
+        timer = self._sched.schedule_relative(timeout, lambda _s, _st=None: self._timed_out(request_id, timeout))
+        self._pending.add(request_id, _Pending("request", result, timer))
+        self._write(frame, None)
+
+    def _timed_out(self, request_id: Hashable, timeout: float) -> None:
+        entry = self._pending.expire(request_id)
+        if entry is None:
+            return
+        if entry.kind == "request":
+            assert entry.result is not None
+            entry.result.set_error(RequestTimeout(request_id, timeout))
+        elif entry.kind == "subscribe":
+            self._subscribed(entry.topics, VenueError(None, f"no subscribe ack within {timeout:g}s"))
+        else:
+            self._unsubscribed(entry.topics, VenueError(None, f"no unsubscribe ack within {timeout:g}s"))
+
+    def _write(self, frame: Frame, done: CommandResult[None] | None) -> None:
+        """Write one frame now if the link and the limiter allow, else queue it (bounded, FIFO)."""
+        link = self._link
+        if link is not None and not self._outq and self._sm.state is _S.CONNECTED and self._admit():
+            link.send(frame)
+            self.stats.frames_out += 1
+            if done is not None:
+                done.set_result(None)
+            return
+        if len(self._outq) >= self._max_outbound_queue:
+            self.stats.outbound_dropped += 1
+            self._emit(MessageDropped(at=self._now(), reason="outbound queue full"))
+            error = RateLimitExceeded(f"outbound queue full ({self._max_outbound_queue} frames)")
+            if done is not None:
+                done.set_error(error)
+                return
+            raise error
+        self._outq.append((frame, done))
+
+    def _admit(self) -> bool:
+        """Whether the limiter lets one more frame out now; schedules a flush when it does not."""
+        limiter = self._limiter
+        if limiter is None:
+            return True
+        decision = limiter.acquire_message(self._conn_id, self._now())
+        if decision.allowed:
+            return True
+        self._flush_timer.disposable = self._sched.schedule_relative(
+            decision.retry_after, lambda _s, _st=None: self._flush_outbound()
+        )
+        return False
+
+    def _flush_outbound(self) -> None:
+        link = self._link
+        while self._outq and link is not None and self._sm.state is _S.CONNECTED:
+            if not self._admit():
+                return
+            frame, done = self._outq.popleft()
+            link.send(frame)
+            self.stats.frames_out += 1
+            if done is not None:
+                done.set_result(None)
+
+    def _fail_outbound(self, error: Exception) -> None:
+        if not self._outq:
+            return
+        queued, self._outq = self._outq, deque()
+        self.stats.outbound_dropped += len(queued)
+        self._emit(OutboundFailed(at=self._now(), count=len(queued), why=str(error)))
+        for _frame, done in queued:
+            if done is not None:
+                done.set_error(error)
+
+    def _fail_pending(self, error: Exception) -> None:
+        for _rid, entry in self._pending.drain():
+            entry.timer.dispose()
+            if entry.result is not None:
+                entry.result.set_error(error)
+
+    # ------------------------------------------------------------------------------------------
+    # Watching and subscriptions
+    def _attach_watch(
+        self,
+        topics: tuple[str, ...],
+        model: type[BaseModel] | None,
+        observer: abc.ObserverBase[Any],
+        disposable: CompositeDisposable,
+    ) -> None:
+        if self._closed:
+            observer.on_completed()
+            return
+        merged = MergedTopicObserver(observer, len(topics), typed(observer, model, topics, self._invalid))
+        for topic in topics:
+            subject = self._topics.get(topic)
+            if subject is None:
+                subject = FastSubject(self._observer_failed(topic))
+                self._topics[topic] = subject
+                self._router.add(topic, subject.on_next)
+            disposable.add(subject.subscribe(merged))
+            if self._registry.acquire(topic):
+                self._emit(SubscriptionChanged(at=self._now(), topic=topic, state="DESIRED"))
+            disposable.add(Disposable(lambda t=topic: self._release(t)))  # type: ignore[misc]
+        self._schedule_subscription_flush()
+
+    def _invalid(self, topic: str | None, error: ValidationError, message: Any) -> None:
+        detail = f"validation failed: {error.error_count()} error(s): {error.errors()[0]['msg']}"
+        self._decode_failed(detail, str(message)[:80], topic)
+
+    def _release(self, topic: str) -> None:
+        subject = self._topics.get(topic)
+        if subject is not None and not subject.has_observers:
+            del self._topics[topic]
+            self._router.remove(topic)
+        if self._registry.release(topic):
+            self._unsub_queue.append(topic)
+            self._schedule_subscription_flush()
+
+    def _schedule_subscription_flush(self) -> None:
+        if self._sub_flush_scheduled or self._scheduler is None:
+            return
+        self._sub_flush_scheduled = True
+        self._sched.schedule(lambda _s, _st=None: self._flush_subscriptions())
+
+    def _flush_subscriptions(self) -> None:
+        """Coalesce this tick's watches and disposals into as few messages as the venue allows."""
+        self._sub_flush_scheduled = False
+        if self._sm.state is not _S.CONNECTED or self._link is None:
+            return
+        if self._unsub_queue:
+            topics, self._unsub_queue = self._unsub_queue, []
+            for batch in self.protocol.batches(topics):
+                self._send_subscription("unsubscribe", batch)
+        topics = self._registry.to_subscribe()
+        if topics:
+            for batch in self.protocol.batches(topics):
+                self._registry.sent(batch)
+                self._send_subscription("subscribe", batch)
+
+    def _send_subscription(self, kind: str, batch: list[str]) -> None:
+        request_id = self._next_id()
+        if kind == "subscribe":
+            message = self.protocol.subscribe_message(batch, request_id)
+        else:
+            message = self.protocol.unsubscribe_message(batch, request_id)
+        timeout = self._subscribe_timeout
+        timer = self._sched.schedule_relative(timeout, lambda _s, _st=None: self._timed_out(request_id, timeout))
+        self._pending.add(request_id, _Pending(kind, None, timer, tuple(batch)))
+        self._write(self.protocol.encode(message), None)
+
+    def _subscribed(self, topics: Sequence[str], error: VenueError | None) -> None:
+        if error is None:
+            orphans = self._registry.confirmed(topics)
+            for topic in topics:
+                self._emit(SubscriptionChanged(at=self._now(), topic=topic, state="CONFIRMED"))
+            if orphans:
+                self._unsub_queue.extend(orphans)
+                self._schedule_subscription_flush()
+            return
+        self._registry.failed(topics, str(error))
+        for topic in topics:
+            self._emit(SubscriptionFailed(at=self._now(), topic=topic, code=error.code, detail=error.message))
+            subject = self._topics.pop(topic, None)
+            self._router.remove(topic)
+            if subject is not None:
+                subject.on_error(VenueError(error.code, f"subscribe {topic!r} refused: {error.message}", error.payload))
+
+    def _unsubscribed(self, topics: Sequence[str], error: VenueError | None) -> None:
+        if error is not None:
+            log.warning("unsubscribe %s refused: %s", list(topics), error)
+        again = self._registry.unsubscribed(topics)
+        if again:
+            self._schedule_subscription_flush()
+
+    def _on_ack_topics(self, topics: Sequence[str], error: VenueError | None) -> None:
+        """Subscription acks keyed by topic (venues whose acks carry no request id)."""
+        self._subscribed(topics, error)
+
+
+def _zero() -> float:
+    return 0.0
+
+
+def _plain(value: Hashable) -> Any:
+    return value if isinstance(value, str | int | float | bool) or value is None else repr(value)

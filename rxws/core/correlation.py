@@ -1,0 +1,101 @@
+"""Request/response correlation: the table of requests waiting for their reply.
+
+:class:`PendingTable` is sans-I/O: the client adds an entry per request, pops it by id when the
+reply arrives (O(1), whatever the number pending), expires it at its deadline, and fails every
+entry when the connection drops. Ids of requests that timed out are remembered (bounded) so a late
+reply is recognised and counted instead of being mistaken for an unknown one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from typing import Generic, TypeVar
+
+__all__ = ["IdGenerator", "PendingTable", "ReplyOutcome", "monotonic_ids"]
+
+E = TypeVar("E")
+
+IdGenerator = Callable[[], Hashable]
+"""A source of unique request ids (ints by default; strings or UUIDs for venues that want them)."""
+
+
+def monotonic_ids(start: int = 1) -> IdGenerator:
+    """Ids 1, 2, 3, ... — unique per client, cheap, and easy to read in logs."""
+    counter = itertools.count(start)
+    return counter.__next__
+
+
+class ReplyOutcome:
+    """What a reply id turned out to be: a live request, a late reply, or unknown."""
+
+    PENDING = "pending"
+    LATE = "late"
+    UNKNOWN = "unknown"
+
+
+class PendingTable(Generic[E]):
+    """Entries waiting for a reply, keyed by request id.
+
+    Args:
+        remember_expired: how many timed-out ids to remember for recognising late replies.
+    """
+
+    __slots__ = ("_entries", "_expired", "_remember", "late_replies", "timeouts", "unknown_replies")
+
+    def __init__(self, *, remember_expired: int = 10_000) -> None:
+        self._entries: dict[Hashable, E] = {}
+        self._expired: OrderedDict[Hashable, None] = OrderedDict()
+        self._remember = remember_expired
+        self.late_replies = 0
+        self.unknown_replies = 0
+        self.timeouts = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, request_id: Hashable) -> bool:
+        return request_id in self._entries
+
+    def add(self, request_id: Hashable, entry: E) -> None:
+        """Register a request.
+
+        Raises:
+            KeyError: ``request_id`` is already pending (ids must be unique).
+        """
+        if request_id in self._entries:
+            raise KeyError(f"request id {request_id!r} is already pending")
+        self._entries[request_id] = entry
+
+    def resolve(self, request_id: Hashable) -> tuple[str, E | None]:
+        """Take the entry a reply answers: ``(PENDING, entry)``, ``(LATE, None)`` or ``(UNKNOWN, None)``."""
+        entry = self._entries.pop(request_id, None)
+        if entry is not None:
+            return ReplyOutcome.PENDING, entry
+        if request_id in self._expired:
+            del self._expired[request_id]
+            self.late_replies += 1
+            return ReplyOutcome.LATE, None
+        self.unknown_replies += 1
+        return ReplyOutcome.UNKNOWN, None
+
+    def expire(self, request_id: Hashable) -> E | None:
+        """Remove a request whose deadline passed; a later reply to it will count as late."""
+        entry = self._entries.pop(request_id, None)
+        if entry is None:
+            return None
+        self.timeouts += 1
+        self._expired[request_id] = None
+        if len(self._expired) > self._remember:
+            self._expired.popitem(last=False)
+        return entry
+
+    def discard(self, request_id: Hashable) -> E | None:
+        """Remove a request without remembering it (cancelled by its caller)."""
+        return self._entries.pop(request_id, None)
+
+    def drain(self) -> Iterator[tuple[Hashable, E]]:
+        """Remove and yield every pending entry (the connection is gone)."""
+        entries, self._entries = self._entries, {}
+        yield from entries.items()

@@ -1,0 +1,56 @@
+"""The host's reconnection policy: rxws proposes, the host approves.
+
+``WebSocketClient(..., reconnect=None)`` (the default) never reconnects by itself. With a
+:class:`ReconnectPolicy`, every drop becomes a :class:`~rxws.events.ReconnectProposed` event that
+``approve`` sees — sync, async, or an observable of bool — before each attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reactivex import Observable
+
+from rxws.core.backoff import ExponentialBackoff
+from rxws.events import ReconnectProposed
+from rxws.exceptions import ConnectionClosed, HandshakeRejected
+
+__all__ = ["Approval", "ReconnectPolicy", "default_retry_on"]
+
+Approval = Callable[[ReconnectProposed], bool | Awaitable[bool] | Observable[bool]]
+"""The host's decision on one proposal."""
+
+NOT_RETRYABLE_CLOSE_CODES = frozenset({1008})
+"""Close codes after which the default policy does not propose a reconnection (policy violation)."""
+
+AUTH_STATUSES = frozenset({401, 403})
+
+
+def default_retry_on(error: BaseException) -> bool:
+    """The default: retry any drop except a policy-violation close (1008) or an auth failure."""
+    if isinstance(error, ConnectionClosed) and error.code in NOT_RETRYABLE_CLOSE_CODES:
+        return False
+    return not (isinstance(error, HandshakeRejected) and error.status in AUTH_STATUSES)
+
+
+def _approve_all(_: ReconnectProposed) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How (and whether) to reconnect after a drop.
+
+    Args:
+        backoff: the delays between attempts, and how many attempts.
+        approve: asked before every attempt with the proposal; the default approves.
+        retry_on: which causes are worth proposing at all; the default refuses 1008 and 401/403.
+            A host that wants to decide those too passes ``retry_on=lambda e: True``.
+    """
+
+    backoff: ExponentialBackoff = field(default_factory=ExponentialBackoff)
+    approve: Approval = _approve_all
+    retry_on: Callable[[BaseException], bool] = default_retry_on
+    extra: dict[str, Any] = field(default_factory=dict)

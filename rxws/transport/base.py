@@ -1,0 +1,118 @@
+"""The platform abstraction: a :class:`Transport` opens :class:`Link` objects.
+
+This is the seed specification's ``WebSocketClient`` trait ("like an HttpClient"): the reactive
+client on top never touches sockets, only links. A link is loop-confined — every method is called
+on the client's own thread/scheduler, and its ``inbound`` observable delivers there.
+
+The contract of ``Link.inbound``:
+
+* one ``on_next`` per WebSocket message (``str`` for text frames, ``bytes`` for binary);
+* ``on_completed`` when the connection ended with a close frame (``close_code`` and
+  ``close_reason`` then say which; ``closed_by_peer`` says who started it);
+* ``on_error`` with an :class:`~rxws.exceptions.TransportError` when it ended any other way
+  (:class:`~rxws.exceptions.ConnectionLost` for an abrupt drop,
+  :class:`~rxws.exceptions.MessageTooBig` for a frame over ``max_size``,
+  :class:`~rxws.exceptions.HeartbeatTimeout` for a missed pong, ...).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from reactivex import Observable
+from reactivex.abc import SchedulerBase
+
+from rxws.exceptions import InvalidURL
+
+__all__ = ["Link", "LinkOptions", "Transport", "validate_url"]
+
+Frame = str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOptions:
+    """Per-connection settings a transport honours where it can."""
+
+    # Protocol
+    headers: Mapping[str, str] = field(default_factory=dict)
+    subprotocols: tuple[str, ...] = ()
+    # Limits
+    max_size: int | None = 2**20
+    # Heartbeats (protocol-level ping); None disables
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    # Timeouts
+    open_timeout: float | None = 10.0
+    close_timeout: float = 5.0
+    # TLS: None = the platform's default verified context for wss://
+    ssl: object | None = None
+
+
+class Link(ABC):
+    """One open WebSocket connection, as the client sees it."""
+
+    close_code: int | None = None
+    close_reason: str = ""
+    closed_by_peer: bool = False
+
+    @property
+    @abstractmethod
+    def inbound(self) -> Observable[Frame]:
+        """Inbound messages; completes on a close frame, errors on any other ending."""
+
+    @abstractmethod
+    def send(self, frame: Frame) -> None:
+        """Write one message, in order with every earlier ``send``.
+
+        Raises:
+            NotConnected: the link is closing or closed.
+        """
+
+    @abstractmethod
+    def close(self, code: int = 1000, reason: str = "") -> Observable[None]:
+        """Start the closing handshake; the observable completes once the link is closed.
+
+        Idempotent: a second call returns the same completion.
+        """
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake."""
+
+
+class Transport(ABC):
+    """Opens links. Implementations: native (``websockets``), memory (virtual time)."""
+
+    @abstractmethod
+    def open(self, url: str, options: LinkOptions, scheduler: SchedulerBase) -> Observable[Link]:
+        """Open a connection to ``url``: a single-value observable of the open link.
+
+        Errors with :class:`~rxws.exceptions.ConnectFailed` (or a subclass) when it cannot.
+        Disposing the subscription before it emits cancels the attempt.
+        """
+
+
+def validate_url(url: str) -> str:
+    """Check that ``url`` is a ``ws://`` or ``wss://`` URL with a host; return it.
+
+    Raises:
+        InvalidURL: with a message saying what is wrong.
+    """
+    if not isinstance(url, str) or not url:
+        raise InvalidURL(f"expected a ws:// or wss:// URL, got {url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"invalid URL {url!r}: {exc}") from None
+    if parts.scheme not in ("ws", "wss"):
+        what = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise InvalidURL(f"invalid URL {url!r}: {what}; expected ws:// or wss://")
+    if not parts.hostname:
+        raise InvalidURL(f"invalid URL {url!r}: no host")
+    if port == 0:
+        raise InvalidURL(f"invalid URL {url!r}: port 0")
+    return url

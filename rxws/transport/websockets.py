@@ -1,0 +1,267 @@
+"""The native transport, on ``websockets.asyncio.client``.
+
+Every ``websockets`` exception is translated at this boundary into the rxws tree
+(:mod:`rxws.exceptions`) with ``raise ... from``. Sends are written synchronously when the socket
+is not back-pressured — no task per message — and fall back to one drain task otherwise, so
+order is kept either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as _ssl
+import types
+from collections import deque
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+    WebSocketException,
+)
+
+from rxws._subject import FastSubject
+from rxws.exceptions import (
+    ConnectFailed,
+    ConnectionLost,
+    HandshakeRejected,
+    HeartbeatTimeout,
+    InvalidURL,
+    MessageTooBig,
+    NotConnected,
+    ProtocolError,
+    RxwsError,
+    TransportError,
+)
+from rxws.transport.base import Frame, Link, LinkOptions, Transport
+
+__all__ = ["WebsocketsLink", "WebsocketsTransport", "translate_open_error"]
+
+log = logging.getLogger("rxws.transport")
+
+
+class WebsocketsTransport(Transport):
+    """Opens links with ``websockets`` (>= 14, the asyncio API), TLS verified by default."""
+
+    def open(self, url: str, options: LinkOptions, scheduler: abc.SchedulerBase) -> Observable[Link]:
+        def subscribe(observer: abc.ObserverBase[Link], _: abc.SchedulerBase | None = None) -> Any:
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(_open(url, options, loop))
+
+            def done(t: asyncio.Task[WebsocketsLink]) -> None:
+                if t.cancelled():
+                    return
+                exc = t.exception()
+                if exc is not None:
+                    observer.on_error(exc)
+                else:
+                    observer.on_next(t.result())
+                    observer.on_completed()
+
+            task.add_done_callback(done)
+
+            def cancel() -> None:
+                if not task.done():
+                    task.cancel()
+
+            return Disposable(cancel)
+
+        return Observable(subscribe)
+
+
+async def _open(url: str, options: LinkOptions, loop: asyncio.AbstractEventLoop) -> WebsocketsLink:
+    kwargs: dict[str, Any] = {
+        "additional_headers": dict(options.headers) or None,
+        "max_size": options.max_size,
+        "ping_interval": options.ping_interval,
+        "ping_timeout": options.ping_timeout,
+        "open_timeout": options.open_timeout,
+        "close_timeout": options.close_timeout,
+        "compression": None,
+    }
+    if options.subprotocols:
+        kwargs["subprotocols"] = list(options.subprotocols)
+    if url.startswith("wss:"):
+        kwargs["ssl"] = options.ssl if options.ssl is not None else _ssl.create_default_context()
+    try:
+        ws = await connect(url, **kwargs)
+    except Exception as exc:
+        raise translate_open_error(exc, url) from exc
+    return WebsocketsLink(ws, loop)
+
+
+def translate_open_error(exc: BaseException, url: str) -> RxwsError:
+    """The rxws error for a failure to open ``url``."""
+    if isinstance(exc, RxwsError):
+        return exc
+    if isinstance(exc, InvalidURI):
+        return InvalidURL(f"invalid URL {url!r}: {exc}")
+    if isinstance(exc, InvalidStatus):
+        response = exc.response
+        retry_after: float | None = None
+        raw = response.headers.get("Retry-After")
+        if raw is not None:
+            try:
+                retry_after = float(raw)
+            except ValueError:
+                retry_after = None
+        body = response.body.decode(errors="replace")[:200] if response.body else ""
+        return HandshakeRejected(response.status_code, retry_after, body)
+    if isinstance(exc, InvalidHandshake):
+        return ConnectFailed(f"handshake with {url} failed: {exc}")
+    if isinstance(exc, TimeoutError):
+        return ConnectFailed(f"timed out opening {url}")
+    if isinstance(exc, _ssl.SSLError):
+        return ConnectFailed(f"TLS error opening {url}: {exc}")
+    if isinstance(exc, OSError):
+        return ConnectFailed(f"cannot connect to {url}: {exc.strerror or exc}")
+    if isinstance(exc, WebSocketException):
+        return ConnectFailed(f"cannot connect to {url}: {exc}")
+    return ConnectFailed(f"cannot connect to {url}: {type(exc).__name__}: {exc}")
+
+
+@types.coroutine
+def _finish(coro: Coroutine[Any, Any, None], yielded: Any) -> Generator[Any, Any, None]:
+    """Drive an already-started coroutine to its end from inside a task."""
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration:
+                return
+
+
+class WebsocketsLink(Link):
+    """A link over one ``websockets`` client connection."""
+
+    def __init__(self, ws: ClientConnection, loop: asyncio.AbstractEventLoop) -> None:
+        self._ws = ws
+        self._loop = loop
+        self._subject: FastSubject[Frame] = FastSubject()
+        self._backlog: deque[Frame] = deque()
+        self._drain_task: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._send_error: BaseException | None = None
+        self._reader = loop.create_task(self._read())
+
+    @property
+    def inbound(self) -> Observable[Frame]:
+        return self._subject
+
+    @property
+    def connection(self) -> ClientConnection:
+        """The underlying ``websockets`` connection (for diagnostics)."""
+        return self._ws
+
+    # Reading -------------------------------------------------------------------------------
+    async def _read(self) -> None:
+        ws = self._ws
+        on_next = self._subject.on_next
+        error: TransportError | None = None
+        try:
+            while True:
+                on_next(await ws.recv())
+        except ConnectionClosed as exc:
+            error = self._closed_error(exc)
+        except asyncio.CancelledError:
+            error = ConnectionLost("link reader cancelled")
+        except Exception as exc:  # the transport broke in a way websockets did not wrap
+            error = ConnectionLost(f"{type(exc).__name__}: {exc}")
+        self.close_code = ws.close_code
+        self.close_reason = ws.close_reason or ""
+        if error is None:
+            self._subject.on_completed()
+        else:
+            self._subject.on_error(error)
+
+    def _closed_error(self, exc: ConnectionClosed) -> TransportError | None:
+        rcvd, sent = exc.rcvd, exc.sent
+        self.closed_by_peer = bool(rcvd is not None and (sent is None or exc.rcvd_then_sent))
+        if sent is not None and not self.closed_by_peer and not self._closing:
+            # We failed the connection ourselves: say why.
+            if sent.code == 1009:
+                return MessageTooBig(f"inbound message over max_size: {sent.reason}")
+            if sent.code == 1011 and "keepalive" in sent.reason:
+                return HeartbeatTimeout("no pong before the ping timeout (half-open connection)")
+            if sent.code in (1002, 1007):
+                return ProtocolError(f"protocol error {sent.code}: {sent.reason}")
+        if rcvd is not None or self._closing:
+            return None
+        if exc.__cause__ is not None:
+            return ConnectionLost(f"connection lost: {exc.__cause__}")
+        return ConnectionLost("connection dropped without a close frame")
+
+    # Writing -------------------------------------------------------------------------------
+    def send(self, frame: Frame) -> None:
+        if self._closing or self._send_error is not None or self._reader.done():
+            raise NotConnected("the link is closed")
+        if self._drain_task is not None:
+            self._backlog.append(frame)
+            return
+        coro = self._ws.send(frame)
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return  # written synchronously: the common case
+        except ConnectionClosed as exc:
+            raise NotConnected(f"the link is closed: {exc}") from exc
+        # Back-pressured: finish this send and the backlog in one task.
+        self._drain_task = self._loop.create_task(self._drain(coro, yielded))
+
+    async def _drain(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        try:
+            await _finish(coro, yielded)
+            while self._backlog:
+                await self._ws.send(self._backlog.popleft())
+        except ConnectionClosed as exc:
+            self._send_error = exc
+            log.debug("send failed, %d frames not written: %s", len(self._backlog), exc)
+        finally:
+            self._drain_task = None
+
+    @property
+    def backlog(self) -> int:
+        """Frames waiting for the socket to drain."""
+        return len(self._backlog)
+
+    # Closing -------------------------------------------------------------------------------
+    def close(self, code: int = 1000, reason: str = "") -> Observable[None]:
+        if self._close_task is None:
+            self._closing = True
+            self._close_task = self._loop.create_task(self._close(code, reason))
+        return reactivex.from_future(self._close_task)
+
+    async def _close(self, code: int, reason: str) -> None:
+        drain = self._drain_task
+        if drain is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(drain), self._ws.close_timeout or 5.0)
+            except (TimeoutError, asyncio.CancelledError):
+                drain.cancel()
+        try:
+            await self._ws.close(code, reason)
+        except Exception as exc:
+            log.debug("close: %s", exc)
+        await asyncio.wait({self._reader})
+
+    def abort(self) -> None:
+        self._closing = True
+        transport = self._ws.transport
+        if transport is not None:
+            transport.abort()
