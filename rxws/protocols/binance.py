@@ -1,0 +1,173 @@
+"""Binance: the spot and futures WebSocket market streams and WebSocket API.
+
+Sources: Binance spot API docs, ``web-socket-streams.md`` and ``web-socket-api.md``
+(https://github.com/binance/binance-spot-api-docs), read 2026-11-25.
+
+* Subscribe: ``{"method": "SUBSCRIBE", "params": ["btcusdt@trade", ...], "id": 1}``, acknowledged
+  by ``{"result": null, "id": 1}``. A connection carries at most 1024 streams.
+* Data on a combined-stream connection (``/stream?streams=...`` or ``/stream``) is wrapped as
+  ``{"stream": "<name>", "data": <payload>}`` and is ``DATA`` keyed by the stream name.
+* Raw payloads (``/ws/...`` connections) do not name their stream. An object with an event type
+  ``e`` and a symbol ``s`` is ``DATA`` keyed by a name derived from them
+  (:func:`raw_stream_name`): exact for ``trade``, ``aggTrade``, ``kline_<interval>``, ``ticker``,
+  ``miniTicker``, ``avgPrice`` and ``depth``, but a stream with a speed suffix (``@depth@100ms``)
+  or without ``e`` (``bookTicker``, partial depth) cannot be told apart. Prefer combined streams:
+  their routing is exact.
+* Errors: replies ``{"error": {"code": c, "msg": m}, "id": n}`` (WebSocket API, with ``status``),
+  and the stream API's ``{"code": c, "msg": m}`` which may lack an id (then ``ERROR`` keyed by the
+  code). ``serverShutdown`` events are ``CONTROL``.
+* Sequence: diff depth ``U``/``u`` (first/final update id) is ``Seq(U, u)``; USDⓈ-M futures add
+  ``pu`` (the previous final update id), read as ``prev``.
+* Rate limits: code -1003 (too many requests, IP ban) gives ``"binance_-1003"`` and -1015 (too
+  many orders) ``"binance_-1015"``. Exceeding 5 messages a second closes the stream connection
+  with 1008 instead, which the transport reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar
+
+from rxws.exceptions import VenueError
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol
+
+__all__ = ["Binance", "raw_stream_name"]
+
+_DATA = MessageKind.DATA
+_REPLY = MessageKind.REPLY
+_CONTROL = MessageKind.CONTROL
+_ERROR = MessageKind.ERROR
+_UNKNOWN = MessageKind.UNKNOWN
+
+_RATE_LIMIT_CODES = frozenset({-1003, -1015})
+_EVENT_STREAMS = {
+    "depthUpdate": "depth",
+    "24hrTicker": "ticker",
+    "24hrMiniTicker": "miniTicker",
+}
+
+
+class Binance(VenueProtocol):
+    """The Binance WebSocket dialect (spot and futures market streams, WebSocket API replies).
+
+    Args:
+        max_topics_per_connection: streams allowed on one connection (1024 per Binance's docs).
+    """
+
+    name: ClassVar[str] = "binance"
+
+    def __init__(self, *, max_topics_per_connection: int | None = 1024) -> None:
+        self.max_topics_per_connection = max_topics_per_connection
+
+    # Outbound messages -------------------------------------------------------------------
+    def subscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
+        """``{"method": "SUBSCRIBE", "params": [...], "id": request_id}``."""
+        return {"method": "SUBSCRIBE", "params": list(topics), "id": request_id}
+
+    def unsubscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
+        """``{"method": "UNSUBSCRIBE", "params": [...], "id": request_id}``."""
+        return {"method": "UNSUBSCRIBE", "params": list(topics), "id": request_id}
+
+    def request_message(self, method: str, params: Any, request_id: Hashable) -> Any:
+        """``{"method": method, "params": params, "id": request_id}``; params left out when None."""
+        message: dict[str, Any] = {"method": method, "id": request_id}
+        if params is not None:
+            message["params"] = params
+        return message
+
+    # Reading inbound messages --------------------------------------------------------------
+    def classify(self, message: Any) -> tuple[MessageKind, Any]:
+        """Combined-stream data by stream name, replies by id, errors by code (module docstring)."""
+        if type(message) is not dict:
+            return _UNKNOWN, None
+        stream = message.get("stream")
+        if type(stream) is str:
+            return _DATA, stream
+        if "id" in message:
+            rid = message["id"]
+            if type(rid) is int or type(rid) is str:
+                return _REPLY, rid
+            if rid is None and ("error" in message or "code" in message):
+                return _ERROR, _code(message)
+            return _UNKNOWN, None
+        event = message.get("e")
+        if type(event) is str:
+            if event == "serverShutdown":
+                return _CONTROL, event
+            name = raw_stream_name(message)
+            return (_DATA, name) if name is not None else (_UNKNOWN, None)
+        if "error" in message or "code" in message:
+            return _ERROR, _code(message)
+        return _UNKNOWN, None
+
+    def reply_error(self, message: Any) -> VenueError | None:
+        """The error of a reply in either of Binance's two shapes; a missing code becomes None."""
+        if type(message) is not dict:
+            return None
+        error = message.get("error")
+        if error is not None:
+            if type(error) is dict:
+                return VenueError(_scalar(error.get("code")), str(error.get("msg", "")), message)
+            return VenueError(None, str(error), message)
+        if "code" in message and "result" not in message:
+            return VenueError(_scalar(message["code"]), str(message.get("msg", "")), message)
+        return None
+
+    def reply_result(self, message: Any) -> Any:
+        """The ``result`` member (``None`` for subscribe acknowledgements)."""
+        return message.get("result") if type(message) is dict else None
+
+    def sequence(self, message: Any) -> Seq | None:
+        """``Seq(U, u, prev=pu)`` of a diff-depth event, combined or raw; else None."""
+        if type(message) is not dict:
+            return None
+        data = message.get("data", message) if "stream" in message else message
+        if type(data) is not dict:
+            return None
+        first = data.get("U")
+        last = data.get("u")
+        if type(first) is not int or type(last) is not int:
+            return None
+        prev = data.get("pu")
+        return Seq(first, last, prev if type(prev) is int else None)
+
+    def rate_limit_signal(self, message: Any) -> str | None:
+        """``"binance_-1003"`` / ``"binance_-1015"`` when the message carries that code, else None."""
+        if type(message) is not dict:
+            return None
+        code = _code(message)
+        if code in _RATE_LIMIT_CODES:
+            return f"binance_{code}"
+        return None
+
+
+def raw_stream_name(payload: Any) -> str | None:
+    """The stream name a raw (non-combined) payload most likely came from, or None.
+
+    ``{"e": "trade", "s": "BNBBTC"}`` gives ``"bnbbtc@trade"``; kline events give
+    ``"<symbol>@kline_<interval>"``; ``depthUpdate``, ``24hrTicker`` and ``24hrMiniTicker`` map to
+    ``@depth``, ``@ticker`` and ``@miniTicker``. A payload without a string ``e`` and ``s`` gives None.
+    """
+    if type(payload) is not dict:
+        return None
+    event = payload.get("e")
+    symbol = payload.get("s")
+    if type(event) is not str or type(symbol) is not str:
+        return None
+    if event == "kline":
+        kline = payload.get("k")
+        interval = kline.get("i") if type(kline) is dict else None
+        if type(interval) is str:
+            return f"{symbol.lower()}@kline_{interval}"
+    return f"{symbol.lower()}@{_EVENT_STREAMS.get(event, event)}"
+
+
+def _scalar(code: Any) -> int | str | None:
+    return code if type(code) is int or type(code) is str else None
+
+
+def _code(message: dict[str, Any]) -> int | str | None:
+    error = message.get("error")
+    if type(error) is dict:
+        return _scalar(error.get("code"))
+    return _scalar(message.get("code"))

@@ -1,0 +1,97 @@
+"""Deribit: JSON-RPC 2.0 over WebSocket (https://docs.deribit.com, API v2).
+
+* Subscribe: ``public/subscribe`` (``private/subscribe`` with ``Deribit(private=True)``) with
+  ``{"channels": [...]}``; the reply's ``result`` is the list of subscribed channels.
+* Data: ``{"jsonrpc": "2.0", "method": "subscription", "params": {"channel": c, "data": d}}`` is
+  ``DATA`` keyed by the channel, e.g. ``book.BTC-PERPETUAL.100ms``.
+* Sequence: book channels carry ``change_id`` and, from the second message on, ``prev_change_id``;
+  they are read as ``Seq(change_id, change_id, prev=prev_change_id)``.
+* Heartbeats: after ``client.request("public/set_heartbeat", {"interval": 30})`` the venue sends
+  ``{"method": "heartbeat", "params": {"type": "heartbeat" | "test_request"}}`` (``CONTROL``).
+  A ``test_request`` must be answered at once with ``public/test`` or the venue closes the
+  connection: :meth:`Deribit.auto_reply` returns that request, with the reserved id
+  :data:`TEST_REQUEST_ID` so that its reply is read as ``CONTROL`` (``"test"``), never as a reply
+  to one of the host's requests.
+* Rate limit: error 10028 ``too_many_requests`` gives the signal ``"deribit_10028"``; the venue
+  then terminates the session.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rxws.protocols.base import MessageKind, Seq
+from rxws.protocols.jsonrpc import JsonRpc, _error_code
+
+__all__ = ["TEST_REQUEST_ID", "Deribit"]
+
+TEST_REQUEST_ID = 9_007_199_254_740_991
+"""Request id of the automatic ``public/test`` answer to a heartbeat ``test_request`` (2**53 - 1)."""
+
+_RATE_LIMIT_CODES = frozenset({10028})
+_CONTROL = MessageKind.CONTROL
+
+
+class Deribit(JsonRpc):
+    """The Deribit API v2 dialect (JSON-RPC 2.0).
+
+    Args:
+        private: subscribe with ``private/subscribe`` (needed for ``user.*`` channels after
+            authentication) instead of ``public/subscribe``.
+    """
+
+    name: ClassVar[str] = "deribit"
+
+    def __init__(self, *, private: bool = False) -> None:
+        prefix = "private" if private else "public"
+        super().__init__(
+            subscribe_method=f"{prefix}/subscribe",
+            unsubscribe_method=f"{prefix}/unsubscribe",
+            channels_param="channels",
+            notification_method="subscription",
+        )
+
+    def classify(self, message: Any) -> tuple[MessageKind, Any]:
+        """As :meth:`JsonRpc.classify`, with the reply to the automatic ``public/test`` as CONTROL."""
+        kind, key = super().classify(message)
+        if key == TEST_REQUEST_ID and kind is MessageKind.REPLY:
+            return _CONTROL, "test"
+        if kind is _CONTROL and key == "heartbeat":
+            params = message.get("params")
+            if type(params) is dict and params.get("type") == "test_request":
+                return _CONTROL, "test_request"
+        return kind, key
+
+    def auto_reply(self, message: Any) -> Any | None:
+        """The ``public/test`` request answering a heartbeat ``test_request``, else None."""
+        if type(message) is not dict or message.get("method") != "heartbeat":
+            return None
+        params = message.get("params")
+        if type(params) is dict and params.get("type") == "test_request":
+            return self.request_message("public/test", {}, TEST_REQUEST_ID)
+        return None
+
+    def sequence(self, message: Any) -> Seq | None:
+        """``change_id`` / ``prev_change_id`` of a book notification, else None."""
+        if type(message) is not dict:
+            return None
+        params = message.get("params")
+        if type(params) is not dict:
+            return None
+        data = params.get("data")
+        if type(data) is not dict:
+            return None
+        change = data.get("change_id")
+        if type(change) is not int:
+            return None
+        prev = data.get("prev_change_id")
+        return Seq(change, change, prev if type(prev) is int else None)
+
+    def rate_limit_signal(self, message: Any) -> str | None:
+        """``"deribit_10028"`` for a ``too_many_requests`` error, else None."""
+        if type(message) is not dict:
+            return None
+        code = _error_code(message.get("error"))
+        if code in _RATE_LIMIT_CODES:
+            return f"deribit_{code}"
+        return None

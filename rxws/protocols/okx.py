@@ -1,0 +1,260 @@
+"""Okx: the OKX v5 WebSocket API (https://www.okx.com/docs-v5/en/#overview-websocket), read 2026-11-25.
+
+Topics. OKX subscribes channel *arguments* (``{"channel": "books", "instId": "BTC-USDT"}``) while
+rxws topics are strings, so the two map one to one:
+
+* ``{"channel": c, "instId": i}`` ⇄ ``"c:i"`` (``"books:BTC-USDT"``);
+* any other argument keys are written ``key=value``, sorted and comma-separated:
+  ``{"channel": "instruments", "instType": "SPOT"}`` ⇄ ``"instruments:instType=SPOT"``;
+  ``instId`` then comes first (``"orders:BTC-USDT,instType=SPOT"``);
+* a channel without arguments is its name alone.
+
+:func:`topic_arg` and :func:`topic_of_arg` convert; OKX names never contain ``:``, ``,`` or ``=``.
+
+Messages:
+
+* subscribe ``{"id": "7", "op": "subscribe", "args": [{...}, ...]}``; the venue acknowledges each
+  argument separately with ``{"event": "subscribe", "arg": {...}}``, read as ``ACK`` keyed by the
+  topic (:meth:`Okx.ack_topics`). A rejected request is ``{"id": "7", "event": "error", ...}``:
+  ``REPLY`` keyed by the id when it carries one, ``ERROR`` keyed by the code otherwise.
+* ids travel as strings (OKX requires alphanumeric strings of up to 32 characters); a decimal id
+  that comes back is read as an int, so integer request ids round-trip.
+* data ``{"arg": {...}, "data": [...]}`` is ``DATA`` keyed by the topic; books carry
+  ``seqId``/``prevSeqId`` in each data item, read as ``Seq(seqId, seqId, prev=prevSeqId)``
+  (``prevSeqId == -1`` on a snapshot gives ``prev=None``).
+* error codes are strings on the wire (``"60012"``) and decimal ones become ints in
+  :class:`~rxws.exceptions.VenueError`. Rate limits: 60014 "Requests too frequent", 60023 "Bulk
+  login requests too frequent", 50011 "Rate limit reached", 50061 "Sub-account rate limit
+  exceeded" give ``"okx_<code>"``.
+* keepalive: the client sends the text ``ping`` when idle (every 25 s here; the venue drops a
+  connection silent for 30 s) and the venue answers the text ``pong``, which :meth:`Okx.decode`
+  accepts although it is not JSON and :meth:`Okx.classify` reads as ``CONTROL``.
+* ``notice`` (64008, service upgrade) and ``channel-conn-count`` events are ``CONTROL``;
+  ``channel-conn-count-error`` is ``ERROR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar
+
+from rxws.exceptions import VenueError
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, json_dumps
+
+__all__ = ["Okx", "topic_arg", "topic_of_arg"]
+
+_DATA = MessageKind.DATA
+_REPLY = MessageKind.REPLY
+_ACK = MessageKind.ACK
+_CONTROL = MessageKind.CONTROL
+_ERROR = MessageKind.ERROR
+_UNKNOWN = MessageKind.UNKNOWN
+
+_RATE_LIMIT_CODES = frozenset({"60014", "60023", "50011", "50061"})
+_PONG = "pong"
+
+
+def topic_of_arg(arg: dict[str, Any]) -> str:
+    """The rxws topic of an OKX channel argument (see the module docstring).
+
+    Raises:
+        ValueError: ``arg`` has no string ``channel``.
+    """
+    channel = arg.get("channel")
+    if type(channel) is not str:
+        raise ValueError(f"OKX argument without a channel: {arg!r}")
+    inst_id = arg.get("instId")
+    extra = sorted(f"{k}={v}" for k, v in arg.items() if k not in ("channel", "instId"))
+    if inst_id is None and not extra:
+        return channel
+    parts = ([str(inst_id)] if inst_id is not None else []) + extra
+    return f"{channel}:{','.join(parts)}"
+
+
+def topic_arg(topic: str) -> dict[str, str]:
+    """The OKX channel argument for an rxws topic; the inverse of :func:`topic_of_arg`."""
+    channel, _, rest = topic.partition(":")
+    arg = {"channel": channel}
+    if rest:
+        for part in rest.split(","):
+            key, eq, value = part.partition("=")
+            if eq:
+                arg[key] = value
+            else:
+                arg["instId"] = part
+    return arg
+
+
+class Okx(VenueProtocol):
+    """The OKX v5 WebSocket dialect (public, private and business endpoints).
+
+    Args:
+        heartbeat_interval: seconds between text ``ping`` frames (OKX closes after 30 s idle).
+        max_topics_per_connection: channels allowed on one connection (None: OKX states no number).
+    """
+
+    name: ClassVar[str] = "okx"
+
+    # "the total length of multiple channels cannot exceed 64 KB" (Subscribe section).
+    max_chars_per_message: int | None = 64 * 1024
+
+    def __init__(
+        self, *, heartbeat_interval: float = 25.0, max_topics_per_connection: int | None = None
+    ) -> None:
+        self.heartbeat_interval = heartbeat_interval
+        self.max_topics_per_connection = max_topics_per_connection
+
+    # Coding ------------------------------------------------------------------------------
+    def decode(self, frame: str | bytes) -> Any:
+        """Decode JSON, and the bare text ``pong`` (the answer to ``ping``) as the string ``"pong"``.
+
+        Raises:
+            DecodeError: the frame is neither JSON nor ``pong``.
+        """
+        if frame == _PONG or frame == b"pong":
+            return _PONG
+        return super().decode(frame)
+
+    # Outbound messages -------------------------------------------------------------------
+    def subscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
+        """``{"id": "<id>", "op": "subscribe", "args": [<arg>, ...]}``."""
+        return {"id": str(request_id), "op": "subscribe", "args": [topic_arg(t) for t in topics]}
+
+    def unsubscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
+        """``{"id": "<id>", "op": "unsubscribe", "args": [<arg>, ...]}``."""
+        return {"id": str(request_id), "op": "unsubscribe", "args": [topic_arg(t) for t in topics]}
+
+    def request_message(self, method: str, params: Any, request_id: Hashable) -> Any:
+        """An operation ``{"id", "op": method, "args": [...]}``; a dict ``params`` becomes one arg."""
+        message: dict[str, Any] = {"id": str(request_id), "op": method}
+        if params is not None:
+            message["args"] = params if isinstance(params, list) else [params]
+        return message
+
+    def heartbeat_message(self) -> Any | None:
+        """The text ``ping``."""
+        return "ping"
+
+    def topic_chars(self, topic: str) -> int:
+        """Characters the topic's argument object takes in the ``args`` array."""
+        return len(json_dumps(topic_arg(topic))) + 1
+
+    # Reading inbound messages --------------------------------------------------------------
+    def classify(self, message: Any) -> tuple[MessageKind, Any]:
+        """Data by topic, acks by topic, op replies and id-carrying errors by id (module docstring)."""
+        if type(message) is not dict:
+            if message == _PONG:
+                return _CONTROL, _PONG
+            return _UNKNOWN, None
+        arg = message.get("arg")
+        event = message.get("event")
+        if event is None:
+            if type(arg) is dict and "data" in message:
+                return _topic_or_unknown(arg, _DATA)
+            if "id" in message:
+                return _reply_or_unknown(message["id"])
+            if "code" in message:
+                return _ERROR, _code(message.get("code"))
+            return _UNKNOWN, None
+        if event == "subscribe" or event == "unsubscribe":
+            if type(arg) is dict:
+                return _topic_or_unknown(arg, _ACK)
+            return _ACK, None
+        if event == "error":
+            if "id" in message:
+                return _reply_or_unknown(message["id"])
+            return _ERROR, _code(message.get("code"))
+        if event == "login":
+            if "id" in message:
+                return _reply_or_unknown(message["id"])
+            return _CONTROL, event
+        if event == "channel-conn-count-error":
+            return _ERROR, event
+        if type(event) is str:
+            return _CONTROL, event
+        return _UNKNOWN, None
+
+    def ack_topics(self, message: Any) -> tuple[str, ...]:
+        """The topic a ``subscribe``/``unsubscribe`` event acknowledges."""
+        if type(message) is dict:
+            arg = message.get("arg")
+            if type(arg) is dict and type(arg.get("channel")) is str:
+                return (topic_of_arg(arg),)
+        return ()
+
+    def reply_error(self, message: Any) -> VenueError | None:
+        """A VenueError for ``event: error`` and for op replies whose ``code`` is not ``"0"``."""
+        if type(message) is not dict:
+            return None
+        if message.get("event") == "error" or ("code" in message and str(message["code"]) != "0"):
+            return VenueError(_code(message.get("code")), str(message.get("msg", "")), message)
+        return None
+
+    def reply_result(self, message: Any) -> Any:
+        """The ``data`` of an op reply; the whole message for a login or subscribe event."""
+        if type(message) is not dict:
+            return None
+        return message.get("data", message)
+
+    def sequence(self, message: Any) -> Seq | None:
+        """``Seq(seqId, seqId, prev=prevSeqId)`` of a book push; None without ``seqId``."""
+        if type(message) is not dict:
+            return None
+        data = message.get("data")
+        if type(data) is not list or not data or type(data[0]) is not dict:
+            return None
+        item = data[0]
+        seq_id = item.get("seqId")
+        if type(seq_id) is not int:
+            return None
+        prev = item.get("prevSeqId")
+        return Seq(seq_id, seq_id, prev if type(prev) is int and prev >= 0 else None)
+
+    def rate_limit_signal(self, message: Any) -> str | None:
+        """``"okx_<code>"`` for OKX's too-many-requests codes, top-level or per item (``sCode``)."""
+        if type(message) is not dict:
+            return None
+        code = message.get("code")
+        if code is None:
+            return None
+        code = str(code)
+        if code in _RATE_LIMIT_CODES:
+            return f"okx_{code}"
+        data = message.get("data")
+        if code != "0" and type(data) is list:
+            for item in data:
+                s_code = str(item.get("sCode")) if type(item) is dict else None
+                if s_code in _RATE_LIMIT_CODES:
+                    return f"okx_{s_code}"
+        return None
+
+
+def _topic_or_unknown(arg: dict[str, Any], kind: MessageKind) -> tuple[MessageKind, Any]:
+    channel = arg.get("channel")
+    if type(channel) is not str:
+        return _UNKNOWN, None
+    inst_id = arg.get("instId")
+    if len(arg) == 2 and type(inst_id) is str:  # the common case, without sorting
+        return kind, f"{channel}:{inst_id}"
+    return kind, topic_of_arg(arg)
+
+
+def _reply_or_unknown(rid: Any) -> tuple[MessageKind, Any]:
+    if type(rid) is str:
+        return _REPLY, _wire_id(rid)
+    if type(rid) is int:
+        return _REPLY, rid
+    return _UNKNOWN, None
+
+
+def _wire_id(value: str) -> int | str:
+    """A decimal id string as the int it was written from (``str(7) == "7"``); others unchanged."""
+    if value.isdecimal() and value.isascii() and (value == "0" or value[0] != "0"):
+        return int(value)
+    return value
+
+
+def _code(code: Any) -> int | str | None:
+    if type(code) is str:
+        return _wire_id(code)
+    return code if type(code) is int else None
