@@ -1,0 +1,9 @@
+"""Custom reactive operators: each a function returning an operator for ``Observable.pipe``.
+
+Every operator takes ``scheduler`` last, defaulting to the one given at subscribe time.
+"""
+
+from rxws.operators._gaps import detect_gaps
+from rxws.operators._retry import Approval, ApproveFn, ReconnectProposal, retry_with_backoff
+
+__all__ = ["Approval", "ApproveFn", "ReconnectProposal", "detect_gaps", "retry_with_backoff"]
