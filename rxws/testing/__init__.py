@@ -1,0 +1,15 @@
+"""Test helpers that ship with rxws: a real mock venue, a virtual-time responder, server dialects."""
+
+from rxws.testing.dialects import SERVER_DIALECTS, ClientOp, ServerDialect, server_dialect
+from rxws.testing.responder import Responder
+from rxws.testing.venue import MockVenue, VenueConnection
+
+__all__ = [
+    "SERVER_DIALECTS",
+    "ClientOp",
+    "MockVenue",
+    "Responder",
+    "ServerDialect",
+    "VenueConnection",
+    "server_dialect",
+]
