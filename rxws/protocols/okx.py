@@ -16,7 +16,8 @@ Messages:
 * subscribe ``{"id": "7", "op": "subscribe", "args": [{...}, ...]}``; the venue acknowledges each
   argument separately with ``{"event": "subscribe", "arg": {...}}``, read as ``ACK`` keyed by the
   topic (:meth:`Okx.ack_topics`). A rejected request is ``{"id": "7", "event": "error", ...}``:
-  ``REPLY`` keyed by the id when it carries one, ``ERROR`` keyed by the code otherwise.
+  ``REPLY`` keyed by the id when it carries one, ``ERROR`` keyed by the code otherwise. The
+  ``{"event": "unsubscribe", "arg": {...}}`` confirmation is ``CONTROL`` (``"unsubscribe"``).
 * ids travel as strings (OKX requires alphanumeric strings of up to 32 characters); a decimal id
   that comes back is read as an int, so integer request ids round-trip.
 * data ``{"arg": {...}, "data": [...]}`` is ``DATA`` keyed by the topic; books carry
@@ -156,10 +157,12 @@ class Okx(VenueProtocol):
             if "code" in message:
                 return _ERROR, _code(message.get("code"))
             return _UNKNOWN, None
-        if event == "subscribe" or event == "unsubscribe":
+        if event == "subscribe":
             if type(arg) is dict:
                 return _topic_or_unknown(arg, _ACK)
             return _ACK, None
+        if event == "unsubscribe":  # ACK means "now subscribed" to the client: not for these
+            return _CONTROL, event
         if event == "error":
             if "id" in message:
                 return _reply_or_unknown(message["id"])

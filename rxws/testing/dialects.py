@@ -8,11 +8,23 @@ client sent into a :class:`ClientOp` and renders acks, replies, errors and data 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeGuard
 
 from rxws.protocols.base import json_dumps, json_loads
+from rxws.protocols.okx import topic_arg, topic_of_arg
 
-__all__ = ["SERVER_DIALECTS", "ClientOp", "GenericServerDialect", "ServerDialect", "server_dialect"]
+__all__ = [
+    "SERVER_DIALECTS",
+    "BinanceServerDialect",
+    "BybitServerDialect",
+    "ClientOp",
+    "DeribitServerDialect",
+    "GenericServerDialect",
+    "JsonRpcServerDialect",
+    "OkxServerDialect",
+    "ServerDialect",
+    "server_dialect",
+]
 
 
 @dataclass(slots=True)
@@ -108,8 +120,321 @@ class GenericServerDialect(ServerDialect):
         return json_dumps({"id": op.id, "result": "pong"})
 
 
-SERVER_DIALECTS: dict[str, type[ServerDialect]] = {"generic": GenericServerDialect}
-"""Server dialects by name; venue dialects register themselves here."""
+def _load(frame: str | bytes) -> tuple[Any, str]:
+    """The decoded frame and "", or None and why it could not be decoded."""
+    try:
+        return json_loads(frame), ""
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return None, f"not JSON: {exc}"
+
+
+def _merged(payload: Any, **fields: Any) -> dict[str, Any]:
+    """``payload`` (a dict, or ``{"value": payload}``) with ``fields`` added."""
+    item = dict(payload) if isinstance(payload, dict) else {"value": payload}
+    item.update(fields)
+    return item
+
+
+def _str_list(value: Any) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+class JsonRpcServerDialect(ServerDialect):
+    """The server side of :class:`rxws.protocols.JsonRpc` with its default methods.
+
+    ``subscribe``/``unsubscribe`` take ``{"channels": [...]}`` and reply with the channel list;
+    ``ping`` is answered ``"pong"``; ``list_subscriptions`` lists; data are ``subscription``
+    notifications ``{"channel": topic, "data": payload}`` (JSON-RPC has no sequence numbers).
+    """
+
+    name: ClassVar[str] = "jsonrpc"
+    subscribe_methods: ClassVar[frozenset[str]] = frozenset({"subscribe"})
+    unsubscribe_methods: ClassVar[frozenset[str]] = frozenset({"unsubscribe"})
+    ping_methods: ClassVar[frozenset[str]] = frozenset({"ping"})
+    list_methods: ClassVar[frozenset[str]] = frozenset({"list_subscriptions"})
+
+    def parse(self, frame: str | bytes) -> ClientOp:
+        msg, why = _load(frame)
+        if why:
+            return ClientOp("invalid", detail=why)
+        if not isinstance(msg, dict) or not isinstance(msg.get("method"), str):
+            rid = msg.get("id") if isinstance(msg, dict) else None
+            return ClientOp("invalid", id=rid, detail="expected a request object with a string 'method'")
+        method: str = msg["method"]
+        rid = msg.get("id")
+        params = msg.get("params")
+        if method in self.subscribe_methods or method in self.unsubscribe_methods:
+            channels = params.get("channels") if isinstance(params, dict) else None
+            if not _str_list(channels):
+                return ClientOp("invalid", id=rid, detail="'params.channels' must be a list of strings")
+            kind: Literal["subscribe", "unsubscribe"] = (
+                "subscribe" if method in self.subscribe_methods else "unsubscribe"
+            )
+            return ClientOp(kind, id=rid, topics=list(channels), method=method)
+        if method in self.ping_methods:
+            return ClientOp("ping", id=rid, method=method)
+        if method in self.list_methods:
+            return ClientOp("list", id=rid, method=method)
+        return ClientOp("request", id=rid, method=method, params=params)
+
+    def ack(self, op: ClientOp) -> list[str]:
+        return [self.reply(op.id, list(op.topics))]
+
+    def reply(self, request_id: Any, result: Any) -> str:
+        return json_dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+    def error(self, request_id: Any, code: int, message: str) -> str:
+        return json_dumps({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})
+
+    def data(self, topic: str, seq: int, payload: Any) -> str:
+        return self._notify({"channel": topic, "data": payload})
+
+    def pong(self, op: ClientOp) -> str:
+        return self.reply(op.id, "pong")
+
+    def _notify(self, params: dict[str, Any]) -> str:
+        return json_dumps({"jsonrpc": "2.0", "method": "subscription", "params": params})
+
+
+class DeribitServerDialect(JsonRpcServerDialect):
+    """The server side of :class:`rxws.protocols.Deribit`.
+
+    ``public/subscribe`` and ``private/subscribe`` (and the unsubscribes) reply with the channel
+    list; ``public/test`` is the ping (answered ``{"version": ...}``); data are book-like
+    notifications whose ``change_id`` is the sequence number and ``prev_change_id`` the one
+    before; "too many requests" is error 10028.
+    """
+
+    name: ClassVar[str] = "deribit"
+    subscribe_methods: ClassVar[frozenset[str]] = frozenset({"public/subscribe", "private/subscribe"})
+    unsubscribe_methods: ClassVar[frozenset[str]] = frozenset({"public/unsubscribe", "private/unsubscribe"})
+    ping_methods: ClassVar[frozenset[str]] = frozenset({"public/test"})
+    list_methods: ClassVar[frozenset[str]] = frozenset({"public/get_subscriptions", "list_subscriptions"})
+
+    def data(self, topic: str, seq: int, payload: Any) -> str:
+        item = _merged(payload, change_id=seq, prev_change_id=seq - 1)
+        return self._notify({"channel": topic, "data": item})
+
+    def pong(self, op: ClientOp) -> str:
+        return self.reply(op.id, {"version": "1.2.26"})
+
+    def rate_limited(self, request_id: Any) -> str | None:
+        return self.error(request_id, 10028, "too_many_requests")
+
+    def test_request(self) -> str:
+        """The heartbeat ``test_request`` the venue sends after ``public/set_heartbeat``."""
+        return json_dumps({"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}})
+
+
+class BinanceServerDialect(ServerDialect):
+    """The server side of :class:`rxws.protocols.Binance` (a combined-stream connection).
+
+    ``SUBSCRIBE``/``UNSUBSCRIBE`` are acknowledged ``{"result": null, "id": n}``;
+    ``LIST_SUBSCRIPTIONS`` lists; ``ping`` (as on the WebSocket API) answers ``{}``; errors are
+    ``{"error": {"code", "msg"}, "id"}``; data are ``{"stream": topic, "data": {..., "U": seq,
+    "u": seq}}`` (a diff-depth-like event with one update); "too many requests" is the WebSocket
+    API's status 429 with code -1003.
+    """
+
+    name: ClassVar[str] = "binance"
+
+    def parse(self, frame: str | bytes) -> ClientOp:
+        msg, why = _load(frame)
+        if why:
+            return ClientOp("invalid", detail=why)
+        if not isinstance(msg, dict) or not isinstance(msg.get("method"), str):
+            rid = msg.get("id") if isinstance(msg, dict) else None
+            return ClientOp("invalid", id=rid, detail="Invalid request: missing field `method`")
+        method: str = msg["method"]
+        rid = msg.get("id")
+        params = msg.get("params")
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not _str_list(params):
+                return ClientOp("invalid", id=rid, detail="Invalid request: 'params' must list streams")
+            kind: Literal["subscribe", "unsubscribe"] = (
+                "subscribe" if method == "SUBSCRIBE" else "unsubscribe"
+            )
+            return ClientOp(kind, id=rid, topics=list(params), method=method)
+        if method == "LIST_SUBSCRIPTIONS":
+            return ClientOp("list", id=rid, method=method)
+        if method == "ping":
+            return ClientOp("ping", id=rid, method=method)
+        return ClientOp("request", id=rid, method=method, params=params)
+
+    def ack(self, op: ClientOp) -> list[str]:
+        return [self.reply(op.id, None)]
+
+    def reply(self, request_id: Any, result: Any) -> str:
+        return json_dumps({"result": result, "id": request_id})
+
+    def error(self, request_id: Any, code: int, message: str) -> str:
+        return json_dumps({"error": {"code": code, "msg": message}, "id": request_id})
+
+    def data(self, topic: str, seq: int, payload: Any) -> str:
+        _, _, event = topic.partition("@")
+        item = _merged(payload, e=event or topic, U=seq, u=seq)
+        return json_dumps({"stream": topic, "data": item})
+
+    def pong(self, op: ClientOp) -> str:
+        return json_dumps({"id": op.id, "status": 200, "result": {}})
+
+    def rate_limited(self, request_id: Any) -> str | None:
+        return json_dumps({
+            "id": request_id,
+            "status": 429,
+            "error": {"code": -1003, "msg": "Too much request weight used; please use WebSocket Streams."},
+        })
+
+
+class OkxServerDialect(ServerDialect):
+    """The server side of :class:`rxws.protocols.Okx`.
+
+    Reads the text ``ping`` and ``{"op", "id", "args"}`` operations (``args`` of one object are
+    passed to requests as that object); acknowledges each argument with its own
+    ``{"event": "subscribe", "arg": ...}``; errors are ``{"event": "error", "code": "<c>", ...}``;
+    replies ``{"id", "code": "0", "msg": "", "data": result}``; data are book pushes whose one
+    item carries ``seqId = seq`` and ``prevSeqId = seq - 1``; "too many requests" is 60014.
+    """
+
+    name: ClassVar[str] = "okx"
+    conn_id: ClassVar[str] = "a4d3ae55"
+
+    def parse(self, frame: str | bytes) -> ClientOp:
+        if frame == "ping" or frame == b"ping":
+            return ClientOp("ping")
+        msg, why = _load(frame)
+        if why:
+            return ClientOp("invalid", detail=why)
+        if not isinstance(msg, dict) or not isinstance(msg.get("op"), str):
+            rid = msg.get("id") if isinstance(msg, dict) else None
+            return ClientOp("invalid", id=rid, detail="Invalid request: expected an object with 'op'")
+        op: str = msg["op"]
+        rid = msg.get("id")
+        args = msg.get("args")
+        if op in ("subscribe", "unsubscribe"):
+            if not isinstance(args, list) or not all(
+                isinstance(a, dict) and isinstance(a.get("channel"), str) for a in args
+            ):
+                return ClientOp("invalid", id=rid, detail="Invalid args: expected channel objects")
+            kind: Literal["subscribe", "unsubscribe"] = "subscribe" if op == "subscribe" else "unsubscribe"
+            return ClientOp(kind, id=rid, topics=[topic_of_arg(a) for a in args], method=op)
+        if isinstance(args, list) and len(args) == 1 and isinstance(args[0], dict):
+            args = args[0]
+        return ClientOp("request", id=rid, method=op, params=args)
+
+    def ack(self, op: ClientOp) -> list[str]:
+        head = {} if op.id is None else {"id": op.id}
+        return [
+            json_dumps({**head, "event": op.op, "arg": topic_arg(t), "connId": self.conn_id})
+            for t in op.topics
+        ]
+
+    def reply(self, request_id: Any, result: Any) -> str:
+        return json_dumps({"id": request_id, "code": "0", "msg": "", "data": result})
+
+    def error(self, request_id: Any, code: int, message: str) -> str:
+        head = {} if request_id is None else {"id": request_id}
+        frame = {**head, "event": "error", "code": str(code), "msg": message, "connId": self.conn_id}
+        return json_dumps(frame)
+
+    def data(self, topic: str, seq: int, payload: Any) -> str:
+        item = _merged(payload, seqId=seq, prevSeqId=seq - 1)
+        return json_dumps({"arg": topic_arg(topic), "action": "update", "data": [item]})
+
+    def pong(self, op: ClientOp) -> str:
+        return "pong"
+
+    def rate_limited(self, request_id: Any) -> str | None:
+        return self.error(request_id, 60014, "Requests too frequent")
+
+
+class BybitServerDialect(ServerDialect):
+    """The server side of :class:`rxws.protocols.Bybit` (a public linear connection).
+
+    Reads ``{"req_id", "op", "args"}``; acknowledges ``{"success": true, "ret_msg": "subscribe",
+    "req_id", "op"}``; answers ``{"op": "ping"}`` with ``{"success": true, "ret_msg": "pong",
+    "op": "ping"}``; errors are ``{"success": false, "retCode": c, "ret_msg": m, "req_id"}``; data
+    are order book deltas whose ``u`` is the sequence number; "too many requests" is 10006.
+    """
+
+    name: ClassVar[str] = "bybit"
+    conn_id: ClassVar[str] = "2324d924-aa4d-45b0-a858-7b8be29ab52b"
+
+    def parse(self, frame: str | bytes) -> ClientOp:
+        msg, why = _load(frame)
+        if why:
+            return ClientOp("invalid", detail=why)
+        if not isinstance(msg, dict) or not isinstance(msg.get("op"), str):
+            rid = msg.get("req_id") if isinstance(msg, dict) else None
+            return ClientOp("invalid", id=rid, detail="expected an object with a string 'op'")
+        op: str = msg["op"]
+        rid = msg.get("req_id")
+        args = msg.get("args")
+        if op in ("subscribe", "unsubscribe"):
+            if not _str_list(args):
+                return ClientOp("invalid", id=rid, detail="'args' must be a list of topics")
+            kind: Literal["subscribe", "unsubscribe"] = "subscribe" if op == "subscribe" else "unsubscribe"
+            return ClientOp(kind, id=rid, topics=list(args), method=op)
+        if op == "ping":
+            return ClientOp("ping", id=rid, method=op)
+        if isinstance(args, list) and len(args) == 1 and isinstance(args[0], dict):
+            args = args[0]
+        return ClientOp("request", id=rid, method=op, params=args)
+
+    def ack(self, op: ClientOp) -> list[str]:
+        return [json_dumps({
+            "success": True,
+            "ret_msg": op.op,
+            "conn_id": self.conn_id,
+            "req_id": "" if op.id is None else op.id,
+            "op": op.op,
+        })]
+
+    def reply(self, request_id: Any, result: Any) -> str:
+        return json_dumps({
+            "success": True,
+            "ret_msg": "",
+            "conn_id": self.conn_id,
+            "req_id": "" if request_id is None else request_id,
+            "data": result,
+        })
+
+    def error(self, request_id: Any, code: int, message: str) -> str:
+        return json_dumps({
+            "success": False,
+            "retCode": code,
+            "ret_msg": message,
+            "conn_id": self.conn_id,
+            "req_id": "" if request_id is None else request_id,
+        })
+
+    def data(self, topic: str, seq: int, payload: Any) -> str:
+        item = _merged(payload, u=seq, seq=seq)
+        ts = 1672304484978 + seq
+        return json_dumps({"topic": topic, "type": "delta", "ts": ts, "data": item, "cts": ts})
+
+    def pong(self, op: ClientOp) -> str:
+        return json_dumps({
+            "success": True,
+            "ret_msg": "pong",
+            "conn_id": self.conn_id,
+            "req_id": "" if op.id is None else op.id,
+            "op": "ping",
+        })
+
+    def rate_limited(self, request_id: Any) -> str | None:
+        return self.error(request_id, 10006, "Too many visits!")
+
+
+SERVER_DIALECTS: dict[str, type[ServerDialect]] = {
+    "generic": GenericServerDialect,
+    "jsonrpc": JsonRpcServerDialect,
+    "binance": BinanceServerDialect,
+    "okx": OkxServerDialect,
+    "bybit": BybitServerDialect,
+    "deribit": DeribitServerDialect,
+}
+"""Server dialects by name."""
 
 
 def server_dialect(name: str) -> ServerDialect:
