@@ -55,7 +55,8 @@ def retry_with_backoff(
     4. approved: the source is subscribed again ``delay`` seconds after the approval, on the
        scheduler. Denied: ``on_denied`` is told and the result errors with
        :class:`~rxws.exceptions.ReconnectDeniedError` whose ``__cause__`` is ``exc``. An
-       ``approve`` (or ``retry_on``) that raises ends the result with its own exception.
+       ``approve`` (or ``retry_on``) that raises ends the result with its own exception; an
+       awaitable that is cancelled (not by disposal) counts as a denial.
 
     "Stable" connections: the first item after each (re)subscription marks the connection
     up (``state.on_connected``) and the error marks it down (``state.on_disconnected``), both at
@@ -66,12 +67,16 @@ def retry_with_backoff(
     task is cancelled) or waiting out the delay — cancels everything and leaves nothing
     scheduled.
 
-    Marble (``d1``, ``d2`` the delays; ``P`` a proposal; approve says yes then no)::
+    Marble (``~~~~`` the delay ``d1`` after approval; approve says yes, then no)::
 
-        source (1st)  --a--b--#
-        source (2nd)           P1 ·d1· --c--#
-                                             P2 denied
-        result        --a--b-----------c--X      X = ReconnectDeniedError from #
+        source (1st)   --a--b--#
+        source (2nd)            ~~~~--c--#
+        proposals              P1        P2 (denied)
+        result         --a--b---------c--X
+
+    ``P1`` approved: wait ``d1``, subscribe again. ``P2`` denied: ``X`` is a
+    ``ReconnectDeniedError`` whose ``__cause__`` is the error ``#``. Had the policy been
+    exhausted instead, ``X`` would be that ``#`` itself.
 
     Args:
         backoff: the policy; each subscription calls ``backoff.start()``.
@@ -255,7 +260,8 @@ def _await_on_loop(
         delivery.disposable = sched.schedule(action)
 
     def done(fut: Any) -> None:
-        if fut.cancelled():
+        if fut.cancelled():  # by dispose (then delivery is disposed too) or by someone else: no
+            deliver(False, None)
             return
         error = fut.exception()
         deliver(None if error is not None else fut.result(), error)

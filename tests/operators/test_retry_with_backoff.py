@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
 import reactivex
 from reactivex import operators as ops
-from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
 
@@ -311,3 +312,63 @@ def test_works_inside_a_pipeline_with_map() -> None:
         lambda: source.pipe(ops.map(str.upper), retry_with_backoff(policy), ops.take(2))
     )
     assert results.messages == [on_next(210, "A"), on_next(241, "A"), on_completed(241)]
+
+
+def test_async_approve_from_another_thread_runs_on_the_schedulers_loop() -> None:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        scheduler = AsyncIOThreadSafeScheduler(loop)
+        approved_on: list[asyncio.AbstractEventLoop] = []
+        finished = threading.Event()
+        got: list[Any] = []
+        attempts = 0
+
+        def subscribe_source(observer: Any, _: Any = None) -> Any:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:
+                observer.on_error(BOOM)  # on the test's thread: no running loop here
+            else:
+                observer.on_next("up")
+                observer.on_completed()
+            return reactivex.disposable.Disposable()
+
+        async def approve(p: ReconnectProposed) -> bool:
+            approved_on.append(asyncio.get_running_loop())
+            return True
+
+        policy = ExponentialBackoff(0.001, 1.0, 0.001, jitter="none")
+        reactivex.create(subscribe_source).pipe(retry_with_backoff(policy, approve=approve)).subscribe(
+            got.append, lambda e: finished.set(), finished.set, scheduler=scheduler
+        )
+        assert finished.wait(5)
+        assert got == ["up"] and approved_on == [loop]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+async def test_approval_cancelled_by_someone_else_is_a_denial() -> None:
+    loop = asyncio.get_running_loop()
+    scheduler = AsyncIOScheduler(loop)
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def approve(p: ReconnectProposed) -> bool:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.append(task)
+        await asyncio.Event().wait()
+        return True
+
+    failed: asyncio.Future[Exception] = loop.create_future()
+    reactivex.throw(BOOM).pipe(retry_with_backoff(ExponentialBackoff(), approve=approve)).subscribe(
+        on_error=failed.set_result, scheduler=scheduler
+    )
+    while not tasks:
+        await asyncio.sleep(0)
+    tasks[0].cancel()
+    err = await asyncio.wait_for(failed, 5)
+    assert isinstance(err, ReconnectDeniedError) and err.__cause__ is BOOM
