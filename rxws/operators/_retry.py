@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable, SerialDisposable
+from reactivex.disposable import Disposable, SerialDisposable, SingleAssignmentDisposable
 from reactivex.scheduler import TimeoutScheduler
 
 from rxws._time import clock_of
@@ -120,7 +120,11 @@ def retry_with_backoff(
                     except Exception as err:  # a host callback (on_proposal, approve, retry_on) raised
                         observer.on_error(err)
 
-                current.disposable = source.subscribe(
+                # Its own slot: a synchronous error + re-subscription inside subscribe() must not
+                # let this (dead) subscription overwrite the new one.
+                slot = SingleAssignmentDisposable()
+                current.disposable = slot
+                slot.disposable = source.subscribe(
                     on_next, on_error, observer.on_completed, scheduler=scheduler_
                 )
 
