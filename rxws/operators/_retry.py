@@ -23,10 +23,11 @@ _T = TypeVar("_T")
 ReconnectProposal: TypeAlias = ReconnectProposed
 """What ``approve`` is asked about: the :class:`~rxws.events.ReconnectProposed` event."""
 
-Approval: TypeAlias = "bool | Awaitable[bool] | Observable[bool]"
+Approval: TypeAlias = bool | Awaitable[bool] | Observable[bool]
 """An answer to a proposal: now, later (awaited on the running asyncio loop), or first value."""
 
-ApproveFn: TypeAlias = Callable[[ReconnectProposed], "bool | Awaitable[bool] | Observable[bool]"]
+ApproveFn: TypeAlias = Callable[[ReconnectProposed], Approval]
+"""The host's ``approve`` callback."""
 
 
 def retry_with_backoff(

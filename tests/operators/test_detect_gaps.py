@@ -145,3 +145,11 @@ def test_reader_errors_end_the_stream() -> None:
     results = scheduler.start(lambda: source.pipe(detect_gaps(bad)))
     assert [m.time for m in results.messages] == [210, 220]
     assert isinstance(results.messages[-1].value.exception, ValueError)
+
+
+def test_operator_facade_exports() -> None:
+    import rxws.operators
+
+    for name in rxws.operators.__all__:
+        assert getattr(rxws.operators, name) is not None
+    assert {"detect_gaps", "retry_with_backoff"} <= set(rxws.operators.__all__)
