@@ -11,13 +11,13 @@ from rxws.events import (
     ClientEvent,
     Connected,
     DecodeFailed,
-    DisconnectReason,
     Disconnected,
+    DisconnectReason,
     GapDetected,
     MessageDropped,
     ReconnectDenied,
-    ReconnectProposed,
     Reconnected,
+    ReconnectProposed,
     SubscriptionsRestored,
 )
 from rxws.exceptions import (

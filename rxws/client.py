@@ -10,6 +10,7 @@ the client's scheduler. The host decides every lifecycle step: nothing reconnect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -29,21 +30,27 @@ from rxws._time import clock_of
 from rxws._topics import MergedTopicObserver, typed
 from rxws.core.correlation import IdGenerator, PendingTable, ReplyOutcome, monotonic_ids
 from rxws.core.routing import Router
+from rxws.core.sequence import SequenceTracker
 from rxws.core.state import ConnectionState, StateMachine
 from rxws.core.subscriptions import SubscriptionRegistry
 from rxws.events import (
     Connected,
     DecodeFailed,
-    DisconnectReason,
     Disconnected,
+    DisconnectReason,
     Event,
+    GapDetected,
     LateReply,
     MessageDropped,
     ObserverFailed,
     OutboundFailed,
+    Reconnected,
+    ReconnectProposed,
     SubscriptionChanged,
     SubscriptionFailed,
+    SubscriptionsRestored,
     UnroutedMessage,
+    VenueNotice,
 )
 from rxws.exceptions import (
     ConnectionClosed,
@@ -59,7 +66,9 @@ from rxws.exceptions import (
     UsageError,
     VenueError,
 )
+from rxws.operators._retry import retry_with_backoff
 from rxws.protocols.base import MessageKind, VenueProtocol
+from rxws.reconnect import ReconnectPolicy
 from rxws.transport.base import Frame, Link, LinkOptions, Transport, validate_url
 
 __all__ = ["ClientStats", "WebSocketClient"]
@@ -113,7 +122,11 @@ class _Pending:
     __slots__ = ("kind", "result", "timer", "topics")
 
     def __init__(
-        self, kind: str, result: CommandResult[Any] | None, timer: abc.DisposableBase, topics: Sequence[str] = ()
+        self,
+        kind: str,
+        result: CommandResult[Any] | None,
+        timer: abc.DisposableBase,
+        topics: Sequence[str] = (),
     ) -> None:
         self.kind = kind
         self.result = result
@@ -134,6 +147,10 @@ class WebSocketClient:
         reconnect: ``None`` (never reconnect) or a :class:`~rxws.reconnect.ReconnectPolicy`.
         rate_limiter: a :class:`~rxws.ratelimit.WebSocketRateLimiter` every connect, frame and
             subscription passes through; may be shared by several clients.
+        keep_outbound_on_drop: on a drop, keep queued outbound messages (and accept new ones)
+            for after an approved reconnection, instead of failing them with ConnectionLost.
+        detect_gaps: track each watched topic's sequence numbers (read through the protocol)
+            and report ``GapDetected`` for jumps, duplicates, regressions and disconnect windows.
     """
 
     def __init__(
@@ -143,7 +160,7 @@ class WebSocketClient:
         protocol: VenueProtocol,
         transport: Transport | None = None,
         scheduler: abc.SchedulerBase | None = None,
-        reconnect: Any | None = None,
+        reconnect: ReconnectPolicy | None = None,
         rate_limiter: Any | None = None,
         # Timeouts
         request_timeout: float = 10.0,
@@ -159,6 +176,8 @@ class WebSocketClient:
         max_outbound_queue: int = 10_000,
         # On a drop: keep queued outbound messages for after an approved reconnect, or fail them
         keep_outbound_on_drop: bool = False,
+        # Report GapDetected for sequence jumps and disconnect windows on watched topics
+        detect_gaps: bool = True,
         # Protocol details
         headers: Mapping[str, str] | None = None,
         subprotocols: Sequence[str] = (),
@@ -189,7 +208,9 @@ class WebSocketClient:
             close_timeout=close_timeout,
             ssl=ssl,
         )
-        self._reconnect_policy = reconnect
+        if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
+            raise UsageError(f"reconnect must be a ReconnectPolicy or None, got {reconnect!r}")
+        self._policy = reconnect
         self._limiter = rate_limiter
         self._request_timeout = request_timeout
         self._subscribe_timeout = subscribe_timeout
@@ -206,10 +227,8 @@ class WebSocketClient:
         if isinstance(scheduler, AsyncIOScheduler):
             self._loop = scheduler._loop
         elif scheduler is None:
-            try:
+            with contextlib.suppress(RuntimeError):
                 self._bind(asyncio.get_running_loop())
-            except RuntimeError:
-                pass
         self._now: Callable[[], float] = clock_of(self._scheduler) if self._scheduler else _zero
 
         # Core state
@@ -217,6 +236,7 @@ class WebSocketClient:
         self._pending: PendingTable[_Pending] = PendingTable()
         self._router = Router()
         self._registry = SubscriptionRegistry()
+        self._tracker: SequenceTracker | None = SequenceTracker() if detect_gaps else None
         self._topics: dict[str, FastSubject[Any]] = {}
         self.stats = ClientStats()
 
@@ -239,6 +259,14 @@ class WebSocketClient:
         self._flush_timer = SerialDisposable()
         self._unsub_queue: list[str] = []
         self._sub_flush_scheduled = False
+        # Lifecycle: one subscription per connect() (with retries when a policy is set)
+        self._lifecycle = SerialDisposable()
+        self._session_observer: abc.ObserverBase[Link] | None = None
+        self._ever_connected = False
+        self._dropped_at: float | None = None
+        self._attempt = 0
+        self._restoring: set[str] | None = None
+        self._restored: tuple[list[str], list[str]] = ([], [])
 
     # ------------------------------------------------------------------------------------------
     # Observables
@@ -328,7 +356,9 @@ class WebSocketClient:
             raise UsageError("the client is closed; create a new one")
         unique = tuple(dict.fromkeys(topics))
 
-        def subscribe(observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        def subscribe(
+            observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
             disposable = CompositeDisposable()
             self._run(lambda: self._attach_watch(unique, model, observer, disposable), None)
             return Disposable(lambda: self._run(disposable.dispose, None))
@@ -385,6 +415,16 @@ class WebSocketClient:
         assert self._scheduler is not None
         return self._scheduler
 
+    def _after(self, seconds: float, fn: Callable[[], None]) -> abc.DisposableBase:
+        """Run ``fn`` on the scheduler after ``seconds`` (0: on the next tick)."""
+
+        def action(_s: abc.SchedulerBase, _st: Any = None) -> None:
+            fn()
+
+        if seconds <= 0:
+            return self._sched.schedule(action)
+        return self._sched.schedule_relative(seconds, action)
+
     def _emit(self, event: Event) -> None:
         self._events_subject.on_next(event)
 
@@ -404,6 +444,20 @@ class WebSocketClient:
 
     # ------------------------------------------------------------------------------------------
     # Connecting and closing
+    def reconnect(self) -> CommandResult[None]:
+        """Reconnect now, by hand: the host's own decision, no proposal asked.
+
+        Cancels a pending backoff wait. When connected, completes at once.
+        """
+        result: CommandResult[None] = CommandResult("reconnect")
+        self._run(lambda: self._manual_reconnect(result), result)
+        return result
+
+    def _manual_reconnect(self, result: CommandResult[None]) -> None:
+        if self._sm.state in (_S.ERROR, _S.DISCONNECTED) and not self._closed:
+            self._lifecycle.disposable = Disposable()
+        self._connect(result)
+
     def _connect(self, result: CommandResult[None]) -> None:
         if self._closed:
             result.set_error(UsageError("the client is closed; create a new one"))
@@ -417,10 +471,54 @@ class WebSocketClient:
             return
         self._connect_waiters.append(result)
         if state is not _S.CONNECTING:
-            self._open()
+            self._start_lifecycle()
+
+    def _start_lifecycle(self) -> None:
+        """Subscribe the connection's lifecycle: one session, retried when a policy approves."""
+        self._ever_connected = False
+        source: Observable[Link] = Observable(self._subscribe_session)
+        policy = self._policy
+        if policy is not None:
+            source = source.pipe(
+                retry_with_backoff(
+                    policy.backoff,
+                    approve=policy.approve,
+                    retry_on=lambda exc: self._ever_connected and not self._closed and policy.retry_on(exc),
+                    on_proposal=self._proposed,
+                    on_denied=self._emit,
+                    scheduler=self._sched,
+                )
+            )
+        self._lifecycle.disposable = source.subscribe(on_error=self._lifecycle_ended, scheduler=self._sched)
+
+    def _subscribe_session(
+        self, observer: abc.ObserverBase[Link], _: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        self._session_observer = observer
+        self._open()
+
+        def dispose() -> None:
+            if self._session_observer is observer:
+                self._session_observer = None
+            if self._sm.state is _S.CONNECTING:
+                self._open_sub.disposable = Disposable()
+
+        return Disposable(dispose)
+
+    def _proposed(self, proposal: ReconnectProposed) -> None:
+        self._emit(proposal)
+
+    def _lifecycle_ended(self, error: Exception) -> None:
+        log.info("%s: connection lifecycle ended: %s", self.name, error)
+
+    def _end_session(self, error: Exception) -> None:
+        observer, self._session_observer = self._session_observer, None
+        if observer is not None:
+            observer.on_error(error)
 
     def _open(self) -> None:
         self._set_state(_S.CONNECTING)
+        self._attempt += 1
         self._conn_seq += 1
         self._conn_id = f"{self.name}#{self._conn_seq}"
         self._open_sub.disposable = self._transport.open(self.url, self._options, self._sched).subscribe(
@@ -436,10 +534,22 @@ class WebSocketClient:
         self._link_sub.disposable = link.inbound.subscribe(
             on_next=self._on_frame, on_error=self._link_failed, on_completed=self._link_closed
         )
-        self._emit(Connected(at=self._now(), url=self.url, attempt=self._conn_seq))
+        now = self._now()
+        self._emit(Connected(at=now, url=self.url, attempt=self._attempt))
+        if self._ever_connected and self._dropped_at is not None:
+            self._emit(Reconnected(at=now, attempt=self._attempt, downtime=now - self._dropped_at))
+            self._restoring = set(self._registry.to_subscribe())
+            self._restored = ([], [])
+            if not self._restoring:
+                self._restore_done()
+        self._ever_connected = True
+        self._dropped_at = None
+        self._attempt = 0
         waiters, self._connect_waiters = self._connect_waiters, []
         for waiter in waiters:
             waiter.set_result(None)
+        if self._session_observer is not None:
+            self._session_observer.on_next(link)
         self._flush_outbound()
         self._schedule_subscription_flush()
 
@@ -451,10 +561,16 @@ class WebSocketClient:
             reason = DisconnectReason.RATE_LIMITED
         self._set_state(_S.ERROR)
         self._emit(Disconnected(at=self._now(), reason=reason, detail=str(error)))
-        self._fail_outbound(ConnectionLost(f"connect failed: {error}"))
+        if not self._reconnect_pending_possible():
+            self._fail_outbound(ConnectionLost(f"connect failed: {error}"))
         waiters, self._connect_waiters = self._connect_waiters, []
         for waiter in waiters:
             waiter.set_error(error)
+        self._end_session(error)
+
+    def _reconnect_pending_possible(self) -> bool:
+        """Whether queued work may still go out after a reconnection (policy set, host keeps it)."""
+        return self._keep_outbound and self._policy is not None and self._ever_connected and not self._closed
 
     def _link_closed(self) -> None:
         link = self._link
@@ -485,15 +601,22 @@ class WebSocketClient:
     def _dropped(self, error: Exception, why: DisconnectReason, code: int | None, detail: str) -> None:
         """The connection ended without the host asking: report it and settle pending work."""
         self._teardown_link()
+        now = self._now()
+        if self._dropped_at is None:
+            self._dropped_at = now
         clean = code in (1000, 1001)
         self._set_state(_S.DISCONNECTED if clean else _S.ERROR)
-        self._emit(Disconnected(at=self._now(), reason=why, code=code, detail=detail))
+        self._emit(Disconnected(at=now, reason=why, code=code, detail=detail))
         lost = ConnectionLost(f"connection lost before the reply: {detail}")
         lost.__cause__ = error
         self._fail_pending(lost)
         self._registry.connection_lost()
-        if not self._keep_outbound:
+        self._restoring = None
+        if self._tracker is not None:
+            self._tracker.disconnected(now)
+        if not self._reconnect_pending_possible():
             self._fail_outbound(lost)
+        self._end_session(error)
 
     def _teardown_link(self) -> None:
         self._link_sub.disposable = Disposable()
@@ -506,6 +629,7 @@ class WebSocketClient:
             result.set_result(None)
             return
         self._closed = True
+        self._lifecycle.disposable = Disposable()
         if state in (_S.CONNECTED, _S.CONNECTING):
             self._set_state(_S.DISCONNECTING)
             self._open_sub.disposable = Disposable()
@@ -514,11 +638,11 @@ class WebSocketClient:
                 self._finish_close()
                 return
             link.close(1000, "").subscribe(on_error=lambda _e: self._finish_close())
-            self._timers.add(self._sched.schedule_relative(self._close_timeout, self._close_timed_out))
+            self._timers.add(self._after(self._close_timeout, self._close_timed_out))
         else:
             self._finish_close()
 
-    def _close_timed_out(self, _s: abc.SchedulerBase, _st: Any = None) -> None:
+    def _close_timed_out(self) -> None:
         if self._sm.state is _S.DISCONNECTING and self._link is not None:
             log.warning("peer did not answer the close frame within %ss; aborting", self._close_timeout)
             self._link.abort()
@@ -533,7 +657,11 @@ class WebSocketClient:
         self._timers.dispose()
         self._set_state(_S.DISCONNECTED)
         if was_connected:
-            self._emit(Disconnected(at=self._now(), reason=DisconnectReason.USER, code=1000, detail="closed by the host"))
+            self._emit(
+                Disconnected(
+                    at=self._now(), reason=DisconnectReason.USER, code=1000, detail="closed by the host"
+                )
+            )
         closed = ConnectionLost("the client was closed")
         self._fail_pending(closed)
         self._fail_outbound(closed)
@@ -591,7 +719,13 @@ class WebSocketClient:
             self._on_ack_topics(self.protocol.ack_topics(message), self.protocol.reply_error(message))
         elif kind is _ERROR:
             error = self.protocol.reply_error(message)
-            self._emit(LateReply(at=self._now(), request_id=None, why=f"venue error without an id: {error}"))
+            self._emit(
+                VenueNotice(
+                    at=self._now(),
+                    code=None if error is None else _plain(error.code),
+                    detail=str(error.message if error is not None else message)[:200],
+                )
+            )
         elif kind is not _CONTROL:
             self._unrouted(None, message)
 
@@ -631,7 +765,7 @@ class WebSocketClient:
         state = self._sm.state
         if state is _S.CONNECTED:
             return
-        if state is _S.CONNECTING and self._keep_outbound:
+        if self._reconnect_pending_possible() and self._lifecycle_active():
             return
         raise NotConnected(f"not connected (state {state}); await client.connect() first")
 
@@ -641,9 +775,13 @@ class WebSocketClient:
             raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
         request_id = self._next_id()
         frame = self.protocol.encode(self.protocol.request_message(method, params, request_id))
-        timer = self._sched.schedule_relative(timeout, lambda _s, _st=None: self._timed_out(request_id, timeout))
+        timer = self._after(timeout, lambda: self._timed_out(request_id, timeout))
         self._pending.add(request_id, _Pending("request", result, timer))
         self._write(frame, None)
+
+    def _lifecycle_active(self) -> bool:
+        disposable = self._lifecycle.disposable
+        return disposable is not None and not getattr(disposable, "is_disposed", False)
 
     def _timed_out(self, request_id: Hashable, timeout: float) -> None:
         entry = self._pending.expire(request_id)
@@ -684,9 +822,7 @@ class WebSocketClient:
         decision = limiter.acquire_message(self._conn_id, self._now())
         if decision.allowed:
             return True
-        self._flush_timer.disposable = self._sched.schedule_relative(
-            decision.retry_after, lambda _s, _st=None: self._flush_outbound()
-        )
+        self._flush_timer.disposable = self._after(decision.retry_after, self._flush_outbound)
         return False
 
     def _flush_outbound(self) -> None:
@@ -734,12 +870,35 @@ class WebSocketClient:
             if subject is None:
                 subject = FastSubject(self._observer_failed(topic))
                 self._topics[topic] = subject
-                self._router.add(topic, subject.on_next)
-            disposable.add(subject.subscribe(merged))
+                self._router.add(topic, self._sink(topic, subject))
+                if self._tracker is not None:
+                    self._tracker.track(topic, self._now())
+            disposable.add(subject.subscribe(merged))  # type: ignore[arg-type]
             if self._registry.acquire(topic):
                 self._emit(SubscriptionChanged(at=self._now(), topic=topic, state="DESIRED"))
             disposable.add(Disposable(lambda t=topic: self._release(t)))  # type: ignore[misc]
         self._schedule_subscription_flush()
+
+    def _sink(self, topic: str, subject: FastSubject[Any]) -> Callable[[Any], None]:
+        """The router's sink for ``topic``: gap tracking (when on), then the topic's observers."""
+        tracker = self._tracker
+        if tracker is None:
+            return subject.on_next
+        observe = tracker.observe
+        sequence = self.protocol.sequence
+        now = self._now
+        forward = subject.on_next
+
+        def deliver(message: Any) -> None:
+            gap = observe(topic, sequence(message), now())
+            if gap is not None:
+                self._gap(gap)
+            forward(message)
+
+        return deliver
+
+    def _gap(self, gap: GapDetected) -> None:
+        self._emit(gap)
 
     def _invalid(self, topic: str | None, error: ValidationError, message: Any) -> None:
         detail = f"validation failed: {error.error_count()} error(s): {error.errors()[0]['msg']}"
@@ -750,6 +909,8 @@ class WebSocketClient:
         if subject is not None and not subject.has_observers:
             del self._topics[topic]
             self._router.remove(topic)
+            if self._tracker is not None:
+                self._tracker.forget(topic)
         if self._registry.release(topic):
             self._unsub_queue.append(topic)
             self._schedule_subscription_flush()
@@ -758,7 +919,7 @@ class WebSocketClient:
         if self._sub_flush_scheduled or self._scheduler is None:
             return
         self._sub_flush_scheduled = True
-        self._sched.schedule(lambda _s, _st=None: self._flush_subscriptions())
+        self._after(0.0, self._flush_subscriptions)
 
     def _flush_subscriptions(self) -> None:
         """Coalesce this tick's watches and disposals into as few messages as the venue allows."""
@@ -782,11 +943,19 @@ class WebSocketClient:
         else:
             message = self.protocol.unsubscribe_message(batch, request_id)
         timeout = self._subscribe_timeout
-        timer = self._sched.schedule_relative(timeout, lambda _s, _st=None: self._timed_out(request_id, timeout))
+        timer = self._after(timeout, lambda: self._timed_out(request_id, timeout))
         self._pending.add(request_id, _Pending(kind, None, timer, tuple(batch)))
         self._write(self.protocol.encode(message), None)
 
     def _subscribed(self, topics: Sequence[str], error: VenueError | None) -> None:
+        restoring = self._restoring
+        if restoring is not None:
+            done = [t for t in topics if t in restoring]
+            if done:
+                (self._restored[0] if error is None else self._restored[1]).extend(done)
+                restoring.difference_update(done)
+                if not restoring:
+                    self._restore_done()
         if error is None:
             orphans = self._registry.confirmed(topics)
             for topic in topics:
@@ -801,7 +970,15 @@ class WebSocketClient:
             subject = self._topics.pop(topic, None)
             self._router.remove(topic)
             if subject is not None:
-                subject.on_error(VenueError(error.code, f"subscribe {topic!r} refused: {error.message}", error.payload))
+                subject.on_error(
+                    VenueError(error.code, f"subscribe {topic!r} refused: {error.message}", error.payload)
+                )
+
+    def _restore_done(self) -> None:
+        confirmed, failed = self._restored
+        self._restoring = None
+        self._restored = ([], [])
+        self._emit(SubscriptionsRestored(at=self._now(), confirmed=tuple(confirmed), failed=tuple(failed)))
 
     def _unsubscribed(self, topics: Sequence[str], error: VenueError | None) -> None:
         if error is not None:

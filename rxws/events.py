@@ -7,7 +7,7 @@ union of them all; ``ClientEventAdapter.validate_python(d)`` parses one back fro
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -34,10 +34,11 @@ __all__ = [
     "SubscriptionFailed",
     "SubscriptionsRestored",
     "UnroutedMessage",
+    "VenueNotice",
 ]
 
 
-class DisconnectReason(str, Enum):
+class DisconnectReason(StrEnum):
     """Why a connection ended (or failed to open)."""
 
     USER = "USER"
@@ -208,6 +209,14 @@ class ObserverFailed(Event):
     error: str
 
 
+class VenueNotice(Event):
+    """A venue message that is an error or notice not tied to any request (e.g. a bad frame)."""
+
+    kind: Literal["venue_notice"] = "venue_notice"
+    code: int | str | None = None
+    detail: str = ""
+
+
 class OutboundFailed(Event):
     """Queued outbound messages were failed (not sent) because the connection was lost."""
 
@@ -233,7 +242,8 @@ ClientEvent = Annotated[
     | UnroutedMessage
     | LateReply
     | ObserverFailed
-    | OutboundFailed,
+    | OutboundFailed
+    | VenueNotice,
     Field(discriminator="kind"),
 ]
 """Any client event, discriminated on ``kind``."""

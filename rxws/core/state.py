@@ -6,14 +6,14 @@ checks the table and raises :class:`~rxws.exceptions.InvalidTransition` on an il
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from rxws.exceptions import InvalidTransition
 
 __all__ = ["TRANSITIONS", "ConnectionState", "StateMachine"]
 
 
-class ConnectionState(str, Enum):
+class ConnectionState(StrEnum):
     """Where a client's connection stands."""
 
     DISCONNECTED = "DISCONNECTED"

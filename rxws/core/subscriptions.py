@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["SubscriptionRegistry", "TopicRecord", "TopicState"]
 
 
-class TopicState(str, Enum):
+class TopicState(StrEnum):
     """Where one topic's venue subscription stands."""
 
     DESIRED = "DESIRED"

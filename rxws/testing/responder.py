@@ -51,7 +51,7 @@ class Responder:
                     peer.close(action.code, action.reason)
                     return
                 if action.delay > 0:
-                    peer.scheduler.schedule_relative(action.delay, lambda _s, _st=None, f=action.frame: peer.push(f))
+                    peer.scheduler.schedule_relative(action.delay, _push_later(peer, action.frame))
                 else:
                     peer.push(action.frame)
 
@@ -78,3 +78,10 @@ class Responder:
                 peer.push(frame)
                 sent += 1
         return sent
+
+
+def _push_later(peer: MemoryPeer, frame: str) -> Any:
+    def action(_s: Any, _st: Any = None) -> None:
+        peer.push(frame)
+
+    return action

@@ -81,7 +81,12 @@ class MemoryPeer:
     """The venue's side of one in-memory connection."""
 
     def __init__(
-        self, scheduler: abc.SchedulerBase, latency: float, *, url: str = "", options: LinkOptions | None = None
+        self,
+        scheduler: abc.SchedulerBase,
+        latency: float,
+        *,
+        url: str = "",
+        options: LinkOptions | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.latency = latency
@@ -196,5 +201,3 @@ class MemoryLink(Link):
         if not self._closed.is_stopped:
             self._closed.on_next(None)
             self._closed.on_completed()
-
-

@@ -60,8 +60,10 @@ class WebsocketsTransport(Transport):
                 if t.cancelled():
                     return
                 exc = t.exception()
-                if exc is not None:
+                if isinstance(exc, Exception):
                     observer.on_error(exc)
+                elif exc is not None:
+                    observer.on_error(ConnectFailed(f"cannot connect to {url}: {exc!r}"))
                 else:
                     observer.on_next(t.result())
                     observer.on_completed()
