@@ -1,0 +1,63 @@
+"""Rate limiting: pure algorithms, the composite limiter, venue limiters, events and presets.
+
+Algorithms (pure, ``now`` in seconds, integer-nanosecond bookkeeping):
+:class:`TokenBucket`, :class:`LeakyBucket` (GCRA), :class:`SlidingWindow` (exact),
+:class:`SlidingWindowCounter` (O(1) memory, never over), :class:`FixedWindow`; each has
+``check``/``commit``/``try_acquire(now, cost=1) -> Decision(allowed, retry_after)``.
+
+:class:`RateLimiter` combines :class:`Rule` objects all-or-nothing across keyed :class:`Scope`\\ s.
+:class:`WebSocketRateLimiter` is what the client calls; :class:`VenueRateLimiter` implements it
+from rules, and :mod:`rxws.ratelimit.presets` fills it in per venue.
+"""
+
+from rxws.ratelimit.base import ALLOWED, Action, Algorithm, Decision, Scope
+from rxws.ratelimit.buckets import LeakyBucket, TokenBucket
+from rxws.ratelimit.events import (
+    ConnectionReleased,
+    Dropped,
+    PenaltyEnded,
+    PenaltyStarted,
+    Queued,
+    RateLimitEvent,
+    RateLimitEventAdapter,
+    Rejected,
+    Throttled,
+    ViolationReported,
+)
+from rxws.ratelimit.limiter import Keys, RateLimiter, Rule
+from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy, Signal, classify_violation
+from rxws.ratelimit.venue import Listener, VenueRateLimiter, WebSocketRateLimiter
+from rxws.ratelimit.windows import FixedWindow, SlidingWindow, SlidingWindowCounter
+
+__all__ = [
+    "ALLOWED",
+    "Action",
+    "Algorithm",
+    "ConnectionReleased",
+    "Decision",
+    "Dropped",
+    "FixedWindow",
+    "Keys",
+    "LeakyBucket",
+    "Listener",
+    "PenaltyBox",
+    "PenaltyEnded",
+    "PenaltyPolicy",
+    "PenaltyStarted",
+    "Queued",
+    "RateLimitEvent",
+    "RateLimitEventAdapter",
+    "RateLimiter",
+    "Rejected",
+    "Rule",
+    "Scope",
+    "Signal",
+    "SlidingWindow",
+    "SlidingWindowCounter",
+    "Throttled",
+    "TokenBucket",
+    "VenueRateLimiter",
+    "ViolationReported",
+    "WebSocketRateLimiter",
+    "classify_violation",
+]

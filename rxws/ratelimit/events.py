@@ -1,0 +1,124 @@
+"""Rate-limit events: what a dashboard needs to see, one small frozen model each.
+
+Events are emitted for what is *not* routine: a wait, a queue, a refusal, a drop, a venue's
+complaint, a penalty starting or ending, a connection released. An allowed action emits nothing.
+``at`` is the caller's clock (the ``now`` passed to the limiter, or the scheduler's time in the
+``rate_limit`` operator), in seconds.
+
+``PenaltyEnded`` is emitted lazily: the limiter has no timer, so it notices that a penalty is over
+on the first call after its end (an ``acquire_*`` or ``report_violation``) and emits it then, with
+``at`` set to that call's ``now``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from rxws.events import Event
+from rxws.ratelimit.base import Action
+
+__all__ = [
+    "ConnectionReleased",
+    "Dropped",
+    "PenaltyEnded",
+    "PenaltyStarted",
+    "Queued",
+    "RateLimitEvent",
+    "RateLimitEventAdapter",
+    "Rejected",
+    "Throttled",
+    "ViolationReported",
+]
+
+
+class Throttled(Event):
+    """An action must wait ``delay`` seconds before a limit allows it (emitted once per wait)."""
+
+    kind: Literal["throttled"] = "throttled"
+    action: Action = Action.MESSAGE
+    conn_id: str = ""
+    delay: float
+
+
+class Queued(Event):
+    """An item joined the rate-limit queue, which now holds ``depth`` items."""
+
+    kind: Literal["queued"] = "queued"
+    action: Action = Action.MESSAGE
+    conn_id: str = ""
+    depth: int
+
+
+class Dropped(Event):
+    """The queue was full and ``policy`` dropped an item (``on_drop`` received it)."""
+
+    kind: Literal["dropped"] = "dropped"
+    action: Action = Action.MESSAGE
+    conn_id: str = ""
+    policy: Literal["drop_newest", "drop_oldest"]
+    depth: int
+
+
+class Rejected(Event):
+    """The limiter refused an action.
+
+    ``why`` is ``"penalty"`` (a venue violation is being served), ``"rate"`` (a rate rule),
+    ``"connections"`` (the concurrent-connection cap) or ``"topics"`` (the per-connection topic cap;
+    ``retry_after`` is then ``inf``). Message-rate refusals are left to the queue in front of the
+    limiter, which reports them as ``Throttled``.
+    """
+
+    kind: Literal["rejected"] = "rejected"
+    action: Action
+    conn_id: str = ""
+    why: str
+    retry_after: float
+
+
+class ViolationReported(Event):
+    """The venue said "too many" (``signal``, see ``rxws.ratelimit.Signal``) on ``conn_id``."""
+
+    kind: Literal["violation_reported"] = "violation_reported"
+    conn_id: str = ""
+    signal: str
+
+
+class PenaltyStarted(Event):
+    """A penalty of ``seconds`` started (or was extended) for ``scope`` (e.g. ``"ip:10.0.0.1"``)."""
+
+    kind: Literal["penalty_started"] = "penalty_started"
+    scope: str
+    seconds: float
+
+
+class PenaltyEnded(Event):
+    """The penalty for ``scope`` is over; emitted lazily, by the first call after its end."""
+
+    kind: Literal["penalty_ended"] = "penalty_ended"
+    scope: str
+
+
+class ConnectionReleased(Event):
+    """A connection ended: its concurrent slot and per-connection budgets were freed."""
+
+    kind: Literal["connection_released"] = "connection_released"
+    conn_id: str
+
+
+RateLimitEvent = Annotated[
+    Throttled
+    | Queued
+    | Dropped
+    | Rejected
+    | ViolationReported
+    | PenaltyStarted
+    | PenaltyEnded
+    | ConnectionReleased,
+    Field(discriminator="kind"),
+]
+"""Any rate-limit event, discriminated by ``kind``."""
+
+RateLimitEventAdapter: TypeAdapter[RateLimitEvent] = TypeAdapter(RateLimitEvent)
+"""Parses a rate-limit event back from a dict: ``RateLimitEventAdapter.validate_python(d)``."""

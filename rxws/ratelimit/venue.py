@@ -1,0 +1,485 @@
+"""What a client asks a venue's limiter, and the rule-built limiter that answers.
+
+:class:`WebSocketRateLimiter` is the protocol the client calls: one decision per connection
+attempt, per outbound frame and per subscription, plus the release of what a connection held and
+the venue's "too many" complaints. :class:`VenueRateLimiter` implements it from rules, and the
+presets (:mod:`rxws.ratelimit.presets`) are ``VenueRateLimiter`` instances filled in per venue.
+
+A limiter is meant to be shared: every client behind the same IP (or account) should use the same
+instance, so their connections and messages count against one budget. Public methods are
+thread-safe; events are delivered to listeners after the internal lock is released.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from rxws.ratelimit.base import ALLOWED, Action, Algorithm, Decision, Scope
+from rxws.ratelimit.events import (
+    ConnectionReleased,
+    PenaltyEnded,
+    PenaltyStarted,
+    RateLimitEvent,
+    Rejected,
+    ViolationReported,
+)
+from rxws.ratelimit.limiter import Keys, RateLimiter, Rule
+from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy
+
+__all__ = ["Listener", "VenueRateLimiter", "WebSocketRateLimiter"]
+
+Listener = Callable[[RateLimitEvent], None]
+
+_INF = math.inf
+
+
+@runtime_checkable
+class WebSocketRateLimiter(Protocol):
+    """The decisions a WebSocket client asks of a venue's rate limiter.
+
+    Every method takes ``now`` in seconds from the caller's clock (the client's scheduler), and
+    every ``acquire_*`` returns a :class:`~rxws.ratelimit.Decision`. While a penalty is active,
+    every ``acquire_*`` is refused with ``retry_after`` = the seconds left.
+    """
+
+    def acquire_connect(self, conn_id: str, now: float) -> Decision:
+        """A connection attempt: connection-rate and concurrent-connection limits.
+
+        When allowed, ``conn_id`` counts as open until :meth:`release_connection`.
+        """
+        ...
+
+    def release_connection(self, conn_id: str, now: float) -> None:
+        """``conn_id`` ended: free its concurrent slot and its per-connection budgets."""
+        ...
+
+    def acquire_message(self, conn_id: str, now: float, cost: float = 1.0) -> Decision:
+        """One outbound frame on ``conn_id`` (subscribe frames, pings and pongs included)."""
+        ...
+
+    def acquire_subscribe(self, conn_id: str, now: float, topics: int) -> Decision:
+        """Adding ``topics`` topics to ``conn_id``: topic cap and subscribe-request rate.
+
+        A topic cap that would be exceeded answers ``retry_after=inf``: waiting never frees it.
+        """
+        ...
+
+    def release_subscriptions(self, conn_id: str, now: float, topics: int) -> None:
+        """``topics`` topics were unsubscribed from ``conn_id``."""
+        ...
+
+    def report_violation(
+        self, conn_id: str, signal: str, now: float, retry_after: float | None = None
+    ) -> float:
+        """The venue said "too many": start or extend a penalty; returns its seconds from ``now``."""
+        ...
+
+    def add_listener(self, fn: Listener) -> Callable[[], None]:
+        """Call ``fn`` with every event; returns a function that removes it."""
+        ...
+
+
+@dataclass(slots=True)
+class _Conn:
+    keys: dict[Scope, Hashable]
+    open: bool = False
+    topics: int = 0
+    slots: list[tuple[Scope, Hashable]] = field(default_factory=list)
+
+
+def _rules(items: Iterable[Rule | Algorithm], scope: Scope) -> tuple[Rule, ...]:
+    return tuple(r if isinstance(r, Rule) else Rule(r, scope) for r in items)
+
+
+class VenueRateLimiter:
+    """A :class:`WebSocketRateLimiter` built from rules.
+
+    Each connection id belongs to an identity: the ``ip``, ``uid`` and ``product`` given here
+    (or overridden per connection in :meth:`acquire_connect`). Rules of a scope whose key is None
+    (e.g. ``Scope.UID`` without a ``uid``) do not apply.
+
+    Args:
+        ip: the source IP these connections share (any label; one limiter per IP).
+        uid: the account / sub-account, when authenticated.
+        product: the product or market (e.g. ``"spot"``), for per-product limits.
+        connect: rules for connection attempts; a bare algorithm counts per IP.
+        max_connections: the most connections open at once, per scope (e.g. ``{Scope.IP: 32}``).
+        message: rules for outbound frames; a bare algorithm counts per connection.
+        subscribe: rules for subscribe requests (cost 1 each); a bare algorithm counts per
+            connection.
+        max_topics_per_connection: the most topics one connection may hold.
+        unsubscribe_counts: also count each :meth:`release_subscriptions` against the subscribe
+            rules (OKX counts subscribe, unsubscribe and login together).
+        penalty: how long penalties last.
+        penalty_scope: whose budget a violation penalises (default the IP: venues ban IPs).
+        name: a label for ``repr`` (the venue's name for presets).
+        sweep_every: seconds between sweeps that forget idle keys.
+
+    Raises:
+        ValueError: on an invalid rule or cap.
+    """
+
+    def __init__(
+        self,
+        *,
+        # Identity
+        ip: str = "local",
+        uid: str | None = None,
+        product: str | None = None,
+        # Connections
+        connect: Iterable[Rule | Algorithm] = (),
+        max_connections: Mapping[Scope, int] | None = None,
+        # Messages
+        message: Iterable[Rule | Algorithm] = (),
+        # Subscriptions
+        subscribe: Iterable[Rule | Algorithm] = (),
+        max_topics_per_connection: int | None = None,
+        unsubscribe_counts: bool = False,
+        # Penalties
+        penalty: PenaltyPolicy | None = None,
+        penalty_scope: Scope = Scope.IP,
+        # Housekeeping
+        name: str = "custom",
+        sweep_every: float = 60.0,
+    ) -> None:
+        self.name = name
+        self._identity: dict[Scope, Hashable] = {
+            Scope.IP: ip,
+            Scope.UID: uid,
+            Scope.PRODUCT: product,
+        }
+        self._connect = RateLimiter(*_rules(connect, Scope.IP), sweep_every=sweep_every)
+        self._message = RateLimiter(*_rules(message, Scope.CONNECTION), sweep_every=sweep_every)
+        self._subscribe = RateLimiter(*_rules(subscribe, Scope.CONNECTION), sweep_every=sweep_every)
+        self._max_connections: dict[Scope, int] = {}
+        for scope, cap in (max_connections or {}).items():
+            if not isinstance(cap, int) or cap < 1:
+                raise ValueError(f"max_connections[{scope}] must be an int >= 1, got {cap!r}")
+            self._max_connections[Scope(scope)] = cap
+        if max_topics_per_connection is not None and (
+            not isinstance(max_topics_per_connection, int) or max_topics_per_connection < 1
+        ):
+            raise ValueError(
+                f"max_topics_per_connection must be an int >= 1, got {max_topics_per_connection!r}"
+            )
+        self.max_topics_per_connection = max_topics_per_connection
+        self._unsubscribe_counts = unsubscribe_counts
+        self._penalties = PenaltyBox(penalty)
+        self._penalty_scope = Scope(penalty_scope)
+        self._conns: dict[str, _Conn] = {}
+        self._open: dict[tuple[Scope, Hashable], int] = {}
+        self._listeners: tuple[Listener, ...] = ()
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"VenueRateLimiter(name={self.name!r}, ip={self._identity[Scope.IP]!r})"
+
+    # Introspection ---------------------------------------------------------------------------
+    @property
+    def penalty_policy(self) -> PenaltyPolicy:
+        """How long penalties last."""
+        return self._penalties.policy
+
+    @property
+    def connect_rules(self) -> tuple[Rule, ...]:
+        """Rules for connection attempts."""
+        return self._connect.rules
+
+    @property
+    def message_rules(self) -> tuple[Rule, ...]:
+        """Rules for outbound frames."""
+        return self._message.rules
+
+    @property
+    def subscribe_rules(self) -> tuple[Rule, ...]:
+        """Rules for subscribe requests."""
+        return self._subscribe.rules
+
+    @property
+    def max_connections(self) -> Mapping[Scope, int]:
+        """Concurrent-connection caps per scope."""
+        return dict(self._max_connections)
+
+    def open_connections(self, scope: Scope = Scope.IP, key: Hashable = None) -> int:
+        """Connections open for ``key`` of ``scope`` (default: this limiter's own key)."""
+        with self._lock:
+            if key is None:
+                key = self._identity.get(scope)
+            return self._open.get((scope, key), 0)
+
+    def topics(self, conn_id: str) -> int:
+        """Topics ``conn_id`` currently holds."""
+        with self._lock:
+            conn = self._conns.get(conn_id)
+            return conn.topics if conn else 0
+
+    def penalty_remaining(self, conn_id: str, now: float) -> float:
+        """Seconds left of any penalty ``conn_id`` is under (0.0 when none)."""
+        with self._lock:
+            return max(
+                (self._penalties.remaining(k, now) for k in self._penalty_keys(self._keys(conn_id))),
+                default=0.0,
+            )
+
+    # Listeners --------------------------------------------------------------------------------
+    def add_listener(self, fn: Listener) -> Callable[[], None]:
+        """Call ``fn`` with every event; returns a function that removes it (idempotent)."""
+        with self._lock:
+            self._listeners = (*self._listeners, fn)
+
+        def remove() -> None:
+            with self._lock:
+                self._listeners = tuple(f for f in self._listeners if f is not fn)
+
+        return remove
+
+    def _emit(self, events: list[RateLimitEvent]) -> None:
+        if not events:
+            return
+        error: BaseException | None = None
+        for event in events:
+            for fn in self._listeners:
+                try:
+                    fn(event)
+                except Exception as exc:  # every listener still hears every event
+                    error = error or exc
+        if error is not None:
+            raise error
+
+    # Keys and penalties -----------------------------------------------------------------------
+    def _keys(self, conn_id: str) -> dict[Scope, Hashable]:
+        conn = self._conns.get(conn_id)
+        if conn is not None:
+            return conn.keys
+        return {**self._identity, Scope.CONNECTION: conn_id}
+
+    @staticmethod
+    def _penalty_keys(keys: Mapping[Scope, Hashable]) -> Iterable[str]:
+        yield "global"
+        for scope, key in keys.items():
+            if key is not None:
+                yield f"{scope.value}:{key}"
+
+    def _penalized(
+        self, action: Action, conn_id: str, keys: Keys, now: float, events: list[RateLimitEvent]
+    ) -> Decision | None:
+        if not len(self._penalties):
+            return None
+        wait = 0.0
+        for pkey in self._penalty_keys(keys):
+            if self._penalties.ended(pkey, now):
+                events.append(PenaltyEnded(at=now, scope=pkey))
+            rem = self._penalties.remaining(pkey, now)
+            if rem > wait:
+                wait = rem
+        if wait <= 0.0:
+            return None
+        events.append(Rejected(at=now, action=action, conn_id=conn_id, why="penalty", retry_after=wait))
+        return Decision(False, wait)
+
+    # Connections ------------------------------------------------------------------------------
+    def acquire_connect(
+        self,
+        conn_id: str,
+        now: float,
+        *,
+        ip: str | None = None,
+        uid: str | None = None,
+        product: str | None = None,
+    ) -> Decision:
+        """Decide a connection attempt; when allowed, ``conn_id`` is open until released.
+
+        ``ip``, ``uid`` and ``product`` override this limiter's identity for this connection.
+        The concurrent-connection cap answers ``retry_after=inf`` (only a release frees a slot).
+        """
+        events: list[RateLimitEvent] = []
+        try:
+            with self._lock:
+                return self._acquire_connect(conn_id, now, ip, uid, product, events)
+        finally:
+            self._emit(events)
+
+    def _acquire_connect(
+        self,
+        conn_id: str,
+        now: float,
+        ip: str | None,
+        uid: str | None,
+        product: str | None,
+        events: list[RateLimitEvent],
+    ) -> Decision:
+        conn = self._conns.get(conn_id)
+        keys = dict(conn.keys) if conn else {**self._identity, Scope.CONNECTION: conn_id}
+        for scope, override in ((Scope.IP, ip), (Scope.UID, uid), (Scope.PRODUCT, product)):
+            if override is not None:
+                keys[scope] = override
+        denied = self._penalized(Action.CONNECT, conn_id, keys, now, events)
+        if denied is not None:
+            return denied
+        slots: list[tuple[Scope, Hashable]] = []
+        if conn is None or not conn.open:
+            for scope, cap in self._max_connections.items():
+                key = keys.get(scope)
+                if key is None and scope is not Scope.GLOBAL:
+                    continue
+                if self._open.get((scope, key), 0) >= cap:
+                    events.append(
+                        Rejected(
+                            at=now,
+                            action=Action.CONNECT,
+                            conn_id=conn_id,
+                            why="connections",
+                            retry_after=_INF,
+                        )
+                    )
+                    return Decision(False, _INF)
+                slots.append((scope, key))
+        d = self._connect.try_acquire(now, keys=keys)
+        if not d.allowed:
+            events.append(
+                Rejected(
+                    at=now, action=Action.CONNECT, conn_id=conn_id, why="rate", retry_after=d.retry_after
+                )
+            )
+            return d
+        if conn is None:
+            conn = self._conns[conn_id] = _Conn(keys)
+        if not conn.open:
+            conn.keys = keys
+            conn.open = True
+            conn.slots = slots
+            for slot in slots:
+                self._open[slot] = self._open.get(slot, 0) + 1
+        return ALLOWED
+
+    def release_connection(self, conn_id: str, now: float) -> None:
+        """Free ``conn_id``'s concurrent slot, topics and per-connection budgets (idempotent)."""
+        events: list[RateLimitEvent] = []
+        try:
+            with self._lock:
+                conn = self._conns.pop(conn_id, None)
+                if conn is None:
+                    return
+                for slot in conn.slots:
+                    left = self._open.get(slot, 0) - 1
+                    if left > 0:
+                        self._open[slot] = left
+                    else:
+                        self._open.pop(slot, None)
+                for limiter in (self._message, self._subscribe, self._connect):
+                    limiter.forget(Scope.CONNECTION, conn_id)
+                events.append(ConnectionReleased(at=now, conn_id=conn_id))
+        finally:
+            self._emit(events)
+
+    # Messages ---------------------------------------------------------------------------------
+    def acquire_message(self, conn_id: str, now: float, cost: float = 1.0) -> Decision:
+        """Decide one outbound frame of ``cost`` on ``conn_id``.
+
+        A plain rate refusal emits no event: the queue in front (the ``rate_limit`` operator)
+        waits and reports ``Throttled``. Penalty refusals emit ``Rejected``.
+        """
+        events: list[RateLimitEvent] = []
+        try:
+            with self._lock:
+                keys = self._keys(conn_id)
+                denied = self._penalized(Action.MESSAGE, conn_id, keys, now, events)
+                if denied is not None:
+                    return denied
+                return self._message.try_acquire(now, cost, keys=keys)
+        finally:
+            if events:
+                self._emit(events)
+
+    # Subscriptions ----------------------------------------------------------------------------
+    def acquire_subscribe(self, conn_id: str, now: float, topics: int) -> Decision:
+        """Decide adding ``topics`` topics to ``conn_id`` (one subscribe request).
+
+        Raises:
+            ValueError: ``topics`` is negative.
+        """
+        if topics < 0:
+            raise ValueError(f"topics must be >= 0, got {topics!r}")
+        events: list[RateLimitEvent] = []
+        try:
+            with self._lock:
+                keys = self._keys(conn_id)
+                denied = self._penalized(Action.SUBSCRIBE, conn_id, keys, now, events)
+                if denied is not None:
+                    return denied
+                conn = self._conns.get(conn_id)
+                held = conn.topics if conn else 0
+                cap = self.max_topics_per_connection
+                if cap is not None and held + topics > cap:
+                    events.append(
+                        Rejected(
+                            at=now, action=Action.SUBSCRIBE, conn_id=conn_id, why="topics", retry_after=_INF
+                        )
+                    )
+                    return Decision(False, _INF)
+                d = self._subscribe.try_acquire(now, keys=keys)
+                if not d.allowed:
+                    events.append(
+                        Rejected(
+                            at=now,
+                            action=Action.SUBSCRIBE,
+                            conn_id=conn_id,
+                            why="rate",
+                            retry_after=d.retry_after,
+                        )
+                    )
+                    return d
+                if conn is None:
+                    conn = self._conns[conn_id] = _Conn(keys)
+                conn.topics = held + topics
+                return ALLOWED
+        finally:
+            self._emit(events)
+
+    def release_subscriptions(self, conn_id: str, now: float, topics: int) -> None:
+        """``topics`` topics left ``conn_id`` (with ``unsubscribe_counts``, the request counts)."""
+        with self._lock:
+            conn = self._conns.get(conn_id)
+            if conn is not None:
+                conn.topics = max(0, conn.topics - topics)
+            if self._unsubscribe_counts:
+                self._subscribe.commit(now, keys=self._keys(conn_id))
+
+    # Violations -------------------------------------------------------------------------------
+    def report_violation(
+        self,
+        conn_id: str,
+        signal: str,
+        now: float,
+        retry_after: float | None = None,
+        *,
+        scope: Scope | None = None,
+    ) -> float:
+        """Start or extend the penalty for ``conn_id``'s key of ``scope`` (default ``penalty_scope``).
+
+        The penalty grows exponentially with repeated violations and is at least ``retry_after``
+        when the venue gave one. Returns the seconds from ``now`` until it ends.
+        """
+        events: list[RateLimitEvent] = [ViolationReported(at=now, conn_id=conn_id, signal=signal)]
+        try:
+            with self._lock:
+                keys = self._keys(conn_id)
+                target = Scope(scope) if scope is not None else self._penalty_scope
+                key = keys.get(target)
+                if target is Scope.GLOBAL:
+                    pkey = "global"
+                elif key is None:  # e.g. a UID penalty without a uid: fall back to the IP
+                    pkey = f"{Scope.IP.value}:{keys.get(Scope.IP)}"
+                else:
+                    pkey = f"{target.value}:{key}"
+                if self._penalties.ended(pkey, now):
+                    events.append(PenaltyEnded(at=now, scope=pkey))
+                seconds = self._penalties.report(pkey, now, retry_after)
+                events.append(PenaltyStarted(at=now, scope=pkey, seconds=seconds))
+                return seconds
+        finally:
+            self._emit(events)
