@@ -4,6 +4,7 @@ Every operator takes ``scheduler`` last, defaulting to the one given at subscrib
 """
 
 from rxws.operators._gaps import detect_gaps
+from rxws.operators._ratelimit import rate_limit
 from rxws.operators._retry import Approval, ApproveFn, ReconnectProposal, retry_with_backoff
 
-__all__ = ["Approval", "ApproveFn", "ReconnectProposal", "detect_gaps", "retry_with_backoff"]
+__all__ = ["Approval", "ApproveFn", "ReconnectProposal", "detect_gaps", "rate_limit", "retry_with_backoff"]

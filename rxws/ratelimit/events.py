@@ -52,13 +52,19 @@ class Queued(Event):
 
 
 class Dropped(Event):
-    """The queue was full and ``policy`` dropped an item (``on_drop`` received it)."""
+    """Queued items were discarded, each handed to ``on_drop`` first; never silent.
+
+    ``reason``: ``"drop_newest"`` / ``"drop_oldest"`` (the queue was full and that policy chose),
+    ``"error"`` (the stream ended in an error with items still queued), ``"disposed"`` (the
+    subscription was disposed with items still queued). ``count`` items went; ``depth`` remain.
+    """
 
     kind: Literal["dropped"] = "dropped"
     action: Action = Action.MESSAGE
     conn_id: str = ""
-    policy: Literal["drop_newest", "drop_oldest"]
-    depth: int
+    reason: Literal["drop_newest", "drop_oldest", "error", "disposed"]
+    count: int = 1
+    depth: int = 0
 
 
 class Rejected(Event):
