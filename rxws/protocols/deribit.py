@@ -29,6 +29,8 @@ TEST_REQUEST_ID = 9_007_199_254_740_991
 """Request id of the automatic ``public/test`` answer to a heartbeat ``test_request`` (2**53 - 1)."""
 
 _RATE_LIMIT_CODES = frozenset({10028})
+_DATA = MessageKind.DATA
+_REPLY = MessageKind.REPLY
 _CONTROL = MessageKind.CONTROL
 
 
@@ -53,8 +55,10 @@ class Deribit(JsonRpc):
 
     def classify(self, message: Any) -> tuple[MessageKind, Any]:
         """As :meth:`JsonRpc.classify`, with the reply to the automatic ``public/test`` as CONTROL."""
-        kind, key = super().classify(message)
-        if key == TEST_REQUEST_ID and kind is MessageKind.REPLY:
+        kind, key = JsonRpc.classify(self, message)
+        if kind is _DATA:
+            return kind, key
+        if kind is _REPLY and key == TEST_REQUEST_ID:
             return _CONTROL, "test"
         if kind is _CONTROL and key == "heartbeat":
             params = message.get("params")

@@ -151,6 +151,10 @@ class Okx(VenueProtocol):
         event = message.get("event")
         if event is None:
             if type(arg) is dict and "data" in message:
+                channel = arg.get("channel")
+                inst_id = arg.get("instId")
+                if type(channel) is str and type(inst_id) is str and len(arg) == 2:  # the common case
+                    return _DATA, f"{channel}:{inst_id}"
                 return _topic_or_unknown(arg, _DATA)
             if "id" in message:
                 return _reply_or_unknown(message["id"])
