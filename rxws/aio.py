@@ -89,12 +89,173 @@ class BufferOverflow(RxwsError):
         self.topic = topic
 
 
+class _Buffer(Generic[T]):
+    """The state behind one :class:`BufferedAsyncIterator`: what the source's observer holds.
+
+    Kept apart from the iterator so the source never references the iterator itself: dropping
+    the iterator (a plain ``break``) can then finalize it and dispose the subscription.
+    """
+
+    __slots__ = (
+        "buffer",
+        "closed",
+        "dropped",
+        "error",
+        "loop",
+        "maxsize",
+        "on_drop",
+        "overflow",
+        "stopped",
+        "subscription",
+        "thread",
+        "topic",
+        "unreported",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        maxsize: int,
+        overflow: OverflowPolicy,
+        on_drop: Callable[[MessageDropped], None] | None,
+        topic: str | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.loop = loop
+        self.thread = threading.get_ident()
+        self.maxsize = maxsize
+        self.overflow = overflow
+        self.on_drop = on_drop
+        self.topic = topic
+        self.buffer: deque[T] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.stopped = False  # the source ended (completed, failed, overflowed) or we closed
+        self.closed = False  # the consumer is done: nothing more is returned
+        self.error: BaseException | None = None
+        self.unreported = 0
+        self.dropped = 0
+        self.subscription: abc.DisposableBase | None = None
+
+    # Producer side: runs on the loop's thread ------------------------------------------------------
+    def on_next(self, value: T) -> None:
+        if threading.get_ident() != self.thread:
+            self._marshal(self.push, value)
+        else:
+            self.push(value)
+
+    def on_error(self, error: Exception) -> None:
+        if threading.get_ident() != self.thread:
+            self._marshal(self.terminate, error)
+        else:
+            self.terminate(error)
+
+    def on_completed(self) -> None:
+        if threading.get_ident() != self.thread:
+            self._marshal(self.terminate, None)
+        else:
+            self.terminate(None)
+
+    def _marshal(self, fn: Callable[[Any], None], arg: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(fn, arg)
+        except RuntimeError:  # the loop is closed: nobody can consume any more
+            log.debug("item for a closed event loop discarded")
+
+    def push(self, value: T) -> None:
+        if self.stopped:
+            return
+        buffer = self.buffer
+        if len(buffer) >= self.maxsize:
+            if self.overflow == "drop_oldest":
+                buffer.popleft()
+                self.dropped += 1
+                self.unreported += 1
+            elif self.overflow == "drop_newest":
+                self.dropped += 1
+                self.unreported += 1
+                return
+            else:
+                self.terminate(BufferOverflow(self.maxsize, self.topic))
+                return
+        buffer.append(value)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def terminate(self, error: BaseException | None) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        self.error = error
+        self.dispose_subscription()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def dispose_subscription(self) -> None:
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
+            subscription.dispose()
+
+    # Consumer side ---------------------------------------------------------------------------------
+    async def next(self) -> T:
+        buffer = self.buffer
+        while not buffer:
+            if self.stopped:
+                self._finish()
+            if asyncio.get_running_loop() is not self.loop:
+                raise UsageError("iterate on the event loop that created the iterator")
+            waiter: asyncio.Future[None] = self.loop.create_future()
+            self.waiter = waiter
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                self.close()
+                raise
+        if self.unreported:
+            self.report()
+        return buffer.popleft()
+
+    def _finish(self) -> NoReturn:
+        self.closed = True
+        if self.unreported:
+            self.report()
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+        raise StopAsyncIteration
+
+    def report(self) -> None:
+        count, self.unreported = self.unreported, 0
+        reason = f"slow async consumer: buffer of {self.maxsize} full ({self.overflow})"
+        if self.on_drop is None:
+            log.warning("%s; dropped %d item(s)", reason, count)
+            return
+        self.on_drop(MessageDropped(at=self.loop.time(), reason=reason, count=count, topic=self.topic))
+
+    def close(self) -> None:
+        """Dispose the subscription and release the buffer; idempotent, calls nothing of the host's."""
+        self.closed = True
+        self.stopped = True
+        self.error = None
+        self.buffer.clear()
+        self.dispose_subscription()
+        self._wake()
+
+
 class BufferedAsyncIterator(Generic[T]):
     """An ``async for`` view of a reactivex observable, through a bounded buffer.
 
     Built by :func:`to_async_iterable`; see there for the policy. Usable once: it is its own
     iterator, and after the end of the stream (or ``aclose()``) it stays exhausted.
     """
+
+    __slots__ = ("__weakref__", "_state")
 
     def __init__(
         self,
@@ -107,119 +268,42 @@ class BufferedAsyncIterator(Generic[T]):
     ) -> None:
         _check_limits(maxsize, overflow)
         try:
-            self._loop = asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             raise UsageError("to_async_iterable() must be called on a running event loop") from None
-        self._thread = threading.get_ident()
-        self._maxsize = maxsize
-        self._overflow = overflow
-        self._on_drop = on_drop
-        self._topic = topic
-        self._buffer: deque[T] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._stopped = False  # the source ended (completed, failed, overflowed) or we closed
-        self._closed = False  # the consumer is done: nothing more is returned
-        self._error: BaseException | None = None
-        self._unreported = 0
-        self._dropped = 0
-        self._subscription: abc.DisposableBase | None = None
-        subscription = observable.subscribe(self._on_next, self._on_error, self._on_completed)
-        if self._stopped:  # the source ended while subscribing (a cold observable)
+        state: _Buffer[T] = _Buffer(maxsize, overflow, on_drop, topic, loop)
+        self._state = state
+        subscription = observable.subscribe(state.on_next, state.on_error, state.on_completed)
+        if state.stopped:  # the source ended while subscribing (a cold observable)
             subscription.dispose()
         else:
-            self._subscription = subscription
+            state.subscription = subscription
 
-    # Introspection ------------------------------------------------------------------------------
     @property
     def maxsize(self) -> int:
         """The buffer's capacity in items."""
-        return self._maxsize
+        return self._state.maxsize
 
     @property
     def overflow(self) -> OverflowPolicy:
         """The overflow policy."""
-        return self._overflow
+        return self._state.overflow
 
     @property
     def buffered(self) -> int:
         """Items received and not yet consumed."""
-        return len(self._buffer)
+        return len(self._state.buffer)
 
     @property
     def dropped(self) -> int:
         """Items dropped by the overflow policy since the start, reported or not."""
-        return self._dropped
+        return self._state.dropped
 
     @property
     def closed(self) -> bool:
         """Whether the iteration is over (end of stream consumed, ``aclose()`` or cancellation)."""
-        return self._closed
+        return self._state.closed
 
-    # Producer side: runs on the loop's thread ------------------------------------------------------
-    def _on_next(self, value: T) -> None:
-        if threading.get_ident() != self._thread:
-            self._marshal(self._push, value)
-        else:
-            self._push(value)
-
-    def _on_error(self, error: Exception) -> None:
-        if threading.get_ident() != self._thread:
-            self._marshal(self._terminate, error)
-        else:
-            self._terminate(error)
-
-    def _on_completed(self) -> None:
-        if threading.get_ident() != self._thread:
-            self._marshal(self._terminate, None)
-        else:
-            self._terminate(None)
-
-    def _marshal(self, fn: Callable[[Any], None], arg: Any) -> None:
-        try:
-            self._loop.call_soon_threadsafe(fn, arg)
-        except RuntimeError:  # the loop is closed: nobody can consume any more
-            log.debug("item for a closed event loop discarded")
-
-    def _push(self, value: T) -> None:
-        if self._stopped:
-            return
-        buffer = self._buffer
-        if len(buffer) >= self._maxsize:
-            if self._overflow == "drop_oldest":
-                buffer.popleft()
-                self._dropped += 1
-                self._unreported += 1
-            elif self._overflow == "drop_newest":
-                self._dropped += 1
-                self._unreported += 1
-                return
-            else:
-                self._terminate(BufferOverflow(self._maxsize, self._topic))
-                return
-        buffer.append(value)
-        self._wake()
-
-    def _terminate(self, error: BaseException | None) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        self._error = error
-        self._dispose_subscription()
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _dispose_subscription(self) -> None:
-        subscription, self._subscription = self._subscription, None
-        if subscription is not None:
-            subscription.dispose()
-
-    # Consumer side -------------------------------------------------------------------------------
     def __aiter__(self) -> BufferedAsyncIterator[T]:
         return self
 
@@ -228,60 +312,21 @@ class BufferedAsyncIterator(Generic[T]):
 
         Raises:
             StopAsyncIteration: the source completed (after its items) or the iterator is closed.
-            BufferOverflow: under the ``"error"`` policy, once the items before the overflow are consumed.
-            Exception: the source's error, once the items before it are consumed.
+            BufferOverflow: under the ``"error"`` policy, after the items before the overflow.
+            Exception: the source's error, after the items before it.
             asyncio.CancelledError: like an async generator, a cancelled wait closes the iterator.
         """
-        buffer = self._buffer
-        while not buffer:
-            if self._stopped:
-                self._finish()
-            if asyncio.get_running_loop() is not self._loop:
-                raise UsageError("iterate on the event loop that created the iterator")
-            waiter: asyncio.Future[None] = self._loop.create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                self._close()
-                raise
-        if self._unreported:
-            self._report()
-        return buffer.popleft()
-
-    def _finish(self) -> NoReturn:
-        self._closed = True
-        if self._unreported:
-            self._report()
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
-        raise StopAsyncIteration
-
-    def _report(self) -> None:
-        count, self._unreported = self._unreported, 0
-        reason = f"slow async consumer: buffer of {self._maxsize} full ({self._overflow})"
-        if self._on_drop is None:
-            log.warning("%s; dropped %d item(s)", reason, count)
-            return
-        self._on_drop(MessageDropped(at=self._loop.time(), reason=reason, count=count, topic=self._topic))
-
-    def _close(self) -> None:
-        """Dispose the subscription and release the buffer; idempotent, no callback."""
-        self._closed = True
-        self._stopped = True
-        self._error = None
-        self._buffer.clear()
-        self._dispose_subscription()
-        self._wake()
+        state = self._state
+        if state.buffer and not state.unreported:  # the fast path: no wait, nothing to report
+            return state.buffer.popleft()
+        return await state.next()
 
     async def aclose(self) -> None:
         """Stop: dispose the subscription, discard buffered items and report pending drops."""
-        if self._closed and self._subscription is None:
-            return
-        self._close()
-        if self._unreported:
-            self._report()
+        state = self._state
+        state.close()
+        if state.unreported:
+            state.report()
 
     async def __aenter__(self) -> BufferedAsyncIterator[T]:
         return self
@@ -293,18 +338,22 @@ class BufferedAsyncIterator(Generic[T]):
 
     def __del__(self) -> None:
         # A plain ``break`` drops the iterator: dispose the source then (at once in CPython).
-        if getattr(self, "_subscription", None) is None:
+        state = getattr(self, "_state", None)
+        if state is None or state.subscription is None:
             return
+        state.stopped = state.closed = True  # nobody can be waiting: a wait holds the iterator
+        state.buffer.clear()
         try:
-            self._dispose_subscription()
+            state.dispose_subscription()
         except Exception as exc:  # never raise from a finalizer
             log.debug("disposing a dropped async iterator failed: %r", exc)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "stopped" if self._stopped else "open"
+        state = self._state
+        status = "closed" if state.closed else "ended" if state.stopped else "open"
         return (
-            f"<BufferedAsyncIterator {state} buffered={len(self._buffer)}/{self._maxsize} "
-            f"overflow={self._overflow} dropped={self._dropped}>"
+            f"<BufferedAsyncIterator {status} buffered={len(state.buffer)}/{state.maxsize} "
+            f"overflow={state.overflow} dropped={state.dropped}>"
         )
 
 
@@ -396,10 +445,10 @@ class _Forwarder(Generic[T]):
             async for value in self._iterator:
                 await observer.asend(value)
         except asyncio.CancelledError:
-            self._iterator._close()
+            self._iterator._state.close()
             raise
         except Exception as exc:
-            self._iterator._close()
+            self._iterator._state.close()
             if not self._disposed:
                 await self._settle(observer.athrow(exc))
             return
@@ -416,7 +465,7 @@ class _Forwarder(Generic[T]):
     async def dispose(self) -> None:
         """Stop forwarding: dispose the source, cancel the pump and wait until it is gone."""
         self._disposed = True
-        self._iterator._close()
+        self._iterator._state.close()
         task = self.task
         if task is asyncio.current_task() or task.done():
             return
