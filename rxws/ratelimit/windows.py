@@ -18,6 +18,7 @@ taken as the latest seen, which only makes it stricter.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 
 from rxws.ratelimit.base import ALLOWED, Decision, cost_error, denied, positive_amount, positive_ns
 
@@ -82,14 +83,20 @@ class SlidingWindow:
         return t
 
     def check(self, now: float, cost: float = 1) -> Decision:
-        """Whether ``cost`` fits in the window ending at ``now``; nothing is recorded.
-
-        Expired entries are dropped, which changes no future decision.
-        """
-        t = self._advance(now)
-        if cost >= 0 and self._total + cost <= self._limit:
+        """Whether ``cost`` fits in the window ending at ``now``; the state is left untouched."""
+        t = int(now * 1e9)
+        if t < self._last:
+            t = self._last
+        edge = t - self._per_ns
+        live, start = self._total, 0
+        for ts, c in zip(self._ts, self._costs, strict=True):
+            if ts > edge:
+                break
+            live -= c
+            start += 1
+        if cost >= 0 and live + cost <= self._limit:
             return ALLOWED
-        return self._deny(now, t, cost)
+        return self._deny(now, live, start, cost)
 
     def commit(self, now: float, cost: float = 1) -> None:
         """Record ``cost`` at ``now``, even past the limit."""
@@ -118,14 +125,14 @@ class SlidingWindow:
                 self._total = total
             self._last = t
             return ALLOWED
-        return self._deny(now, t, cost)
+        return self._deny(now, self._total, 0, cost)
 
-    def _deny(self, now: float, t: int, cost: float) -> Decision:
+    def _deny(self, now: float, live: float, start: int, cost: float) -> Decision:
         if _bad_cost(cost, self._limit):
             raise cost_error(cost, self._limit, repr(self))
-        need = self._total + cost - self._limit
+        need = live + cost - self._limit
         freed: float = 0
-        for ts, c in zip(self._ts, self._costs, strict=True):
+        for ts, c in islice(zip(self._ts, self._costs, strict=True), start, None):
             freed += c
             if freed >= need:
                 t0 = int(now * 1e9)
@@ -203,11 +210,20 @@ class SlidingWindowCounter:
         return t
 
     def check(self, now: float, cost: float = 1) -> Decision:
-        """Whether ``cost`` fits at ``now``; nothing is recorded."""
-        t = self._advance(now)
-        if cost >= 0 and self._total + cost <= self._limit:
+        """Whether ``cost`` fits at ``now``; the state is left untouched."""
+        t = int(now * 1e9)
+        if t < self._last:
+            t = self._last
+        low = (t - self._per_ns + 1) // self._size
+        live, start = self._total, self._tail
+        if low > start:
+            counts = self._counts
+            m = len(counts)
+            live = 0 if low - start >= m else sum(counts[b % m] for b in range(low, start + m))
+            start = low
+        if cost >= 0 and live + cost <= self._limit:
             return ALLOWED
-        return self._deny(now, t, cost)
+        return self._deny(now, live, start, cost)
 
     def commit(self, now: float, cost: float = 1) -> None:
         """Record ``cost`` at ``now``, even past the limit."""
@@ -227,16 +243,16 @@ class SlidingWindowCounter:
             self._total = total
             self._last = t
             return ALLOWED
-        return self._deny(now, t, cost)
+        return self._deny(now, self._total, self._tail, cost)
 
-    def _deny(self, now: float, t: int, cost: float) -> Decision:
+    def _deny(self, now: float, live: float, start: int, cost: float) -> Decision:
         if _bad_cost(cost, self._limit):
             raise cost_error(cost, self._limit, repr(self))
-        need = self._total + cost - self._limit
+        need = live + cost - self._limit
         freed: float = 0
         counts = self._counts
         m = len(counts)
-        bid = self._tail
+        bid = start
         while True:  # sub-bucket `bid` leaves the window once t >= (bid + 1) * size + per - 1
             freed += counts[bid % m]
             if freed >= need:
