@@ -544,3 +544,27 @@ def test_from_async_observable_needs_a_loop_when_subscribed(aio: ModuleType) -> 
     from_async_observable(aio.AsyncSubject()).subscribe(on_error=errors.append)
     assert len(errors) == 1
     assert isinstance(errors[0], UsageError)
+
+
+async def test_from_async_observable_subscribed_from_another_thread(aio: ModuleType) -> None:
+    loop = asyncio.get_running_loop()
+    source = aio.AsyncSubject()
+    received: list[tuple[int, bool]] = []
+
+    def on_loop() -> bool:
+        try:
+            return asyncio.get_running_loop() is loop
+        except RuntimeError:
+            return False
+
+    def subscribe() -> None:
+        from_async_observable(source, loop=loop).subscribe(lambda n: received.append((n, on_loop())))
+
+    thread = threading.Thread(target=subscribe)
+    thread.start()
+    thread.join()  # subscribe() only schedules work on the loop: it does not wait for it
+    await until(lambda: source._observers)
+    await source.asend(1)
+    assert received == [(1, True)]  # delivered on the source's loop
+    await source.aclose()
+    await no_task_left()
