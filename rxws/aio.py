@@ -505,8 +505,7 @@ def to_async_observable(
 
     Raises:
         ImportError: aioreactive is not installed.
-        UsageError: a bad ``maxsize`` or ``overflow`` (raised by ``subscribe_async``), or
-            ``subscribe_async`` awaited off an event loop.
+        UsageError: a bad ``maxsize`` or ``overflow``.
     """
     aio = _aioreactive()
     _check_limits(maxsize, overflow)
