@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from rxws.events import Event
 from rxws.ratelimit.base import Action
@@ -75,6 +75,8 @@ class Rejected(Event):
     ``retry_after`` is then ``inf``). Message-rate refusals are left to the queue in front of the
     limiter, which reports them as ``Throttled``.
     """
+
+    model_config = ConfigDict(ser_json_inf_nan="strings")  # retry_after=inf survives JSON
 
     kind: Literal["rejected"] = "rejected"
     action: Action
