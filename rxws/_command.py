@@ -22,20 +22,24 @@ T = TypeVar("T")
 log = logging.getLogger("rxws.client")
 
 _PENDING, _DONE, _FAILED = 0, 1, 2
+_LOCK = threading.RLock()
 
 
 class CommandResult(Observable[T], Generic[T]):
     """A single-value result that replays to late subscribers and can be awaited."""
 
     def __init__(self, name: str = "command") -> None:
-        super().__init__()
+        # Not Observable.__init__: it makes an RLock per instance, and commands are hot. One
+        # module lock guards every result; holders never call out while holding it.
+        self.lock = _LOCK
+        self._subscribe = None
         self._name = name
         self._status = _PENDING
         self._value: Any = None
         self._error: BaseException | None = None
         self._observers: list[abc.ObserverBase[T]] = []
         self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[T]]] = []
-        self._lock = threading.Lock()
+        self._lock = _LOCK
         self._observed = False
 
     @property
@@ -129,11 +133,7 @@ def _settle(
         else:
             future.set_result(value)
 
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
+    if asyncio._get_running_loop() is loop:
         apply()
     else:
         loop.call_soon_threadsafe(apply)

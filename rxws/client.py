@@ -116,21 +116,33 @@ class ClientStats:
         return f"ClientStats({self.as_dict()})"
 
 
+class _Cancel(abc.DisposableBase):
+    """A loop timer handle seen as a disposable."""
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, handle: asyncio.Handle) -> None:
+        self._handle = handle
+
+    def dispose(self) -> None:
+        self._handle.cancel()
+
+
 class _Pending:
     """One request waiting for its reply."""
 
-    __slots__ = ("kind", "result", "timer", "topics")
+    __slots__ = ("kind", "result", "timeout", "topics")
 
     def __init__(
         self,
         kind: str,
         result: CommandResult[Any] | None,
-        timer: abc.DisposableBase,
+        timeout: float,
         topics: Sequence[str] = (),
     ) -> None:
         self.kind = kind
         self.result = result
-        self.timer = timer
+        self.timeout = timeout
         self.topics = topics
 
 
@@ -257,6 +269,8 @@ class WebSocketClient:
         self._closed = False
         self._outq: deque[tuple[Frame, CommandResult[None] | None]] = deque()
         self._flush_timer = SerialDisposable()
+        self._deadline_timer = SerialDisposable()
+        self._armed_at: float | None = None
         self._unsub_queue: list[str] = []
         self._sub_flush_scheduled = False
         # Lifecycle: one subscription per connect() (with retries when a policy is set)
@@ -399,6 +413,11 @@ class WebSocketClient:
             if self._owner is None and loop is not None:
                 self._owner = threading.get_ident()
             self._guard(fn, result)
+        elif loop.is_closed():
+            error = NotConnected("the client's event loop is closed")
+            if result is not None:
+                result.set_error(error)
+            # a disposal after the loop is gone has nothing left to undo
         else:
             loop.call_soon_threadsafe(self._guard, fn, result)
 
@@ -417,6 +436,11 @@ class WebSocketClient:
 
     def _after(self, seconds: float, fn: Callable[[], None]) -> abc.DisposableBase:
         """Run ``fn`` on the scheduler after ``seconds`` (0: on the next tick)."""
+        loop = self._loop
+        if loop is not None and isinstance(self._scheduler, AsyncIOScheduler):
+            # The hot path (a timer per request): the loop's own timer, without Rx wrappers.
+            handle = loop.call_later(seconds, fn) if seconds > 0 else loop.call_soon(fn)
+            return _Cancel(handle)
 
         def action(_s: abc.SchedulerBase, _st: Any = None) -> None:
             fn()
@@ -655,6 +679,7 @@ class WebSocketClient:
         self._teardown_link()
         self._open_sub.disposable = Disposable()
         self._timers.dispose()
+        self._deadline_timer.dispose()
         self._set_state(_S.DISCONNECTED)
         if was_connected:
             self._emit(
@@ -740,7 +765,6 @@ class WebSocketClient:
                 why = "no request with this id is pending"
             self._emit(LateReply(at=self._now(), request_id=_plain(request_id), why=why))
             return
-        entry.timer.dispose()
         error = self.protocol.reply_error(message)
         if entry.kind == "request":
             assert entry.result is not None
@@ -775,18 +799,35 @@ class WebSocketClient:
             raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
         request_id = self._next_id()
         frame = self.protocol.encode(self.protocol.request_message(method, params, request_id))
-        timer = self._after(timeout, lambda: self._timed_out(request_id, timeout))
-        self._pending.add(request_id, _Pending("request", result, timer))
+        self._expect(request_id, _Pending("request", result, timeout))
         self._write(frame, None)
 
     def _lifecycle_active(self) -> bool:
         disposable = self._lifecycle.disposable
         return disposable is not None and not getattr(disposable, "is_disposed", False)
 
-    def _timed_out(self, request_id: Hashable, timeout: float) -> None:
-        entry = self._pending.expire(request_id)
-        if entry is None:
-            return
+    def _expect(self, request_id: Hashable, entry: _Pending) -> None:
+        """Register a request awaiting its reply; one timer serves every deadline."""
+        deadline = self._now() + entry.timeout
+        self._pending.add(request_id, entry, deadline)
+        armed = self._armed_at
+        if armed is None or deadline < armed:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        self._armed_at = deadline
+        self._deadline_timer.disposable = self._after(max(0.0, deadline - self._now()), self._deadlines_due)
+
+    def _deadlines_due(self) -> None:
+        self._armed_at = None
+        for request_id, entry in self._pending.due(self._now()):
+            self._timed_out(request_id, entry)
+        upcoming = self._pending.next_deadline()
+        if upcoming is not None and self._armed_at is None:
+            self._arm(upcoming)
+
+    def _timed_out(self, request_id: Hashable, entry: _Pending) -> None:
+        timeout = entry.timeout
         if entry.kind == "request":
             assert entry.result is not None
             entry.result.set_error(RequestTimeout(request_id, timeout))
@@ -847,8 +888,9 @@ class WebSocketClient:
                 done.set_error(error)
 
     def _fail_pending(self, error: Exception) -> None:
+        self._deadline_timer.disposable = Disposable()
+        self._armed_at = None
         for _rid, entry in self._pending.drain():
-            entry.timer.dispose()
             if entry.result is not None:
                 entry.result.set_error(error)
 
@@ -943,8 +985,7 @@ class WebSocketClient:
         else:
             message = self.protocol.unsubscribe_message(batch, request_id)
         timeout = self._subscribe_timeout
-        timer = self._after(timeout, lambda: self._timed_out(request_id, timeout))
-        self._pending.add(request_id, _Pending(kind, None, timer, tuple(batch)))
+        self._expect(request_id, _Pending(kind, None, timeout, tuple(batch)))
         self._write(self.protocol.encode(message), None)
 
     def _subscribed(self, topics: Sequence[str], error: VenueError | None) -> None:

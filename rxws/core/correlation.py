@@ -1,13 +1,19 @@
 """Request/response correlation: the table of requests waiting for their reply.
 
-:class:`PendingTable` is sans-I/O: the client adds an entry per request, pops it by id when the
-reply arrives (O(1), whatever the number pending), expires it at its deadline, and fails every
-entry when the connection drops. Ids of requests that timed out are remembered (bounded) so a late
-reply is recognised and counted instead of being mistaken for an unknown one.
+:class:`PendingTable` is sans-I/O: the client adds an entry per request with its deadline, pops it
+by id when the reply arrives (O(1), whatever the number pending), asks which entries are due at
+``now`` (one timer for the whole table, armed at :meth:`PendingTable.next_deadline`), and fails
+every entry when the connection drops. Ids of requests that timed out are remembered (bounded) so
+a late reply is recognised and counted instead of being mistaken for an unknown one.
+
+Deadlines live in a heap with lazy deletion: answering a request costs no heap work; entries
+already answered are skipped when their deadline comes up, and the heap is compacted when they
+outnumber the live ones, so its size stays proportional to what is pending.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
@@ -42,10 +48,21 @@ class PendingTable(Generic[E]):
         remember_expired: how many timed-out ids to remember for recognising late replies.
     """
 
-    __slots__ = ("_entries", "_expired", "_remember", "late_replies", "timeouts", "unknown_replies")
+    __slots__ = (
+        "_deadlines",
+        "_entries",
+        "_expired",
+        "_order",
+        "_remember",
+        "late_replies",
+        "timeouts",
+        "unknown_replies",
+    )
 
     def __init__(self, *, remember_expired: int = 10_000) -> None:
         self._entries: dict[Hashable, E] = {}
+        self._deadlines: list[tuple[float, int, Hashable]] = []
+        self._order = itertools.count()
         self._expired: OrderedDict[Hashable, None] = OrderedDict()
         self._remember = remember_expired
         self.late_replies = 0
@@ -58,15 +75,45 @@ class PendingTable(Generic[E]):
     def __contains__(self, request_id: Hashable) -> bool:
         return request_id in self._entries
 
-    def add(self, request_id: Hashable, entry: E) -> None:
-        """Register a request.
+    def add(self, request_id: Hashable, entry: E, deadline: float | None = None) -> None:
+        """Register a request, due at ``deadline`` (scheduler seconds; None: never).
 
         Raises:
             KeyError: ``request_id`` is already pending (ids must be unique).
         """
-        if request_id in self._entries:
+        entries = self._entries
+        if request_id in entries:
             raise KeyError(f"request id {request_id!r} is already pending")
-        self._entries[request_id] = entry
+        entries[request_id] = entry
+        if deadline is not None:
+            deadlines = self._deadlines
+            heapq.heappush(deadlines, (deadline, next(self._order), request_id))
+            if len(deadlines) > 64 and len(deadlines) > 2 * len(entries):
+                self._compact()
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of a request still pending, or None."""
+        deadlines, entries = self._deadlines, self._entries
+        while deadlines and deadlines[0][2] not in entries:
+            heapq.heappop(deadlines)
+        return deadlines[0][0] if deadlines else None
+
+    def due(self, now: float) -> list[tuple[Hashable, E]]:
+        """Expire and return every request whose deadline is ``<= now``, earliest first."""
+        deadlines, entries = self._deadlines, self._entries
+        out: list[tuple[Hashable, E]] = []
+        while deadlines and deadlines[0][0] <= now:
+            _deadline, _n, request_id = heapq.heappop(deadlines)
+            if request_id in entries:
+                entry = self.expire(request_id)
+                assert entry is not None
+                out.append((request_id, entry))
+        return out
+
+    def _compact(self) -> None:
+        entries = self._entries
+        self._deadlines = [d for d in self._deadlines if d[2] in entries]
+        heapq.heapify(self._deadlines)
 
     def resolve(self, request_id: Hashable) -> tuple[str, E | None]:
         """Take the entry a reply answers: ``(PENDING, entry)``, ``(LATE, None)`` or ``(UNKNOWN, None)``."""
@@ -98,4 +145,5 @@ class PendingTable(Generic[E]):
     def drain(self) -> Iterator[tuple[Hashable, E]]:
         """Remove and yield every pending entry (the connection is gone)."""
         entries, self._entries = self._entries, {}
+        self._deadlines = []
         yield from entries.items()

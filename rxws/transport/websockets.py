@@ -1,9 +1,14 @@
 """The native transport, on ``websockets.asyncio.client``.
 
 Every ``websockets`` exception is translated at this boundary into the rxws tree
-(:mod:`rxws.exceptions`) with ``raise ... from``. Sends are written synchronously when the socket
-is not back-pressured — no task per message — and fall back to one drain task otherwise, so
-order is kept either way.
+(:mod:`rxws.exceptions`) with ``raise ... from``.
+
+No task per message, either way. Inbound data frames are delivered synchronously from the
+protocol's ``data_received`` callback, through ``create_connection`` — the documented extension
+point of ``connect()`` — with a connection subclass that hands complete messages to the link
+instead of queueing them for ``recv()``; control frames (ping, pong, close) are processed by
+``websockets`` as usual. Sends are written synchronously when the socket is not back-pressured
+and fall back to one drain task otherwise, so order is kept.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import ssl as _ssl
 import types
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 import reactivex
@@ -27,6 +32,8 @@ from websockets.exceptions import (
     InvalidURI,
     WebSocketException,
 )
+from websockets.frames import Frame as WsFrame
+from websockets.frames import Opcode
 
 from rxws._subject import FastSubject
 from rxws.exceptions import (
@@ -94,10 +101,63 @@ async def _open(url: str, options: LinkOptions, loop: asyncio.AbstractEventLoop)
     if url.startswith("wss:"):
         kwargs["ssl"] = options.ssl if options.ssl is not None else _ssl.create_default_context()
     try:
-        ws = await connect(url, **kwargs)
+        ws = await connect(url, create_connection=_DirectConnection, **kwargs)
     except Exception as exc:
         raise translate_open_error(exc, url) from exc
+    assert isinstance(ws, _DirectConnection)
     return WebsocketsLink(ws, loop)
+
+
+_TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
+
+
+class _DirectConnection(ClientConnection):
+    """A client connection that hands each complete data message to ``sink`` synchronously.
+
+    Messages that arrive before a sink is set wait in ``early`` and are handed over when it is.
+    Text that is not valid UTF-8 is handed over as bytes, so the protocol's decoder reports it as
+    a decode failure and the stream goes on (instead of the connection failing with 1007).
+    """
+
+    sink: Callable[[Frame], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.early: list[Frame] = []
+        self._frag_opcode: Opcode | None = None
+        self._frag: list[bytes] = []
+
+    def process_event(self, event: Any) -> None:
+        if type(event) is not WsFrame or event.opcode not in (_TEXT, _BINARY, _CONT):
+            super().process_event(event)
+            return
+        opcode = event.opcode
+        if opcode is _CONT:
+            self._frag.append(bytes(event.data))
+            if not event.fin:
+                return
+            opcode, self._frag_opcode = self._frag_opcode or _BINARY, None
+            data: bytes | memoryview | bytearray = b"".join(self._frag)
+            self._frag = []
+        elif not event.fin:
+            self._frag_opcode = opcode
+            self._frag = [bytes(event.data)]
+            return
+        else:
+            data = event.data
+        message: Frame
+        if opcode is _TEXT:
+            try:
+                message = str(data, "utf-8")
+            except UnicodeDecodeError:
+                message = bytes(data)
+        else:
+            message = bytes(data)
+        sink = self.sink
+        if sink is None:
+            self.early.append(message)
+        else:
+            sink(message)
 
 
 def translate_open_error(exc: BaseException, url: str) -> RxwsError:
@@ -151,7 +211,7 @@ def _finish(coro: Coroutine[Any, Any, None], yielded: Any) -> Generator[Any, Any
 class WebsocketsLink(Link):
     """A link over one ``websockets`` client connection."""
 
-    def __init__(self, ws: ClientConnection, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, ws: _DirectConnection, loop: asyncio.AbstractEventLoop) -> None:
         self._ws = ws
         self._loop = loop
         self._subject: FastSubject[Frame] = FastSubject()
@@ -160,11 +220,22 @@ class WebsocketsLink(Link):
         self._close_task: asyncio.Task[None] | None = None
         self._closing = False
         self._send_error: BaseException | None = None
-        self._reader = loop.create_task(self._read())
+        self._ended = False
+        self._watcher = loop.create_task(self._watch())
 
     @property
     def inbound(self) -> Observable[Frame]:
-        return self._subject
+        def subscribe(observer: abc.ObserverBase[Frame], scheduler: abc.SchedulerBase | None = None) -> Any:
+            disposable = self._subject.subscribe(observer, scheduler=scheduler)
+            ws = self._ws
+            if ws.sink is None:  # the first subscriber gets what arrived before it, then the rest
+                early, ws.early = ws.early, []
+                for frame in early:
+                    self._subject.on_next(frame)
+                ws.sink = self._subject.on_next
+            return disposable
+
+        return Observable(subscribe)
 
     @property
     def connection(self) -> ClientConnection:
@@ -172,19 +243,19 @@ class WebsocketsLink(Link):
         return self._ws
 
     # Reading -------------------------------------------------------------------------------
-    async def _read(self) -> None:
+    async def _watch(self) -> None:
+        """Wait for the connection to end (messages arrive synchronously meanwhile), then report."""
         ws = self._ws
-        on_next = self._subject.on_next
-        error: TransportError | None = None
+        error: TransportError | None
         try:
-            while True:
-                on_next(await ws.recv())
-        except ConnectionClosed as exc:
-            error = self._closed_error(exc)
+            await ws.wait_closed()
+            error = self._closed_error(ws.protocol.close_exc)
         except asyncio.CancelledError:
-            error = ConnectionLost("link reader cancelled")
+            error = ConnectionLost("link watcher cancelled")
         except Exception as exc:  # the transport broke in a way websockets did not wrap
             error = ConnectionLost(f"{type(exc).__name__}: {exc}")
+        self._ended = True
+        ws.sink = None
         self.close_code = ws.close_code
         self.close_reason = ws.close_reason or ""
         if error is None:
@@ -205,13 +276,14 @@ class WebsocketsLink(Link):
                 return ProtocolError(f"protocol error {sent.code}: {sent.reason}")
         if rcvd is not None or self._closing:
             return None
-        if exc.__cause__ is not None:
-            return ConnectionLost(f"connection lost: {exc.__cause__}")
+        cause = exc.__cause__ or getattr(self._ws, "_rxws_lost", None)
+        if cause is not None:
+            return ConnectionLost(f"connection lost: {cause}")
         return ConnectionLost("connection dropped without a close frame")
 
     # Writing -------------------------------------------------------------------------------
     def send(self, frame: Frame) -> None:
-        if self._closing or self._send_error is not None or self._reader.done():
+        if self._closing or self._send_error is not None or self._ended:
             raise NotConnected("the link is closed")
         if self._drain_task is not None:
             self._backlog.append(frame)
@@ -260,7 +332,7 @@ class WebsocketsLink(Link):
             await self._ws.close(code, reason)
         except Exception as exc:
             log.debug("close: %s", exc)
-        await asyncio.wait({self._reader})
+        await asyncio.wait({self._watcher})
 
     def abort(self) -> None:
         self._closing = True
