@@ -34,13 +34,14 @@ class Timeline:
     def _on_state(self, state: ConnectionState) -> None:
         self.states.append(state)
         self.timed_states.append((self._now(), state))
-        self._poke()
+        self.poke()
 
     def _on_event(self, event: Event) -> None:
         self.events.append(event)
-        self._poke()
+        self.poke()
 
-    def _poke(self) -> None:
+    def poke(self) -> None:
+        """Re-check waiting predicates (call it when something else they read changed)."""
         if self._changed is not None:
             self._changed.set()
 
