@@ -12,44 +12,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import BehaviorSubject, Subject
 
+from rxws._client_base import ClientStats, _Pending, _plain, _zero
 from rxws._command import CommandResult
+from rxws._outbound import _OutboundMixin
 from rxws._subject import FastSubject
 from rxws._time import clock_of
-from rxws._topics import MergedTopicObserver, typed
-from rxws.core.correlation import IdGenerator, PendingTable, ReplyOutcome, monotonic_ids
+from rxws._watching import _WatchingMixin
+from rxws.core.correlation import IdGenerator, PendingTable, monotonic_ids
 from rxws.core.routing import Router
 from rxws.core.sequence import SequenceTracker
 from rxws.core.state import ConnectionState, StateMachine
 from rxws.core.subscriptions import SubscriptionRegistry
 from rxws.events import (
     Connected,
-    DecodeFailed,
     Disconnected,
     DisconnectReason,
     Event,
-    GapDetected,
-    LateReply,
-    MessageDropped,
-    ObserverFailed,
-    OutboundFailed,
     Reconnected,
     ReconnectProposed,
-    SubscriptionChanged,
-    SubscriptionFailed,
-    SubscriptionsRestored,
-    UnroutedMessage,
     VenueNotice,
 )
 from rxws.exceptions import (
@@ -61,10 +52,7 @@ from rxws.exceptions import (
     MessageTooBig,
     NotConnected,
     ProtocolError,
-    RateLimitExceeded,
-    RequestTimeout,
     UsageError,
-    VenueError,
 )
 from rxws.operators._retry import retry_with_backoff
 from rxws.protocols.base import MessageKind, VenueProtocol
@@ -85,68 +73,7 @@ _DATA, _REPLY, _ACK, _CONTROL, _ERROR = (
 )
 
 
-class ClientStats:
-    """Counters of everything the client did not deliver the ordinary way — nothing lost uncounted."""
-
-    __slots__ = (
-        "decode_failures",
-        "frames_in",
-        "frames_out",
-        "late_replies",
-        "observer_failures",
-        "outbound_dropped",
-        "unknown_replies",
-        "unrouted",
-    )
-
-    def __init__(self) -> None:
-        self.frames_in = 0
-        self.frames_out = 0
-        self.decode_failures = 0
-        self.unrouted = 0
-        self.late_replies = 0
-        self.unknown_replies = 0
-        self.observer_failures = 0
-        self.outbound_dropped = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __repr__(self) -> str:
-        return f"ClientStats({self.as_dict()})"
-
-
-class _Cancel(abc.DisposableBase):
-    """A loop timer handle seen as a disposable."""
-
-    __slots__ = ("_handle",)
-
-    def __init__(self, handle: asyncio.Handle) -> None:
-        self._handle = handle
-
-    def dispose(self) -> None:
-        self._handle.cancel()
-
-
-class _Pending:
-    """One request waiting for its reply."""
-
-    __slots__ = ("kind", "result", "timeout", "topics")
-
-    def __init__(
-        self,
-        kind: str,
-        result: CommandResult[Any] | None,
-        timeout: float,
-        topics: Sequence[str] = (),
-    ) -> None:
-        self.kind = kind
-        self.result = result
-        self.timeout = timeout
-        self.topics = topics
-
-
-class WebSocketClient:
+class WebSocketClient(_WatchingMixin, _OutboundMixin):
     """A reactive WebSocket client for one venue connection.
 
     Args:
@@ -272,6 +199,7 @@ class WebSocketClient:
         self._deadline_timer = SerialDisposable()
         self._armed_at: float | None = None
         self._unsub_queue: list[str] = []
+        self._sub_request: dict[str, Hashable] = {}  # topic -> the subscribe request carrying it
         self._sub_flush_scheduled = False
         # Lifecycle: one subscription per connect() (with retries when a policy is set)
         self._lifecycle = SerialDisposable()
@@ -387,84 +315,6 @@ class WebSocketClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
-
-    # ------------------------------------------------------------------------------------------
-    # Marshalling
-    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._owner = threading.get_ident()
-        if self._scheduler is None:
-            self._scheduler = AsyncIOScheduler(loop=loop)
-            self._now = clock_of(self._scheduler)
-
-    def _run(self, fn: Callable[[], None], result: CommandResult[Any] | None) -> None:
-        """Run ``fn`` on the client's loop: inline when already there, else marshalled."""
-        if self._scheduler is None:
-            try:
-                self._bind(asyncio.get_running_loop())
-            except RuntimeError:
-                error = UsageError("no event loop: call this from a running loop, or pass scheduler=")
-                if result is None:
-                    raise error from None
-                result.set_error(error)
-                return
-        loop = self._loop
-        if loop is None or self._owner is None or self._owner == threading.get_ident():
-            if self._owner is None and loop is not None:
-                self._owner = threading.get_ident()
-            self._guard(fn, result)
-        elif loop.is_closed():
-            error = NotConnected("the client's event loop is closed")
-            if result is not None:
-                result.set_error(error)
-            # a disposal after the loop is gone has nothing left to undo
-        else:
-            loop.call_soon_threadsafe(self._guard, fn, result)
-
-    def _guard(self, fn: Callable[[], None], result: CommandResult[Any] | None) -> None:
-        try:
-            fn()
-        except Exception as exc:
-            if result is None:
-                raise
-            result.set_error(exc)
-
-    @property
-    def _sched(self) -> abc.SchedulerBase:
-        assert self._scheduler is not None
-        return self._scheduler
-
-    def _after(self, seconds: float, fn: Callable[[], None]) -> abc.DisposableBase:
-        """Run ``fn`` on the scheduler after ``seconds`` (0: on the next tick)."""
-        loop = self._loop
-        if loop is not None and isinstance(self._scheduler, AsyncIOScheduler):
-            # The hot path (a timer per request): the loop's own timer, without Rx wrappers.
-            handle = loop.call_later(seconds, fn) if seconds > 0 else loop.call_soon(fn)
-            return _Cancel(handle)
-
-        def action(_s: abc.SchedulerBase, _st: Any = None) -> None:
-            fn()
-
-        if seconds <= 0:
-            return self._sched.schedule(action)
-        return self._sched.schedule_relative(seconds, action)
-
-    def _emit(self, event: Event) -> None:
-        self._events_subject.on_next(event)
-
-    def _set_state(self, target: ConnectionState) -> None:
-        if self._sm.state is target:
-            return
-        self._sm.to(target)
-        self._state_subject.on_next(target)
-
-    def _observer_failed(self, topic: str | None) -> Callable[[BaseException], None]:
-        def report(exc: BaseException) -> None:
-            self.stats.observer_failures += 1
-            log.warning("observer of %s raised %r; isolated", topic or "messages", exc)
-            self._emit(ObserverFailed(at=self._now(), topic=topic, error=f"{type(exc).__name__}: {exc}"))
-
-        return report
 
     # ------------------------------------------------------------------------------------------
     # Connecting and closing
@@ -635,6 +485,7 @@ class WebSocketClient:
         lost.__cause__ = error
         self._fail_pending(lost)
         self._registry.connection_lost()
+        self._sub_request.clear()
         self._restoring = None
         if self._tracker is not None:
             self._tracker.disconnected(now)
@@ -726,16 +577,6 @@ class WebSocketClient:
         if self._messages._observers:
             self._messages.on_next(message)
 
-    def _decode_failed(self, detail: str, frame: Frame, topic: str | None = None) -> None:
-        self.stats.decode_failures += 1
-        sample = frame[:80] if isinstance(frame, str) else repr(frame[:80])
-        self._emit(DecodeFailed(at=self._now(), detail=detail, topic=topic, sample=sample))
-
-    def _unrouted(self, topic: Any, message: Any) -> None:
-        self.stats.unrouted += 1
-        why = "no topic" if topic is None else "nobody watches this topic"
-        self._emit(UnroutedMessage(at=self._now(), topic=None if topic is None else str(topic), why=why))
-
     def _on_other(self, kind: MessageKind, key: Any, message: Any) -> None:
         reply = self.protocol.auto_reply(message)
         if reply is not None:
@@ -753,289 +594,3 @@ class WebSocketClient:
             )
         elif kind is not _CONTROL:
             self._unrouted(None, message)
-
-    def _on_reply(self, request_id: Hashable, message: Any) -> None:
-        outcome, entry = self._pending.resolve(request_id)
-        if entry is None:
-            if outcome == ReplyOutcome.LATE:
-                self.stats.late_replies += 1
-                why = "reply arrived after its request timed out"
-            else:
-                self.stats.unknown_replies += 1
-                why = "no request with this id is pending"
-            self._emit(LateReply(at=self._now(), request_id=_plain(request_id), why=why))
-            return
-        error = self.protocol.reply_error(message)
-        if entry.kind == "request":
-            assert entry.result is not None
-            if error is not None:
-                entry.result.set_error(error)
-            else:
-                entry.result.set_result(self.protocol.reply_result(message))
-        elif entry.kind == "subscribe":
-            self._subscribed(entry.topics, error)
-        else:
-            self._unsubscribed(entry.topics, error)
-
-    # ------------------------------------------------------------------------------------------
-    # Outbound
-    def _send(self, message: Any, result: CommandResult[None]) -> None:
-        self._require_link()
-        self._write(self.protocol.encode(message), result)
-
-    def _require_link(self) -> None:
-        if self._closed:
-            raise NotConnected("the client is closed")
-        state = self._sm.state
-        if state is _S.CONNECTED:
-            return
-        if self._reconnect_pending_possible() and self._lifecycle_active():
-            return
-        raise NotConnected(f"not connected (state {state}); await client.connect() first")
-
-    def _request(self, method: str, params: Any, timeout: float, result: CommandResult[Any]) -> None:
-        self._require_link()
-        if len(self._pending) >= self._max_in_flight:
-            raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
-        request_id = self._next_id()
-        frame = self.protocol.encode(self.protocol.request_message(method, params, request_id))
-        self._expect(request_id, _Pending("request", result, timeout))
-        self._write(frame, None)
-
-    def _lifecycle_active(self) -> bool:
-        disposable = self._lifecycle.disposable
-        return disposable is not None and not getattr(disposable, "is_disposed", False)
-
-    def _expect(self, request_id: Hashable, entry: _Pending) -> None:
-        """Register a request awaiting its reply; one timer serves every deadline."""
-        deadline = self._now() + entry.timeout
-        self._pending.add(request_id, entry, deadline)
-        armed = self._armed_at
-        if armed is None or deadline < armed:
-            self._arm(deadline)
-
-    def _arm(self, deadline: float) -> None:
-        self._armed_at = deadline
-        self._deadline_timer.disposable = self._after(max(0.0, deadline - self._now()), self._deadlines_due)
-
-    def _deadlines_due(self) -> None:
-        self._armed_at = None
-        for request_id, entry in self._pending.due(self._now()):
-            self._timed_out(request_id, entry)
-        upcoming = self._pending.next_deadline()
-        if upcoming is not None and self._armed_at is None:
-            self._arm(upcoming)
-
-    def _timed_out(self, request_id: Hashable, entry: _Pending) -> None:
-        timeout = entry.timeout
-        if entry.kind == "request":
-            assert entry.result is not None
-            entry.result.set_error(RequestTimeout(request_id, timeout))
-        elif entry.kind == "subscribe":
-            self._subscribed(entry.topics, VenueError(None, f"no subscribe ack within {timeout:g}s"))
-        else:
-            self._unsubscribed(entry.topics, VenueError(None, f"no unsubscribe ack within {timeout:g}s"))
-
-    def _write(self, frame: Frame, done: CommandResult[None] | None) -> None:
-        """Write one frame now if the link and the limiter allow, else queue it (bounded, FIFO)."""
-        link = self._link
-        if link is not None and not self._outq and self._sm.state is _S.CONNECTED and self._admit():
-            link.send(frame)
-            self.stats.frames_out += 1
-            if done is not None:
-                done.set_result(None)
-            return
-        if len(self._outq) >= self._max_outbound_queue:
-            self.stats.outbound_dropped += 1
-            self._emit(MessageDropped(at=self._now(), reason="outbound queue full"))
-            error = RateLimitExceeded(f"outbound queue full ({self._max_outbound_queue} frames)")
-            if done is not None:
-                done.set_error(error)
-                return
-            raise error
-        self._outq.append((frame, done))
-
-    def _admit(self) -> bool:
-        """Whether the limiter lets one more frame out now; schedules a flush when it does not."""
-        limiter = self._limiter
-        if limiter is None:
-            return True
-        decision = limiter.acquire_message(self._conn_id, self._now())
-        if decision.allowed:
-            return True
-        self._flush_timer.disposable = self._after(decision.retry_after, self._flush_outbound)
-        return False
-
-    def _flush_outbound(self) -> None:
-        link = self._link
-        while self._outq and link is not None and self._sm.state is _S.CONNECTED:
-            if not self._admit():
-                return
-            frame, done = self._outq.popleft()
-            link.send(frame)
-            self.stats.frames_out += 1
-            if done is not None:
-                done.set_result(None)
-
-    def _fail_outbound(self, error: Exception) -> None:
-        if not self._outq:
-            return
-        queued, self._outq = self._outq, deque()
-        self.stats.outbound_dropped += len(queued)
-        self._emit(OutboundFailed(at=self._now(), count=len(queued), why=str(error)))
-        for _frame, done in queued:
-            if done is not None:
-                done.set_error(error)
-
-    def _fail_pending(self, error: Exception) -> None:
-        self._deadline_timer.disposable = Disposable()
-        self._armed_at = None
-        for _rid, entry in self._pending.drain():
-            if entry.result is not None:
-                entry.result.set_error(error)
-
-    # ------------------------------------------------------------------------------------------
-    # Watching and subscriptions
-    def _attach_watch(
-        self,
-        topics: tuple[str, ...],
-        model: type[BaseModel] | None,
-        observer: abc.ObserverBase[Any],
-        disposable: CompositeDisposable,
-    ) -> None:
-        if self._closed:
-            observer.on_completed()
-            return
-        merged = MergedTopicObserver(observer, len(topics), typed(observer, model, topics, self._invalid))
-        for topic in topics:
-            subject = self._topics.get(topic)
-            if subject is None:
-                subject = FastSubject(self._observer_failed(topic))
-                self._topics[topic] = subject
-                self._router.add(topic, self._sink(topic, subject))
-                if self._tracker is not None:
-                    self._tracker.track(topic, self._now())
-            disposable.add(subject.subscribe(merged))  # type: ignore[arg-type]
-            if self._registry.acquire(topic):
-                self._emit(SubscriptionChanged(at=self._now(), topic=topic, state="DESIRED"))
-            disposable.add(Disposable(lambda t=topic: self._release(t)))  # type: ignore[misc]
-        self._schedule_subscription_flush()
-
-    def _sink(self, topic: str, subject: FastSubject[Any]) -> Callable[[Any], None]:
-        """The router's sink for ``topic``: gap tracking (when on), then the topic's observers."""
-        tracker = self._tracker
-        if tracker is None:
-            return subject.on_next
-        observe = tracker.observe
-        sequence = self.protocol.sequence
-        now = self._now
-        forward = subject.on_next
-
-        def deliver(message: Any) -> None:
-            gap = observe(topic, sequence(message), now())
-            if gap is not None:
-                self._gap(gap)
-            forward(message)
-
-        return deliver
-
-    def _gap(self, gap: GapDetected) -> None:
-        self._emit(gap)
-
-    def _invalid(self, topic: str | None, error: ValidationError, message: Any) -> None:
-        detail = f"validation failed: {error.error_count()} error(s): {error.errors()[0]['msg']}"
-        self._decode_failed(detail, str(message)[:80], topic)
-
-    def _release(self, topic: str) -> None:
-        subject = self._topics.get(topic)
-        if subject is not None and not subject.has_observers:
-            del self._topics[topic]
-            self._router.remove(topic)
-            if self._tracker is not None:
-                self._tracker.forget(topic)
-        if self._registry.release(topic):
-            self._unsub_queue.append(topic)
-            self._schedule_subscription_flush()
-
-    def _schedule_subscription_flush(self) -> None:
-        if self._sub_flush_scheduled or self._scheduler is None:
-            return
-        self._sub_flush_scheduled = True
-        self._after(0.0, self._flush_subscriptions)
-
-    def _flush_subscriptions(self) -> None:
-        """Coalesce this tick's watches and disposals into as few messages as the venue allows."""
-        self._sub_flush_scheduled = False
-        if self._sm.state is not _S.CONNECTED or self._link is None:
-            return
-        if self._unsub_queue:
-            topics, self._unsub_queue = self._unsub_queue, []
-            for batch in self.protocol.batches(topics):
-                self._send_subscription("unsubscribe", batch)
-        topics = self._registry.to_subscribe()
-        if topics:
-            for batch in self.protocol.batches(topics):
-                self._registry.sent(batch)
-                self._send_subscription("subscribe", batch)
-
-    def _send_subscription(self, kind: str, batch: list[str]) -> None:
-        request_id = self._next_id()
-        if kind == "subscribe":
-            message = self.protocol.subscribe_message(batch, request_id)
-        else:
-            message = self.protocol.unsubscribe_message(batch, request_id)
-        timeout = self._subscribe_timeout
-        self._expect(request_id, _Pending(kind, None, timeout, tuple(batch)))
-        self._write(self.protocol.encode(message), None)
-
-    def _subscribed(self, topics: Sequence[str], error: VenueError | None) -> None:
-        restoring = self._restoring
-        if restoring is not None:
-            done = [t for t in topics if t in restoring]
-            if done:
-                (self._restored[0] if error is None else self._restored[1]).extend(done)
-                restoring.difference_update(done)
-                if not restoring:
-                    self._restore_done()
-        if error is None:
-            orphans = self._registry.confirmed(topics)
-            for topic in topics:
-                self._emit(SubscriptionChanged(at=self._now(), topic=topic, state="CONFIRMED"))
-            if orphans:
-                self._unsub_queue.extend(orphans)
-                self._schedule_subscription_flush()
-            return
-        self._registry.failed(topics, str(error))
-        for topic in topics:
-            self._emit(SubscriptionFailed(at=self._now(), topic=topic, code=error.code, detail=error.message))
-            subject = self._topics.pop(topic, None)
-            self._router.remove(topic)
-            if subject is not None:
-                subject.on_error(
-                    VenueError(error.code, f"subscribe {topic!r} refused: {error.message}", error.payload)
-                )
-
-    def _restore_done(self) -> None:
-        confirmed, failed = self._restored
-        self._restoring = None
-        self._restored = ([], [])
-        self._emit(SubscriptionsRestored(at=self._now(), confirmed=tuple(confirmed), failed=tuple(failed)))
-
-    def _unsubscribed(self, topics: Sequence[str], error: VenueError | None) -> None:
-        if error is not None:
-            log.warning("unsubscribe %s refused: %s", list(topics), error)
-        again = self._registry.unsubscribed(topics)
-        if again:
-            self._schedule_subscription_flush()
-
-    def _on_ack_topics(self, topics: Sequence[str], error: VenueError | None) -> None:
-        """Subscription acks keyed by topic (venues whose acks carry no request id)."""
-        self._subscribed(topics, error)
-
-
-def _zero() -> float:
-    return 0.0
-
-
-def _plain(value: Hashable) -> Any:
-    return value if isinstance(value, str | int | float | bool) or value is None else repr(value)

@@ -115,6 +115,10 @@ class PendingTable(Generic[E]):
         self._deadlines = [d for d in self._deadlines if d[2] in entries]
         heapq.heapify(self._deadlines)
 
+    def get(self, request_id: Hashable) -> E | None:
+        """The entry pending under ``request_id``, left in place."""
+        return self._entries.get(request_id)
+
     def resolve(self, request_id: Hashable) -> tuple[str, E | None]:
         """Take the entry a reply answers: ``(PENDING, entry)``, ``(LATE, None)`` or ``(UNKNOWN, None)``."""
         entry = self._entries.pop(request_id, None)

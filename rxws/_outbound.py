@@ -1,0 +1,169 @@
+"""The way out: raw sends, requests and their deadlines, the outbound queue and the rate limiter.
+
+Every frame the client writes passes :meth:`_OutboundMixin._write`: straight to the link when the
+queue is empty and the limiter admits it, else into a bounded FIFO queue flushed when the limiter
+says. Requests wait in a :class:`~rxws.core.correlation.PendingTable` with one timer for all
+deadlines.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+from typing import Any
+
+from reactivex.disposable import Disposable
+
+from rxws._client_base import _ClientBase, _Pending, _plain
+from rxws._command import CommandResult
+from rxws.core.correlation import ReplyOutcome
+from rxws.core.state import ConnectionState
+from rxws.events import LateReply, MessageDropped, OutboundFailed
+from rxws.exceptions import NotConnected, RateLimitExceeded, RequestTimeout, VenueError
+from rxws.transport.base import Frame
+
+__all__: list[str] = []
+
+_S = ConnectionState
+
+
+class _OutboundMixin(_ClientBase):
+    """Sending, requests and replies, deadlines, the outbound queue."""
+
+    def _on_reply(self, request_id: Hashable, message: Any) -> None:
+        outcome, entry = self._pending.resolve(request_id)
+        if entry is None:
+            if outcome == ReplyOutcome.LATE:
+                self.stats.late_replies += 1
+                why = "reply arrived after its request timed out"
+            else:
+                self.stats.unknown_replies += 1
+                why = "no request with this id is pending"
+            self._emit(LateReply(at=self._now(), request_id=_plain(request_id), why=why))
+            return
+        error = self.protocol.reply_error(message)
+        if entry.kind == "request":
+            assert entry.result is not None
+            if error is not None:
+                entry.result.set_error(error)
+            else:
+                entry.result.set_result(self.protocol.reply_result(message))
+        elif entry.kind == "subscribe":
+            self._subscribed(entry.topics, error)
+        else:
+            self._unsubscribed(entry.topics, error)
+
+    def _send(self, message: Any, result: CommandResult[None]) -> None:
+        self._require_link()
+        self._write(self.protocol.encode(message), result)
+
+    def _require_link(self) -> None:
+        if self._closed:
+            raise NotConnected("the client is closed")
+        state = self._sm.state
+        if state is _S.CONNECTED:
+            return
+        if self._reconnect_pending_possible() and self._lifecycle_active():
+            return
+        raise NotConnected(f"not connected (state {state}); await client.connect() first")
+
+    def _request(self, method: str, params: Any, timeout: float, result: CommandResult[Any]) -> None:
+        self._require_link()
+        if len(self._pending) >= self._max_in_flight:
+            raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
+        request_id = self._next_id()
+        frame = self.protocol.encode(self.protocol.request_message(method, params, request_id))
+        self._expect(request_id, _Pending("request", result, timeout))
+        self._write(frame, None)
+
+    def _lifecycle_active(self) -> bool:
+        disposable = self._lifecycle.disposable
+        return disposable is not None and not getattr(disposable, "is_disposed", False)
+
+    def _expect(self, request_id: Hashable, entry: _Pending) -> None:
+        """Register a request awaiting its reply; one timer serves every deadline."""
+        deadline = self._now() + entry.timeout
+        self._pending.add(request_id, entry, deadline)
+        armed = self._armed_at
+        if armed is None or deadline < armed:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        self._armed_at = deadline
+        self._deadline_timer.disposable = self._after(max(0.0, deadline - self._now()), self._deadlines_due)
+
+    def _deadlines_due(self) -> None:
+        self._armed_at = None
+        for request_id, entry in self._pending.due(self._now()):
+            self._timed_out(request_id, entry)
+        upcoming = self._pending.next_deadline()
+        if upcoming is not None and self._armed_at is None:
+            self._arm(upcoming)
+
+    def _timed_out(self, request_id: Hashable, entry: _Pending) -> None:
+        timeout = entry.timeout
+        if entry.kind == "request":
+            assert entry.result is not None
+            entry.result.set_error(RequestTimeout(request_id, timeout))
+        elif entry.kind == "subscribe":
+            self._subscribed(entry.topics, VenueError(None, f"no subscribe ack within {timeout:g}s"))
+        else:
+            self._unsubscribed(entry.topics, VenueError(None, f"no unsubscribe ack within {timeout:g}s"))
+
+    def _write(self, frame: Frame, done: CommandResult[None] | None) -> None:
+        """Write one frame now if the link and the limiter allow, else queue it (bounded, FIFO)."""
+        link = self._link
+        if link is not None and not self._outq and self._sm.state is _S.CONNECTED and self._admit():
+            link.send(frame)
+            self.stats.frames_out += 1
+            if done is not None:
+                done.set_result(None)
+            return
+        if len(self._outq) >= self._max_outbound_queue:
+            self.stats.outbound_dropped += 1
+            self._emit(MessageDropped(at=self._now(), reason="outbound queue full"))
+            error = RateLimitExceeded(f"outbound queue full ({self._max_outbound_queue} frames)")
+            if done is not None:
+                done.set_error(error)
+                return
+            raise error
+        self._outq.append((frame, done))
+
+    def _admit(self) -> bool:
+        """Whether the limiter lets one more frame out now; schedules a flush when it does not."""
+        limiter = self._limiter
+        if limiter is None:
+            return True
+        decision = limiter.acquire_message(self._conn_id, self._now())
+        if decision.allowed:
+            return True
+        self._flush_timer.disposable = self._after(decision.retry_after, self._flush_outbound)
+        return False
+
+    def _flush_outbound(self) -> None:
+        link = self._link
+        while self._outq and link is not None and self._sm.state is _S.CONNECTED:
+            if not self._admit():
+                return
+            frame, done = self._outq.popleft()
+            link.send(frame)
+            self.stats.frames_out += 1
+            if done is not None:
+                done.set_result(None)
+
+    def _fail_outbound(self, error: Exception) -> None:
+        if not self._outq:
+            return
+        queued, self._outq = self._outq, deque()
+        self.stats.outbound_dropped += len(queued)
+        self._emit(OutboundFailed(at=self._now(), count=len(queued), why=str(error)))
+        for _frame, done in queued:
+            if done is not None:
+                done.set_error(error)
+
+    def _fail_pending(self, error: Exception) -> None:
+        self._deadline_timer.disposable = Disposable()
+        self._armed_at = None
+        for _rid, entry in self._pending.drain():
+            if entry.result is not None:
+                entry.result.set_error(error)
