@@ -1,7 +1,9 @@
 """Window algorithms: :class:`SlidingWindow` (exact), :class:`SlidingWindowCounter` (bounded
 memory, never over) and :class:`FixedWindow` (calendar windows).
 
-A cost admitted at time ``t`` occupies the half-open window ``[t, t + per)``. Then:
+A cost admitted at time ``t`` occupies the half-open window ``[t, t + per)``, on the algorithms'
+integer-nanosecond clock (``int(now * 1e9)``): exact to the nanosecond, so two float times less
+than a nanosecond from a window edge may round to either side of it. Then:
 
 - ``SlidingWindow`` admits at most ``limit`` in *every* window of ``per`` seconds, exactly; it
   keeps one entry per admitted request (at most ``limit`` entries for whole costs).
@@ -115,8 +117,14 @@ class SlidingWindow:
         if t < self._last:
             t = self._last
         ts = self._ts
-        if ts and ts[0] <= t - self._per_ns:
-            self._advance(now)
+        edge = t - self._per_ns
+        if ts and ts[0] <= edge:
+            costs = self._costs
+            while ts and ts[0] <= edge:
+                ts.popleft()
+                self._total -= costs.popleft()
+            if not ts:
+                self._total = 0
         total = self._total + cost
         if cost >= 0 and total <= self._limit:
             if cost:
@@ -131,6 +139,9 @@ class SlidingWindow:
         if _bad_cost(cost, self._limit):
             raise cost_error(cost, self._limit, repr(self))
         need = live + cost - self._limit
+        if self._costs[start] >= need:  # the common case: the oldest live entry frees enough
+            t0 = int(now * 1e9)
+            return denied(now, t0, self._ts[start] + self._per_ns - t0)
         freed: float = 0
         for ts, c in islice(zip(self._ts, self._costs, strict=True), start, None):
             freed += c
