@@ -247,7 +247,11 @@ class SlidingWindowCounter:
 
     def try_acquire(self, now: float, cost: float = 1) -> Decision:
         """Admit and record ``cost`` if it fits at ``now``."""
-        t = self._advance(now)
+        t = int(now * 1e9)
+        if t < self._last:
+            t = self._last
+        if (t - self._per_ns + 1) // self._size > self._tail:
+            self._advance(now)
         total = self._total + cost
         if cost >= 0 and total <= self._limit:
             self._counts[(t // self._size) % len(self._counts)] += cost

@@ -71,9 +71,11 @@ def test_coinbase_numbers() -> None:
     assert sum(lim.acquire_connect(f"c{i}", 0.0).allowed for i in range(50)) == 20, "burst 20"
     assert lim.acquire_connect("next", 0.125).allowed, "then 8 per second"
     # 100 messages per second per IP, shared across connections.
-    assert admitted(lambda: lim.acquire_message("c1", 1.0), 60) + admitted(
-        lambda: lim.acquire_message("c2", 1.0), 60
-    ) == 100
+    assert (
+        admitted(lambda: lim.acquire_message("c1", 1.0), 60)
+        + admitted(lambda: lim.acquire_message("c2", 1.0), 60)
+        == 100
+    )
     adv = presets.coinbase(advanced_trade=True)
     assert admitted(lambda: adv.acquire_message("c1", 0.0), 20) == 8
 
