@@ -32,6 +32,8 @@ from rxws.core.subscriptions import SubscriptionRegistry
 from rxws.events import DecodeFailed, Event, ObserverFailed, UnroutedMessage
 from rxws.exceptions import NotConnected, UsageError, VenueError
 from rxws.protocols.base import VenueProtocol
+from rxws.ratelimit.events import RateLimitEvent, ViolationReported
+from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.transport.base import Frame, Link, LinkOptions, Transport
 
@@ -112,7 +114,11 @@ class _ClientBase:
     _transport: Transport
     _options: LinkOptions
     _policy: ReconnectPolicy | None
-    _limiter: Any
+    _limiter: WebSocketRateLimiter | None
+    _rate_events: Subject[RateLimitEvent]
+    _limiter_unlisten: Callable[[], None] | None
+    _conn_held: bool
+    _max_connect_wait: float
     _request_timeout: float
     _subscribe_timeout: float
     _close_timeout: float
@@ -159,7 +165,7 @@ class _ClientBase:
         def _reconnect_pending_possible(self) -> bool: ...
         def _write(self, frame: Frame, done: CommandResult[None] | None) -> None: ...
         def _expect(self, request_id: Hashable, entry: _Pending) -> None: ...
-        def _subscribed(self, topics: Sequence[str], error: VenueError | None) -> None: ...
+        def _subscribed(self, topics: Sequence[str], error: Exception | None) -> None: ...
         def _unsubscribed(self, topics: Sequence[str], error: VenueError | None) -> None: ...
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -220,6 +226,32 @@ class _ClientBase:
         if seconds <= 0:
             return self._sched.schedule(action)
         return self._sched.schedule_relative(seconds, action)
+
+    # Rate limiting glue -------------------------------------------------------------------------
+    def _emit_rate(self, event: RateLimitEvent) -> None:
+        self._rate_events.on_next(event)
+
+    def _violation(self, signal: str, retry_after: float | None = None) -> None:
+        """The venue said "too many": the limiter starts its penalty (or, without one, an event)."""
+        limiter = self._limiter
+        if limiter is None:
+            self._emit_rate(ViolationReported(at=self._now(), conn_id=self._conn_id, signal=signal))
+            return
+        limiter.report_violation(self._conn_id, signal, self._now(), retry_after)
+
+    def _check_rate_signal(self, message: Any) -> None:
+        signal = self.protocol.rate_limit_signal(message)
+        if signal is not None:
+            self._violation(signal)
+
+    def _penalty_remaining(self) -> float:
+        remaining = getattr(self._limiter, "penalty_remaining", None)
+        return float(remaining(self._conn_id, self._now())) if remaining is not None else 0.0
+
+    def _release_connection(self) -> None:
+        if self._conn_held and self._limiter is not None:
+            self._conn_held = False
+            self._limiter.release_connection(self._conn_id, self._now())
 
     def _emit(self, event: Event) -> None:
         self._events_subject.on_next(event)

@@ -20,6 +20,8 @@ from rxws.core.correlation import ReplyOutcome
 from rxws.core.state import ConnectionState
 from rxws.events import LateReply, MessageDropped, OutboundFailed
 from rxws.exceptions import NotConnected, RateLimitExceeded, RequestTimeout, VenueError
+from rxws.ratelimit.base import Action
+from rxws.ratelimit.events import Queued, Throttled
 from rxws.transport.base import Frame
 
 __all__: list[str] = []
@@ -40,8 +42,11 @@ class _OutboundMixin(_ClientBase):
                 self.stats.unknown_replies += 1
                 why = "no request with this id is pending"
             self._emit(LateReply(at=self._now(), request_id=_plain(request_id), why=why))
+            self._check_rate_signal(message)
             return
         error = self.protocol.reply_error(message)
+        if error is not None:
+            self._check_rate_signal(message)
         if entry.kind == "request":
             assert entry.result is not None
             if error is not None:
@@ -128,15 +133,22 @@ class _OutboundMixin(_ClientBase):
                 return
             raise error
         self._outq.append((frame, done))
+        depth = len(self._outq)
+        if depth == 1 or (depth % 100 == 0 and self._limiter is not None):
+            self._emit_rate(Queued(at=self._now(), action=Action.MESSAGE, conn_id=self._conn_id, depth=depth))
 
     def _admit(self) -> bool:
         """Whether the limiter lets one more frame out now; schedules a flush when it does not."""
         limiter = self._limiter
         if limiter is None:
             return True
-        decision = limiter.acquire_message(self._conn_id, self._now())
+        now = self._now()
+        decision = limiter.acquire_message(self._conn_id, now)
         if decision.allowed:
             return True
+        self._emit_rate(
+            Throttled(at=now, action=Action.MESSAGE, conn_id=self._conn_id, delay=decision.retry_after)
+        )
         self._flush_timer.disposable = self._after(decision.retry_after, self._flush_outbound)
         return False
 

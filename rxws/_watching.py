@@ -19,7 +19,9 @@ from rxws._subject import FastSubject
 from rxws._topics import MergedTopicObserver, typed
 from rxws.core.state import ConnectionState
 from rxws.events import GapDetected, SubscriptionChanged, SubscriptionFailed, SubscriptionsRestored
-from rxws.exceptions import VenueError
+from rxws.exceptions import SubscriptionLimitExceeded, VenueError
+from rxws.ratelimit.base import Action
+from rxws.ratelimit.events import Throttled
 
 __all__: list[str] = []
 
@@ -108,8 +110,33 @@ class _WatchingMixin(_ClientBase):
         topics = self._registry.to_subscribe()
         if topics:
             for batch in self.protocol.batches(topics):
+                if not self._admit_subscribe(batch):
+                    return
                 self._registry.sent(batch)
                 self._send_subscription("subscribe", batch)
+
+    def _admit_subscribe(self, batch: list[str]) -> bool:
+        """The limiter's SUBSCRIBE decision for one batch: send, wait, or refuse past the cap."""
+        limiter = self._limiter
+        if limiter is None:
+            return True
+        now = self._now()
+        decision = limiter.acquire_subscribe(self._conn_id, now, len(batch))
+        if decision.allowed:
+            return True
+        if decision.retry_after == float("inf"):
+            cap = SubscriptionLimitExceeded(
+                f"the venue allows no more topics on this connection ({len(batch)} refused)"
+            )
+            self._registry.sent(batch)
+            self._subscribed(batch, cap)
+            return True  # go on: a smaller batch may still fit under the cap
+        self._emit_rate(
+            Throttled(at=now, action=Action.SUBSCRIBE, conn_id=self._conn_id, delay=decision.retry_after)
+        )
+        self._sub_flush_scheduled = True
+        self._after(decision.retry_after, self._flush_subscriptions)
+        return False
 
     def _send_subscription(self, kind: str, batch: list[str]) -> None:
         request_id = self._next_id()
@@ -124,7 +151,7 @@ class _WatchingMixin(_ClientBase):
                 self._sub_request[topic] = request_id
         self._write(self.protocol.encode(message), None)
 
-    def _subscribed(self, topics: Sequence[str], error: VenueError | None) -> None:
+    def _subscribed(self, topics: Sequence[str], error: Exception | None) -> None:
         sub_request = self._sub_request
         for topic in topics:
             sub_request.pop(topic, None)
@@ -144,15 +171,22 @@ class _WatchingMixin(_ClientBase):
                 self._unsub_queue.extend(orphans)
                 self._schedule_subscription_flush()
             return
-        self._registry.failed(topics, str(error))
+        code = error.code if isinstance(error, VenueError) else None
+        detail = error.message if isinstance(error, VenueError) else str(error)
+        if self._limiter is not None and not isinstance(error, SubscriptionLimitExceeded):
+            self._limiter.release_subscriptions(self._conn_id, self._now(), len(topics))
+        self._registry.failed(topics, detail)
         for topic in topics:
-            self._emit(SubscriptionFailed(at=self._now(), topic=topic, code=error.code, detail=error.message))
+            self._emit(SubscriptionFailed(at=self._now(), topic=topic, code=code, detail=detail))
             subject = self._topics.pop(topic, None)
             self._router.remove(topic)
             if subject is not None:
-                subject.on_error(
-                    VenueError(error.code, f"subscribe {topic!r} refused: {error.message}", error.payload)
-                )
+                refused: Exception
+                if isinstance(error, VenueError):
+                    refused = VenueError(code, f"subscribe {topic!r} refused: {detail}", error.payload)
+                else:
+                    refused = SubscriptionLimitExceeded(f"subscribe {topic!r} refused: {detail}")
+                subject.on_error(refused)
 
     def _restore_done(self) -> None:
         confirmed, failed = self._restored
@@ -161,6 +195,8 @@ class _WatchingMixin(_ClientBase):
         self._emit(SubscriptionsRestored(at=self._now(), confirmed=tuple(confirmed), failed=tuple(failed)))
 
     def _unsubscribed(self, topics: Sequence[str], error: VenueError | None) -> None:
+        if self._limiter is not None and error is None:
+            self._limiter.release_subscriptions(self._conn_id, self._now(), len(topics))
         if error is not None:
             log.warning("unsubscribe %s refused: %s", list(topics), error)
         again = self._registry.unsubscribed(topics)

@@ -51,11 +51,16 @@ from rxws.exceptions import (
     HeartbeatTimeout,
     MessageTooBig,
     NotConnected,
+    PenaltyActive,
     ProtocolError,
+    RateLimitExceeded,
     UsageError,
 )
 from rxws.operators._retry import retry_with_backoff
 from rxws.protocols.base import MessageKind, VenueProtocol
+from rxws.ratelimit.base import Action
+from rxws.ratelimit.events import RateLimitEvent, Throttled
+from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.transport.base import Frame, Link, LinkOptions, Transport, validate_url
 
@@ -100,7 +105,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
         transport: Transport | None = None,
         scheduler: abc.SchedulerBase | None = None,
         reconnect: ReconnectPolicy | None = None,
-        rate_limiter: Any | None = None,
+        rate_limiter: WebSocketRateLimiter | None = None,
         # Timeouts
         request_timeout: float = 10.0,
         subscribe_timeout: float = 10.0,
@@ -151,6 +156,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
             raise UsageError(f"reconnect must be a ReconnectPolicy or None, got {reconnect!r}")
         self._policy = reconnect
         self._limiter = rate_limiter
+        self._max_connect_wait = open_timeout if open_timeout is not None else 10.0
         self._request_timeout = request_timeout
         self._subscribe_timeout = subscribe_timeout
         self._close_timeout = close_timeout
@@ -183,6 +189,11 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
         self._state_subject: BehaviorSubject[ConnectionState] = BehaviorSubject(_S.DISCONNECTED)
         self._events_subject: Subject[Event] = Subject()
         self._messages: FastSubject[Any] = FastSubject(self._observer_failed(None))
+        self._rate_events: Subject[RateLimitEvent] = Subject()
+        self._limiter_unlisten = (
+            None if rate_limiter is None else rate_limiter.add_listener(self._rate_events.on_next)
+        )
+        self._conn_held = False
 
         # Connection
         self._link: Link | None = None
@@ -226,6 +237,11 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
     def events(self) -> Observable[Event]:
         """Lifecycle, subscription, gap and diagnostic events (frozen pydantic models)."""
         return self._events_subject
+
+    @property
+    def rate_limit_events(self) -> Observable[RateLimitEvent]:
+        """What the rate limiter did: throttles, queueing, rejections, violations, penalties."""
+        return self._rate_events
 
     @property
     def messages(self) -> Observable[Any]:
@@ -395,6 +411,44 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
         self._attempt += 1
         self._conn_seq += 1
         self._conn_id = f"{self.name}#{self._conn_seq}"
+        limiter = self._limiter
+        if limiter is not None:
+            decision = limiter.acquire_connect(self._conn_id, self._now())
+            if not decision.allowed:
+                self._connect_refused(decision.retry_after)
+                return
+            self._conn_held = True
+        self._open_link()
+
+    def _connect_refused(self, retry_after: float) -> None:
+        """The limiter said not now: wait a short while, or fail with a clear error."""
+        remaining = self._penalty_remaining()
+        if remaining > 0:
+            self._open_failed(PenaltyActive(f"the venue's penalty has {remaining:.3g}s to run", remaining))
+        elif retry_after <= self._max_connect_wait:
+            self._emit_rate(
+                Throttled(at=self._now(), action=Action.CONNECT, conn_id=self._conn_id, delay=retry_after)
+            )
+            self._open_sub.disposable = self._after(retry_after, self._open_after_wait)
+        else:
+            wait = "never (a connection cap)" if retry_after == float("inf") else f"in {retry_after:.3g}s"
+            self._open_failed(
+                RateLimitExceeded(f"the connect limit allows the next connection {wait}", retry_after)
+            )
+
+    def _open_after_wait(self) -> None:
+        if self._sm.state is not _S.CONNECTING:
+            return
+        limiter = self._limiter
+        assert limiter is not None
+        decision = limiter.acquire_connect(self._conn_id, self._now())
+        if not decision.allowed:
+            self._connect_refused(decision.retry_after)
+            return
+        self._conn_held = True
+        self._open_link()
+
+    def _open_link(self) -> None:
         self._open_sub.disposable = self._transport.open(self.url, self._options, self._sched).subscribe(
             on_next=self._attach, on_error=self._open_failed
         )
@@ -433,6 +487,10 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
         reason = DisconnectReason.NETWORK_ERROR
         if isinstance(error, HandshakeRejected) and error.status in (418, 429):
             reason = DisconnectReason.RATE_LIMITED
+            self._violation(f"http_{error.status}", error.retry_after)
+        elif isinstance(error, RateLimitExceeded):
+            reason = DisconnectReason.RATE_LIMITED
+        self._release_connection()
         self._set_state(_S.ERROR)
         self._emit(Disconnected(at=self._now(), reason=reason, detail=str(error)))
         if not self._reconnect_pending_possible():
@@ -453,7 +511,10 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
         if self._sm.state is _S.DISCONNECTING:
             self._finish_close()
             return
-        why = DisconnectReason.RATE_LIMITED if code == 1008 else DisconnectReason.REMOTE_CLOSED
+        why = DisconnectReason.REMOTE_CLOSED
+        if code == 1008:
+            why = DisconnectReason.RATE_LIMITED
+            self._violation("close_1008")
         error = ConnectionClosed(code, reason)
         self._dropped(error, why, code, reason or f"closed by the venue with code {code}")
 
@@ -494,6 +555,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
         self._end_session(error)
 
     def _teardown_link(self) -> None:
+        self._release_connection()
         self._link_sub.disposable = Disposable()
         self._link = None
         self._flush_timer.disposable = Disposable()
@@ -548,6 +610,10 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
             subject.on_completed()
         self._topics.clear()
         self._messages.on_completed()
+        if self._limiter_unlisten is not None:
+            self._limiter_unlisten()
+            self._limiter_unlisten = None
+        self._rate_events.on_completed()
         self._events_subject.on_completed()
         self._state_subject.on_completed()
         if self._close_result is not None:
@@ -578,6 +644,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
             self._messages.on_next(message)
 
     def _on_other(self, kind: MessageKind, key: Any, message: Any) -> None:
+        self._check_rate_signal(message)
         reply = self.protocol.auto_reply(message)
         if reply is not None:
             self._write(self.protocol.encode(reply), None)

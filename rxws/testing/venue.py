@@ -128,6 +128,7 @@ class MockVenue:
             process_request=self._process_request,
             ping_interval=self._ping_interval,
             max_size=self._max_size,
+            max_queue=1024,
             compression=None,
         )
         sockets = list(self._server.sockets)
@@ -277,11 +278,19 @@ class MockVenue:
         publisher = loop.create_task(self._publish_loop(conn))
         conn.tasks.add(publisher)
         await self._notify()
+        closing = False
         try:
             async for frame in ws:
+                if closing:
+                    continue  # drain what the client sent before our close frame reached it
                 for action in conn.session.receive(frame, loop.time()):
                     if isinstance(action, Close):
-                        await ws.close(action.code, action.reason)
+                        # Close in the background and keep reading: a handler blocked in close()
+                        # stops draining, reading pauses, and the client's close frame is never read.
+                        closing = True
+                        task = loop.create_task(ws.close(action.code, action.reason))
+                        conn.tasks.add(task)
+                        task.add_done_callback(conn.tasks.discard)
                         break
                     if action.delay > 0:
                         task = loop.create_task(self._send_later(ws, action.frame, action.delay))

@@ -156,8 +156,11 @@ class _DirectConnection(ClientConnection):
         sink = self.sink
         if sink is None:
             self.early.append(message)
-        else:
+            return
+        try:
             sink(message)
+        except Exception:  # a bug above must not stop websockets from processing the rest
+            log.exception("inbound message handler raised; message skipped")
 
 
 def translate_open_error(exc: BaseException, url: str) -> RxwsError:
