@@ -25,6 +25,7 @@ from reactivex.subject import BehaviorSubject, Subject
 
 from rxws._client_base import ClientStats, _Pending, _plain, _zero
 from rxws._command import CommandResult
+from rxws._heartbeat import _HeartbeatMixin
 from rxws._outbound import _OutboundMixin
 from rxws._subject import FastSubject
 from rxws._time import clock_of
@@ -78,7 +79,7 @@ _DATA, _REPLY, _ACK, _CONTROL, _ERROR = (
 )
 
 
-class WebSocketClient(_WatchingMixin, _OutboundMixin):
+class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
     """A reactive WebSocket client for one venue connection.
 
     Args:
@@ -146,8 +147,8 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
             headers=dict(headers or {}),
             subprotocols=tuple(subprotocols),
             max_size=max_size,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
+            ping_interval=None,  # the client pings itself (rxws._heartbeat): on its scheduler,
+            ping_timeout=None,  # through the rate limiter, testable in virtual time
             open_timeout=open_timeout,
             close_timeout=close_timeout,
             ssl=ssl,
@@ -156,6 +157,17 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
             raise UsageError(f"reconnect must be a ReconnectPolicy or None, got {reconnect!r}")
         self._policy = reconnect
         self._limiter = rate_limiter
+        for label, period in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
+            if period is not None and not period > 0:
+                raise UsageError(f"{label} must be > 0 or None, got {period!r}")
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._hb_timer = SerialDisposable()
+        self._hb_deadline = SerialDisposable()
+        self._app_timer = SerialDisposable()
+        self._hb_token = 0
+        self._app_frames = 0
+        self._app_pinged = False
         self._max_connect_wait = open_timeout if open_timeout is not None else 10.0
         self._request_timeout = request_timeout
         self._subscribe_timeout = subscribe_timeout
@@ -462,6 +474,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
         self._link_sub.disposable = link.inbound.subscribe(
             on_next=self._on_frame, on_error=self._link_failed, on_completed=self._link_closed
         )
+        self._start_heartbeats(link)
         now = self._now()
         self._emit(Connected(at=now, url=self.url, attempt=self._attempt))
         if self._ever_connected and self._dropped_at is not None:
@@ -555,6 +568,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin):
         self._end_session(error)
 
     def _teardown_link(self) -> None:
+        self._stop_heartbeats()
         self._release_connection()
         self._link_sub.disposable = Disposable()
         self._link = None

@@ -395,6 +395,15 @@ class VenueRateLimiter:
             if events:
                 self._emit(events)
 
+    def charge_message(self, conn_id: str, now: float, cost: float = 1.0) -> None:
+        """Count a frame that already went out (e.g. a pong the transport sent by itself).
+
+        Unlike :meth:`acquire_message` it never refuses: the frame is on the wire, so the budget
+        must know — the next frames then wait for it.
+        """
+        with self._lock:
+            self._message.commit(now, cost, keys=self._keys(conn_id))
+
     # Subscriptions ----------------------------------------------------------------------------
     def acquire_subscribe(self, conn_id: str, now: float, topics: int) -> Decision:
         """Decide adding ``topics`` topics to ``conn_id`` (one subscribe request).

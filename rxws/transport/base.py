@@ -18,7 +18,7 @@ The contract of ``Link.inbound``:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -57,6 +57,9 @@ class Link(ABC):
     close_code: int | None = None
     close_reason: str = ""
     closed_by_peer: bool = False
+    on_control_sent: Callable[[str], None] | None = None
+    """Told (with ``"pong"``) each time the transport answers the peer's ping by itself, so
+    venues that count control frames against a message budget can be charged for it."""
 
     @property
     @abstractmethod
@@ -66,6 +69,14 @@ class Link(ABC):
     @abstractmethod
     def send(self, frame: Frame) -> None:
         """Write one message, in order with every earlier ``send``.
+
+        Raises:
+            NotConnected: the link is closing or closed.
+        """
+
+    @abstractmethod
+    def ping(self, on_pong: Callable[[], None]) -> None:
+        """Send a protocol-level ping; ``on_pong`` is called (on the client's thread) at its pong.
 
         Raises:
             NotConnected: the link is closing or closed.

@@ -98,6 +98,10 @@ class MemoryPeer:
         """Called (after the latency) with each frame the client sent."""
         self.answer_close = True
         """Whether the peer answers the client's close frame (False simulates a silent peer)."""
+        self.answer_pings = True
+        """Whether the peer answers the client's pings (False simulates a half-open connection)."""
+        self.pings = 0
+        """Pings the client sent on this connection."""
         self.client_close: tuple[int, str] | None = None
         self.link = MemoryLink(self)
         self._scripts = CompositeDisposable()
@@ -114,6 +118,15 @@ class MemoryPeer:
     def script(self, frames: Observable[Any]) -> None:
         """Push every item of ``frames`` (e.g. a cold marble observable) as it is emitted."""
         self._scripts.add(frames.subscribe(on_next=self.push, scheduler=self.scheduler))
+
+    def ping_client(self) -> None:
+        """Ping the client as a venue does; its transport answers with a pong by itself."""
+
+        def answered() -> None:
+            if not self.link._ended and self.link.on_control_sent is not None:
+                self.link.on_control_sent("pong")
+
+        self._later(answered)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection from the venue's side with a close frame."""
@@ -157,6 +170,18 @@ class MemoryLink(Link):
         if self._closing or self._ended:
             raise NotConnected("the link is closed")
         self._peer._later(lambda: None if self._ended else self._peer._received(frame))
+
+    def ping(self, on_pong: Callable[[], None]) -> None:
+        if self._closing or self._ended:
+            raise NotConnected("the link is closed")
+        peer = self._peer
+        peer.pings += 1
+
+        def arrived() -> None:
+            if not self._ended and peer.answer_pings:
+                peer._later(lambda: None if self._ended else on_pong())
+
+        peer._later(arrived)
 
     def close(self, code: int = 1000, reason: str = "") -> Observable[None]:
         if not self._closing and not self._ended:

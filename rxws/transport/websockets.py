@@ -127,9 +127,13 @@ class _DirectConnection(ClientConnection):
         self._frag_opcode: Opcode | None = None
         self._frag: list[bytes] = []
 
+    on_control_sent: Callable[[str], None] | None = None
+
     def process_event(self, event: Any) -> None:
         if type(event) is not WsFrame or event.opcode not in (_TEXT, _BINARY, _CONT):
             super().process_event(event)
+            if type(event) is WsFrame and event.opcode is Opcode.PING and self.on_control_sent is not None:
+                self.on_control_sent("pong")  # websockets answered it already
             return
         opcode = event.opcode
         if opcode is _CONT:
@@ -209,6 +213,34 @@ def _finish(coro: Coroutine[Any, Any, None], yielded: Any) -> Generator[Any, Any
                 yielded = coro.send(sent)
             except StopIteration:
                 return
+
+
+@types.coroutine
+def _finish_value(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
+    """Like :func:`_finish`, returning the coroutine's value."""
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+def _on_done(waiter: Any, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when the pong future ``waiter`` succeeds."""
+
+    def done(fut: Any) -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            callback()
+
+    waiter.add_done_callback(done)
 
 
 class WebsocketsLink(Link):
@@ -316,6 +348,32 @@ class WebsocketsLink(Link):
     def backlog(self) -> int:
         """Frames waiting for the socket to drain."""
         return len(self._backlog)
+
+    @property
+    def on_control_sent(self) -> Callable[[str], None] | None:
+        return self._ws.on_control_sent
+
+    @on_control_sent.setter
+    def on_control_sent(self, callback: Callable[[str], None] | None) -> None:
+        self._ws.on_control_sent = callback
+
+    def ping(self, on_pong: Callable[[], None]) -> None:
+        if self._closing or self._ended:
+            raise NotConnected("the link is closed")
+        coro = self._ws.ping()
+        try:
+            yielded = coro.send(None)
+        except StopIteration as done:
+            waiter = done.value
+        except ConnectionClosed as exc:
+            raise NotConnected(f"the link is closed: {exc}") from exc
+        else:  # back-pressured: finish sending the ping in a task, then wait for its pong
+            task = self._loop.create_task(_finish_value(coro, yielded))
+            task.add_done_callback(
+                lambda t: None if t.cancelled() or t.exception() else _on_done(t.result(), on_pong)
+            )
+            return
+        _on_done(waiter, on_pong)
 
     # Closing -------------------------------------------------------------------------------
     def close(self, code: int = 1000, reason: str = "") -> Observable[None]:

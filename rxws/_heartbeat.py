@@ -1,0 +1,127 @@
+"""Heartbeats: protocol-level pings with a deadline, and the venue's application-level ping.
+
+Both run on the client's scheduler, so they are testable in virtual time, and both pass the rate
+limiter like any other frame (Binance counts pings and pongs against its 5 messages per second).
+
+* Protocol pings: every ``ping_interval`` the client pings; no pong within ``ping_timeout`` means
+  the connection is half-open — ``HeartbeatMissed``, then ``Disconnected(HEARTBEAT_TIMEOUT)``.
+  A half-open connection is therefore detected within ``ping_interval + ping_timeout``.
+* Application heartbeats, for venues that want a text ping (OKX ``ping``, Bybit ``{"op":"ping"}``):
+  every ``protocol.heartbeat_interval`` the client sends ``protocol.heartbeat_message()``; if
+  nothing at all arrives during the next interval, the connection is declared dead the same way.
+* Pongs the transport sends by itself to the venue's pings are charged to the limiter afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reactivex.disposable import Disposable, SerialDisposable
+
+from rxws._client_base import _ClientBase, log
+from rxws.core.state import ConnectionState
+from rxws.events import HeartbeatMissed
+from rxws.exceptions import HeartbeatTimeout, NotConnected
+from rxws.transport.base import Link
+
+__all__: list[str] = []
+
+_S = ConnectionState
+
+
+class _HeartbeatMixin(_ClientBase):
+    """Keeps the link honest: pings with deadlines, application heartbeats, pong accounting."""
+
+    _ping_interval: float | None
+    _ping_timeout: float | None
+    _hb_timer: SerialDisposable
+    _hb_deadline: SerialDisposable
+    _app_timer: SerialDisposable
+    _hb_token: int
+    _app_frames: int
+    _app_pinged: bool
+
+    if TYPE_CHECKING:  # the lifecycle (rxws.client) handles a heartbeat failure like any drop
+
+        def _link_failed(self, error: Exception) -> None: ...
+
+    def _start_heartbeats(self, link: Link) -> None:
+        link.on_control_sent = self._control_sent
+        self._hb_token += 1
+        if self._ping_interval is not None:
+            self._hb_timer.disposable = self._after(self._ping_interval, self._ping_tick)
+        interval = self.protocol.heartbeat_interval
+        if interval is not None and interval > 0:
+            self._app_frames = self.stats.frames_in
+            self._app_pinged = False
+            self._app_timer.disposable = self._after(interval, self._app_tick)
+
+    def _stop_heartbeats(self) -> None:
+        self._hb_token += 1
+        self._hb_timer.disposable = Disposable()
+        self._hb_deadline.disposable = Disposable()
+        self._app_timer.disposable = Disposable()
+
+    # Protocol-level pings -------------------------------------------------------------------
+    def _ping_tick(self) -> None:
+        link = self._link
+        if link is None or self._sm.state is not _S.CONNECTED or self._ping_interval is None:
+            return
+        limiter = self._limiter
+        if limiter is not None:
+            decision = limiter.acquire_message(self._conn_id, self._now())
+            if not decision.allowed:  # the ping waits its turn like any frame
+                self._hb_timer.disposable = self._after(decision.retry_after, self._ping_tick)
+                return
+        token = self._hb_token
+        try:
+            link.ping(lambda: self._pong(token))
+        except NotConnected:
+            return
+        self.stats.frames_out += 1
+        if self._ping_timeout is not None:
+            timeout = self._ping_timeout
+            self._hb_deadline.disposable = self._after(timeout, lambda: self._missed(token, timeout))
+        self._hb_timer.disposable = self._after(self._ping_interval, self._ping_tick)
+
+    def _pong(self, token: int) -> None:
+        if token == self._hb_token:
+            self._hb_deadline.disposable = Disposable()
+
+    # Application-level heartbeats --------------------------------------------------------------
+    def _app_tick(self) -> None:
+        interval = self.protocol.heartbeat_interval
+        if self._link is None or self._sm.state is not _S.CONNECTED or not interval:
+            return
+        frames = self.stats.frames_in
+        if self._app_pinged and frames == self._app_frames:
+            self._missed(self._hb_token, interval)
+            return
+        message = self.protocol.heartbeat_message()
+        if message is not None:
+            self._write(self.protocol.encode(message), None)
+            self._app_pinged = True
+        self._app_frames = frames
+        self._app_timer.disposable = self._after(interval, self._app_tick)
+
+    # Outcome ---------------------------------------------------------------------------------
+    def _missed(self, token: int, silent_for: float) -> None:
+        link = self._link
+        if token != self._hb_token or link is None or self._sm.state is not _S.CONNECTED:
+            return
+        log.warning("%s: no heartbeat answer within %gs; dropping the connection", self.name, silent_for)
+        self._emit(HeartbeatMissed(at=self._now(), silent_for=silent_for))
+        self._link_failed(HeartbeatTimeout(f"no answer to the heartbeat within {silent_for:g}s (half-open)"))
+        link.abort()
+
+    def _control_sent(self, kind: str) -> None:
+        """The transport answered the venue's ping by itself: charge the frame to the budget."""
+        self.stats.frames_out += 1
+        limiter = self._limiter
+        if limiter is None:
+            return
+        charge = getattr(limiter, "charge_message", None)
+        if charge is not None:
+            charge(self._conn_id, self._now())
+        else:
+            limiter.acquire_message(self._conn_id, self._now())
