@@ -1,9 +1,14 @@
 """The ``rxws`` command: ``demo``, ``mock-venue`` and ``listen``.
 
-``rxws demo`` is the README's main job: an embedded MockVenue, a client watching two topics, a
-correlated request, state changes, events and message rates, a venue drop with a reconnection the
-demo's policy approves, the gap it reports, and a graceful close. Errors print one clear line and
-exit non-zero; the library itself never prints (it logs under the ``rxws`` logger).
+``rxws demo`` is the README's main job: an embedded MockVenue, a client watching two topics with a
+live view of state, per-topic rates and events; a correlated request; a burst of requests that the
+client's rate limiter paces (``Throttled`` on ``client.rate_limit_events``); a skipped sequence
+number and a venue drop, a reconnection the demo's policy approves, and a gap report at the end.
+
+Exit status, the same for every command: 0 when it finished, 1 on an error (one clear line on
+stderr), 2 on a usage error, and 128 + the signal number when stopped by a signal (130 for Ctrl-C,
+143 for SIGTERM) — after a graceful close. The library itself never prints: it logs under the
+``rxws`` logger (``--log-level``).
 """
 
 from __future__ import annotations
@@ -16,17 +21,19 @@ import logging
 import signal
 import sys
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
 from rxws import __version__
 from rxws.client import WebSocketClient
 from rxws.core.backoff import ExponentialBackoff
-from rxws.events import Event, ReconnectProposed
+from rxws.core.state import ConnectionState
+from rxws.events import Disconnected, DisconnectReason, Event, GapDetected, ReconnectProposed
 from rxws.exceptions import RxwsError
-from rxws.protocols import GenericJson
+from rxws.protocols import Binance, Bybit, Deribit, GenericJson, JsonRpc, Okx
 from rxws.protocols.base import VenueProtocol
+from rxws.ratelimit import Rule, Scope, SlidingWindow, VenueRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.testing import MockVenue
 
@@ -34,142 +41,319 @@ __all__ = ["main"]
 
 log = logging.getLogger("rxws.cli")
 
-
-def _protocols() -> dict[str, type[VenueProtocol]]:
-    import rxws.protocols as p
-
-    known: dict[str, type[VenueProtocol]] = {"generic": GenericJson}
-    for name, attr in (("binance", "Binance"), ("okx", "Okx"), ("bybit", "Bybit"), ("deribit", "Deribit")):
-        cls = getattr(p, attr, None)
-        if cls is not None:
-            known[name] = cls
-    jsonrpc = getattr(p, "JsonRpc", None)
-    if jsonrpc is not None:
-        known["jsonrpc"] = jsonrpc
-    return known
+PROTOCOLS: dict[str, Callable[[], VenueProtocol]] = {
+    "generic": GenericJson,
+    "binance": Binance,
+    "okx": Okx,
+    "bybit": Bybit,
+    "deribit": Deribit,
+    "jsonrpc": JsonRpc,
+}
+"""The dialects ``rxws listen --protocol`` knows, by name."""
 
 
-class _Printer:
-    """Readable, timestamped lines for the demo."""
+class _Stopped(Exception):
+    """A signal asked the command to stop; ``signum`` tells which."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+async def _until_signal(work: Awaitable[int]) -> int:
+    """Run ``work``; SIGINT or SIGTERM cancels it (its ``finally`` blocks close gracefully)."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        task.cancel()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop, signum)
+            installed.append(signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if received:
+            raise _Stopped(received[0]) from None
+        raise
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+# The demo ---------------------------------------------------------------------------------------------
+class _View:
+    """The demo's terminal view: event lines scroll; on a terminal a status line stays at the bottom.
+
+    Off a terminal (a pipe, a test), the status is printed as a ``rates`` line once a second.
+    """
+
+    def __init__(self, out: TextIO, topics: Sequence[str], live: bool) -> None:
         self.out = out
+        self.topics = topics
+        self.live = live
         self.t0 = time.monotonic()
+        self.state = ConnectionState.DISCONNECTED
+        self.counts: Counter[str] = Counter()
+        self.tally: Counter[str] = Counter()  # events, rate-limit events, gaps
+        self._window: deque[tuple[float, Counter[str]]] = deque([(self.t0, Counter())])
 
     def line(self, tag: str, text: str) -> None:
-        print(f"{time.monotonic() - self.t0:6.2f}s  {tag:<9} {text}", file=self.out, flush=True)
+        stamp = f"{time.monotonic() - self.t0:6.2f}s  {tag:<9} {text}"
+        if self.live:
+            self.out.write(f"\r\x1b[2K{stamp}\n{self.status()}")
+        else:
+            self.out.write(stamp + "\n")
+        self.out.flush()
+
+    def rates(self) -> dict[str, float]:
+        """Messages per second on each topic over the last second or so."""
+        now = time.monotonic()
+        self._window.append((now, self.counts.copy()))
+        while len(self._window) > 2 and now - self._window[1][0] >= 1.0:
+            self._window.popleft()
+        then, old = self._window[0]
+        span = max(now - then, 1e-3)
+        return {t: (self.counts[t] - old[t]) / span for t in self.topics}
+
+    def status(self) -> str:
+        rates = "  ".join(f"{t} {r:4.1f}/s" for t, r in self.rates().items())
+        tally = self.tally
+        return (
+            f"[{self.state}] {rates}  | msgs {sum(self.counts.values())}  events {tally['event']}"
+            f"  rate-limit {tally['ratelimit']}  gaps {tally['gap']}"
+        )
+
+    def refresh(self) -> None:
+        if self.live:
+            self.out.write(f"\r\x1b[2K{self.status()}")
+        else:
+            self.line("rates", ", ".join(f"{t} {r:.0f}/s" for t, r in self.rates().items()))
+        self.out.flush()
+
+    def finish(self) -> None:
+        """Clear the status line; later lines print plainly."""
+        if self.live:
+            self.live = False
+            self.out.write("\r\x1b[2K")
+            self.out.flush()
 
 
-def _describe(event: Event) -> str:
-    fields = event.model_dump(exclude={"at", "kind"}, exclude_defaults=True)
-    inner = ", ".join(f"{k}={v}" for k, v in fields.items())
-    return f"{type(event).__name__}({inner})"
+def _describe(event: Event, t0: float = 0.0, *, defaults: bool = False) -> str:
+    """``Name(field=value, ...)``; times (``start``/``end``) as seconds since ``t0``."""
+    fields = event.model_dump(mode="json", exclude={"at", "kind"}, exclude_defaults=not defaults)
+    parts = []
+    for key, value in fields.items():
+        if key in ("start", "end") and isinstance(value, float):
+            parts.append(f"{key}={value - t0:.2f}s")
+        elif isinstance(value, float):
+            parts.append(f"{key}={value:.3g}")
+        else:
+            parts.append(f"{key}={value}")
+    return f"{type(event).__name__}({', '.join(parts)})"
 
 
-async def run_demo(duration: float, out: TextIO = sys.stdout) -> int:
-    """The demo's script; returns the exit status."""
-    p = _Printer(out)
+def _demo_limiter() -> VenueRateLimiter:
+    """A small limit so the demo's burst gets paced: 5 frames per second per connection."""
+    return VenueRateLimiter(
+        name="demo",
+        message=[Rule(SlidingWindow(5, 1.0), Scope.CONNECTION, name="5 messages / s / connection")],
+    )
+
+
+async def run_demo(duration: float, out: TextIO = sys.stdout, *, live: bool | None = None) -> int:
+    """The demo's script, at most about ``duration`` seconds; returns the exit status."""
     topics = ("trades.BTC-USD", "book.ETH-USD")
+    view = _View(out, topics, out.isatty() if live is None else live)
+    gaps: list[GapDetected] = []
+    t0 = asyncio.get_running_loop().time()  # the client's clock: its scheduler runs on this loop
     async with MockVenue(rate=20) as venue:
-        p.line("venue", f"MockVenue listening on {venue.url} (GenericJson dialect, 20 msgs/s per topic)")
+        view.line("venue", f"MockVenue on {venue.url}: GenericJson, 20 messages/s per topic")
 
         def approve(proposal: ReconnectProposed) -> bool:
-            p.line(
-                "policy",
-                f"asked to reconnect (attempt {proposal.attempt}, in {proposal.delay:.2f}s): approved",
-            )
+            view.line("policy", f"reconnect attempt {proposal.attempt} in {proposal.delay:.2f}s? approved")
             return True
 
+        def on_event(event: Event) -> None:
+            view.tally["event"] += 1
+            if isinstance(event, GapDetected):
+                view.tally["gap"] += 1
+                gaps.append(event)
+            view.line("event", _describe(event, t0))
+
+        def on_state(state: ConnectionState) -> None:
+            view.state = state
+            view.line("state", str(state))
+
+        def on_rate_event(event: Event) -> None:
+            view.tally["ratelimit"] += 1
+            view.line("ratelimit", _describe(event, defaults=True))
+
         policy = ReconnectPolicy(
-            backoff=ExponentialBackoff(initial=0.2, max_delay=2.0, seed=7), approve=approve
+            backoff=ExponentialBackoff(initial=0.2, max_delay=2.0, jitter="none"), approve=approve
         )
-        client = WebSocketClient(venue.url, protocol=GenericJson(), reconnect=policy, name="demo")
-        counts: Counter[str] = Counter()
-        client.state.subscribe(lambda s: p.line("state", str(s)))
-        client.events.subscribe(lambda e: p.line("event", _describe(e)))
-        await client.connect()
-        sub = client.watch(*topics).subscribe(lambda m: counts.update([m["topic"]]))
-        await venue.wait_subscribed(*topics)
-        reply = await client.request("echo", {"hello": "venue"}, timeout=2.0)
-        p.line("request", f"echo -> {reply} (correlated by id)")
-        end = time.monotonic() + duration
-        dropped = False
-        last = dict(counts)
-        while time.monotonic() < end:
-            await asyncio.sleep(1.0)
-            rates = ", ".join(f"{t} {counts[t] - last.get(t, 0)}/s" for t in topics)
-            last = dict(counts)
-            p.line("rates", rates)
-            if not dropped and time.monotonic() > end - duration / 2:
-                dropped = True
-                p.line("venue", "dropping every connection abruptly (no close frame)")
-                venue.skip_sequence(topics[0], 3)
-                venue.drop_all()
-        sub.dispose()
-        await client.close()
-        p.line("done", f"{sum(counts.values())} messages; stats {client.stats.as_dict()}")
+        client = WebSocketClient(
+            venue.url,
+            protocol=GenericJson(),
+            reconnect=policy,
+            rate_limiter=_demo_limiter(),
+            ping_interval=None,  # keep the frame count (and the limiter's decisions) readable
+            name="demo",
+        )
+        client.state.subscribe(on_state)
+        client.events.subscribe(on_event)
+        client.rate_limit_events.subscribe(on_rate_event)
+        start = time.monotonic()
+        try:
+            await client.connect()
+            sub = client.watch(*topics).subscribe(lambda m: view.counts.update((m["topic"],)))
+            reply = await client.request("echo", {"hello": "venue"}, timeout=2.0)
+            view.line("request", f"echo -> {reply} (matched to its request by id)")
+            view.line("burst", "8 requests at once; the limiter allows 5 frames/s, the rest wait")
+            burst = asyncio.gather(*(client.request("echo", {"n": n}, timeout=5.0) for n in range(8)))
+            burst.add_done_callback(
+                lambda f: view.line(
+                    "burst",
+                    f"all 8 answered after {time.monotonic() - start:.2f}s"
+                    if not f.cancelled() and f.exception() is None
+                    else f"ended: {f.exception() if not f.cancelled() else 'cancelled'}",
+                )
+            )
+            script: list[tuple[float, str, Callable[[], None]]] = [
+                (
+                    0.3,
+                    "skipping 3 sequence numbers on trades.BTC-USD",
+                    lambda: venue.skip_sequence(topics[0], 3),
+                ),
+                (0.5, "dropping every connection abruptly (no close frame)", venue.drop_all),
+            ]
+            end = start + duration
+            tick = 0.25 if view.live else 1.0
+            next_refresh = start + tick
+            while (now := time.monotonic()) < end:
+                due = [start + script[0][0] * duration] if script else []
+                await asyncio.sleep(max(0.0, min(next_refresh, end, *due) - now))
+                if time.monotonic() >= next_refresh:
+                    view.refresh()
+                    next_refresh += tick
+                while script and time.monotonic() >= start + script[0][0] * duration:
+                    _, what, act = script.pop(0)
+                    view.line("venue", what)
+                    act()
+            sub.dispose()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(burst, 0.5)
+        finally:
+            await client.close()
+            view.finish()
+        view.line("messages", ", ".join(f"{t} {view.counts[t]}" for t in topics))
+        view.line("gaps", f"{len(gaps)} reported" + (":" if gaps else ""))
+        for gap in gaps:
+            window = ""
+            if gap.start is not None and gap.end is not None:
+                window = f", data may be missing from {gap.start - t0:.2f}s to {gap.end - t0:.2f}s"
+            view.line("", f"{gap.topic:<15} {gap.gap:<10} seq {gap.last_seq} -> {gap.next_seq}{window}")
+        view.line("done", f"rate-limit events {view.tally['ratelimit']}; stats {client.stats.as_dict()}")
     return 0
 
 
+# mock-venue and listen --------------------------------------------------------------------------------
 async def run_mock_venue(port: int, dialect: str, rate: float, out: TextIO = sys.stdout) -> int:
+    """Serve the mock venue until a signal stops it."""
     async with MockVenue(port=port, dialect=dialect, rate=rate) as venue:
         print(f"mock venue ({dialect}) listening on {venue.url} — Ctrl-C to stop", file=out, flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await asyncio.Event().wait()
     return 0
 
 
-async def run_listen(url: str, protocol: str, topics: Sequence[str], reconnect: bool, out: TextIO) -> int:
-    known = _protocols()
-    if protocol not in known:
-        raise RxwsError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(known))}")
-    policy = ReconnectPolicy() if reconnect else None
-    client = WebSocketClient(url, protocol=known[protocol](), reconnect=policy)
-    client.events.subscribe(lambda e: print(e.model_dump_json(), file=sys.stderr, flush=True))
-    await client.connect()
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, done.set)
+async def run_listen(
+    url: str, protocol: str, topics: Sequence[str], reconnect: bool, out: TextIO = sys.stdout
+) -> int:
+    """Print the messages of ``topics`` as JSON lines on ``out``, events as JSON lines on stderr.
+
+    Without ``reconnect``, a drop ends the command: status 0 for a clean close by the venue
+    (1000/1001), 1 otherwise.
+    """
+    if protocol not in PROTOCOLS:
+        raise RxwsError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(PROTOCOLS))}")
+    client = WebSocketClient(
+        url, protocol=PROTOCOLS[protocol](), reconnect=ReconnectPolicy() if reconnect else None
+    )
+    ended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    connected = False
+
+    def on_event(event: Event) -> None:
+        if connected:  # before that, a failed connect is reported once, as the error
+            print(event.model_dump_json(), file=sys.stderr, flush=True)
+        if not connected or reconnect or ended.done() or not isinstance(event, Disconnected):
+            return
+        if event.reason is not DisconnectReason.USER:
+            clean = event.code in (1000, 1001)
+            if not clean:
+                print(f"rxws: error: connection lost: {event.detail}", file=sys.stderr, flush=True)
+            ended.set_result(0 if clean else 1)
 
     def emit(message: Any) -> None:
-        print(json.dumps(message, separators=(",", ":"), default=str), file=out, flush=True)
+        try:
+            print(json.dumps(message, separators=(",", ":"), default=str), file=out, flush=True)
+        except BrokenPipeError:  # the reader went away (``| head``): stop quietly, like a shell tool
+            with contextlib.suppress(OSError):
+                out.close()
+            if not ended.done():
+                ended.set_result(0)
 
-    client.watch(*topics).subscribe(emit, on_error=lambda e: done.set(), on_completed=done.set)
-    client.state.subscribe(
-        lambda s: done.set() if s.value in ("ERROR", "DISCONNECTED") and not reconnect else None
-    )
-    await done.wait()
-    await client.close()
-    return 0
+    client.events.subscribe(on_event)
+    try:
+        await client.connect()
+        connected = True
+        client.watch(*topics).subscribe(emit)
+        return await ended
+    finally:
+        await client.close()
 
 
+# Entry point ------------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rxws", description="Reactive WebSocket client for trading venues.")
     parser.add_argument("--version", action="version", version=f"rxws {__version__}")
-    parser.add_argument("--log-level", default="WARNING", help="logging level for the rxws logger")
+    parser.add_argument("--log-level", default="WARNING", help="level of the rxws logger (default WARNING)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="a live run against the embedded mock venue")
     demo.add_argument("--duration", type=float, default=8.0, help="seconds to run (default 8)")
     mock = sub.add_parser("mock-venue", help="serve the mock venue for other programs")
-    mock.add_argument("--port", type=int, default=0)
-    mock.add_argument("--dialect", default="generic")
+    mock.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    mock.add_argument("--dialect", default="generic", help="generic, binance, okx, bybit, deribit, jsonrpc")
     mock.add_argument("--rate", type=float, default=10.0, help="messages per second per topic")
-    listen = sub.add_parser("listen", help="print a venue's messages as JSON lines")
+    listen = sub.add_parser("listen", help="print a venue's messages as JSON lines (events on stderr)")
     listen.add_argument("url")
-    listen.add_argument("--protocol", default="generic")
+    listen.add_argument("--protocol", default="generic", help=", ".join(PROTOCOLS))
     listen.add_argument("--watch", nargs="+", required=True, metavar="TOPIC")
     listen.add_argument("--reconnect", action="store_true", help="reconnect with the default backoff")
     return parser
 
 
+def _command(args: argparse.Namespace) -> Awaitable[int]:
+    if args.command == "demo":
+        if not args.duration > 0:
+            raise RxwsError("--duration must be > 0")
+        return run_demo(args.duration)
+    if args.command == "mock-venue":
+        from rxws.testing.dialects import server_dialect
+
+        server_dialect(args.dialect)  # an unknown name fails here, with the list
+        return run_mock_venue(args.port, args.dialect, args.rate)
+    if args.protocol not in PROTOCOLS:
+        raise RxwsError(f"unknown protocol {args.protocol!r}; known: {', '.join(sorted(PROTOCOLS))}")
+    return run_listen(args.url, args.protocol, args.watch, args.reconnect)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``rxws`` console script."""
+    """Entry point of the ``rxws`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     level = getattr(logging, str(args.log_level).upper(), None)
     if not isinstance(level, int):
@@ -177,17 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "demo":
-            if args.duration <= 0:
-                raise RxwsError("--duration must be > 0")
-            return asyncio.run(run_demo(args.duration))
-        if args.command == "mock-venue":
-            from rxws.testing.dialects import server_dialect
-
-            server_dialect(args.dialect)  # unknown names fail here, with the list
-            return asyncio.run(run_mock_venue(args.port, args.dialect, args.rate))
-        return asyncio.run(run_listen(args.url, args.protocol, args.watch, args.reconnect, sys.stdout))
-    except KeyboardInterrupt:
+        return asyncio.run(_until_signal(_command(args)))
+    except _Stopped as stopped:
+        print(f"rxws: stopped by {stopped} after a graceful close", file=sys.stderr)
+        return 128 + stopped.signum
+    except KeyboardInterrupt:  # a platform without loop signal handlers
         return 130
     except (RxwsError, ValueError, OSError) as exc:
         print(f"rxws: error: {exc}", file=sys.stderr)
