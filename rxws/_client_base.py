@@ -177,6 +177,14 @@ class _ClientBase:
 
     def _run(self, fn: Callable[[], None], result: CommandResult[Any] | None) -> None:
         """Run ``fn`` on the client's loop: inline when already there, else marshalled."""
+        if self._owner == threading.get_ident():  # the usual case: called on the client's loop
+            try:
+                fn()
+            except Exception as exc:
+                if result is None:
+                    raise
+                result.set_error(exc)
+            return
         if self._scheduler is None:
             try:
                 self._bind(asyncio.get_running_loop())

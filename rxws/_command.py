@@ -125,15 +125,16 @@ class CommandResult(Observable[T], Generic[T]):
 def _settle(
     loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any, error: BaseException | None
 ) -> None:
-    def apply() -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
-
-    if asyncio._get_running_loop() is loop:
-        apply()
+    if asyncio._get_running_loop() is loop:  # the usual case: settle at once
+        _apply(future, value, error)
     else:
-        loop.call_soon_threadsafe(apply)
+        loop.call_soon_threadsafe(_apply, future, value, error)
+
+
+def _apply(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)

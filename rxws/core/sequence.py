@@ -93,9 +93,24 @@ class SequenceTracker:
         Raises:
             ValueError: ``seq.first > seq.last``.
         """
+        rec = self._records.get(topic)
+        if rec is not None and seq is not None and not rec.dropped:
+            # Fast path (every message of a healthy stream): it follows on from the last one.
+            first, last, prev = seq
+            seen = rec.last_seq
+            if (
+                seen is not None
+                and last >= first
+                and (
+                    (prev is None and first == seen + 1)
+                    or (prev is not None and prev == seen and last >= seen)
+                )
+            ):
+                rec.last_seq = last
+                rec.last_time = now
+                return None
         if seq is not None and seq.first > seq.last:
             raise ValueError(f"sequence range of {topic!r} goes backwards: {seq.first} > {seq.last}")
-        rec = self._records.get(topic)
         if rec is None:
             rec = _Record(None, None, False)
             self._records[topic] = rec

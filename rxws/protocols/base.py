@@ -14,7 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from rxws.exceptions import DecodeError, VenueError
 
-__all__ = ["MessageKind", "Seq", "VenueProtocol", "json_dumps", "json_loads"]
+__all__ = ["MessageKind", "Seq", "VenueProtocol", "json_dumps", "json_loads", "make_seq"]
 
 try:  # orjson is the "fast" extra; the stdlib json is the default.
     import orjson as _orjson
@@ -70,6 +70,14 @@ class Seq(NamedTuple):
     prev: int | None = None
 
 
+_tuple_new = tuple.__new__
+
+
+def make_seq(first: int, last: int, prev: int | None = None) -> Seq:
+    """A :class:`Seq`, built without the NamedTuple's Python-level ``__new__`` (hot path)."""
+    return _tuple_new(Seq, (first, last, prev))
+
+
 class VenueProtocol:
     """Base of every venue dialect.
 
@@ -118,6 +126,11 @@ class VenueProtocol:
         """The message for a request whose reply carries ``request_id``."""
         raise NotImplementedError(f"{self.name} has no requests")
 
+    def list_subscriptions_message(self, request_id: Hashable) -> Any | None:
+        """The request asking the venue which topics this connection has, answered by a reply to
+        ``request_id`` (read with :meth:`listed_topics`); None when the venue cannot say."""
+        return None
+
     def heartbeat_message(self) -> Any | None:
         """The application-level ping to send, or None when the venue needs none."""
         return None
@@ -138,6 +151,16 @@ class VenueProtocol:
     def reply_result(self, message: Any) -> Any:
         """The result of a successful reply."""
         return message
+
+    def listed_topics(self, result: Any) -> list[str]:
+        """The topics in the result of a :meth:`list_subscriptions_message` reply.
+
+        Raises:
+            DecodeError: the result is not a list of topics.
+        """
+        if not isinstance(result, list) or not all(isinstance(t, str) for t in result):
+            raise DecodeError(f"expected a list of topics, got {str(result)[:80]}")
+        return list(result)
 
     def ack_topics(self, message: Any) -> tuple[str, ...]:
         """For ``MessageKind.ACK`` messages: the topics it acknowledges."""

@@ -1,7 +1,8 @@
 """GenericJson: the dialect MockVenue speaks (DESIGN.md section 4).
 
 Client → venue: ``{"op": "subscribe" | "unsubscribe", "id": n, "args": [topic, ...]}`` and
-requests ``{"op": method, "id": n, "params": {...}}``. Venue → client: replies
+requests ``{"op": method, "id": n, "params": {...}}``; ``{"op": "list_subscriptions", "id": n}``
+asks for the connection's topics. Venue → client: replies
 ``{"id": n, "result": ...}`` or ``{"id": n, "error": {"code": c, "message": m}}``; data
 ``{"topic": t, "seq": n, "data": ...}`` with ``seq`` rising by one per topic.
 """
@@ -12,7 +13,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, make_seq
 
 __all__ = ["GenericJson"]
 
@@ -48,6 +49,10 @@ class GenericJson(VenueProtocol):
             message["params"] = params
         return message
 
+    def list_subscriptions_message(self, request_id: Hashable) -> Any:
+        """``{"op": "list_subscriptions", "id": request_id}``, answered with the list of topics."""
+        return {"op": "list_subscriptions", "id": request_id}
+
     def classify(self, message: Any) -> tuple[MessageKind, Any]:
         if type(message) is not dict:
             return _UNKNOWN, None
@@ -79,7 +84,7 @@ class GenericJson(VenueProtocol):
         seq = message.get("seq")
         if type(seq) is not int:
             return None
-        return Seq(seq, seq)
+        return make_seq(seq, seq)
 
 
 def _error_code(message: dict[str, Any]) -> Any:
