@@ -2,12 +2,14 @@
 
 The registry (:mod:`rxws.core.subscriptions`) decides what to (un)subscribe; this mixin batches
 one tick's decisions into as few messages as the venue allows, settles them on the venue's acks,
-restores every desired topic after an approved reconnection, and reports sequence gaps.
+restores every desired topic after an approved reconnection, and reports sequence gaps. It also
+carries out what :class:`rxws.subscriptions.SubscriptionManager` (``client.subscriptions``) asks:
+pinning restored topics, and asking the venue for its own list of subscriptions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -15,13 +17,23 @@ from reactivex import abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from rxws._client_base import _ClientBase, _Pending, log
+from rxws._command import CommandResult
 from rxws._subject import FastSubject
 from rxws._topics import MergedTopicObserver, typed
+from rxws.core.sequence import TopicMark
 from rxws.core.state import ConnectionState
-from rxws.events import GapDetected, SubscriptionChanged, SubscriptionFailed, SubscriptionsRestored
-from rxws.exceptions import SubscriptionLimitExceeded, VenueError
+from rxws.core.subscriptions import TopicState
+from rxws.events import (
+    GapDetected,
+    SubscriptionChanged,
+    SubscriptionDrift,
+    SubscriptionFailed,
+    SubscriptionsRestored,
+)
+from rxws.exceptions import DecodeError, NotConnected, SubscriptionLimitExceeded, UsageError, VenueError
 from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import Throttled
+from rxws.subscriptions import SubscriptionManager
 
 __all__: list[str] = []
 
@@ -41,20 +53,44 @@ class _WatchingMixin(_ClientBase):
         if self._closed:
             observer.on_completed()
             return
+        over = self._over_cap(topics)
+        if over is not None:
+            observer.on_error(over)
+            return
         merged = MergedTopicObserver(observer, len(topics), typed(observer, model, topics, self._invalid))
+        registry = self._registry
         for topic in topics:
-            subject = self._topics.get(topic)
-            if subject is None:
-                subject = FastSubject(self._observer_failed(topic))
-                self._topics[topic] = subject
-                self._router.add(topic, self._sink(topic, subject))
-                if self._tracker is not None:
-                    self._tracker.track(topic, self._now())
+            subject = self._topic_subject(topic)
             disposable.add(subject.subscribe(merged))  # type: ignore[arg-type]
-            if self._registry.acquire(topic):
+            if registry.acquire(topic):
                 self._emit(SubscriptionChanged(at=self._now(), topic=topic, state="DESIRED"))
             disposable.add(Disposable(lambda t=topic: self._release(t)))  # type: ignore[misc]
         self._schedule_subscription_flush()
+
+    def _over_cap(self, topics: Sequence[str]) -> SubscriptionLimitExceeded | None:
+        """The error when ``topics`` would take this connection past the venue's topic cap."""
+        cap = self.protocol.max_topics_per_connection
+        if cap is None:
+            return None
+        registry = self._registry
+        new = registry.count_new(topics)
+        if new == 0 or registry.wanted_count + new <= cap:
+            return None
+        return SubscriptionLimitExceeded(
+            f"{new} more topic(s) would take this connection past the venue's cap of {cap} "
+            f"({registry.wanted_count} already wanted); spread them with rxws.pool.ConnectionPool"
+        )
+
+    def _topic_subject(self, topic: str) -> FastSubject[Any]:
+        """The topic's subject, created (and routed, and tracked) on first use."""
+        subject = self._topics.get(topic)
+        if subject is None:
+            subject = FastSubject(self._observer_failed(topic))
+            self._topics[topic] = subject
+            self._router.add(topic, self._sink(topic, subject))
+            if self._tracker is not None:
+                self._tracker.track(topic, self._now())
+        return subject
 
     def _sink(self, topic: str, subject: FastSubject[Any]) -> Callable[[Any], None]:
         """The router's sink for ``topic``: gap tracking (when on), then the topic's observers."""
@@ -82,15 +118,21 @@ class _WatchingMixin(_ClientBase):
         self._decode_failed(detail, str(message)[:80], topic)
 
     def _release(self, topic: str) -> None:
+        registry = self._registry
+        unsubscribe = registry.release(topic)
+        if not registry.is_pinned(topic):
+            self._forget_topic(topic)
+        if unsubscribe:
+            self._schedule_subscription_flush()
+
+    def _forget_topic(self, topic: str) -> None:
+        """Drop the topic's subject, route and sequence record once nobody observes it."""
         subject = self._topics.get(topic)
         if subject is not None and not subject.has_observers:
             del self._topics[topic]
             self._router.remove(topic)
             if self._tracker is not None:
                 self._tracker.forget(topic)
-        if self._registry.release(topic):
-            self._unsub_queue.append(topic)
-            self._schedule_subscription_flush()
 
     def _schedule_subscription_flush(self) -> None:
         if self._sub_flush_scheduled or self._scheduler is None:
@@ -103,9 +145,9 @@ class _WatchingMixin(_ClientBase):
         self._sub_flush_scheduled = False
         if self._sm.state is not _S.CONNECTED or self._link is None:
             return
-        if self._unsub_queue:
-            topics, self._unsub_queue = self._unsub_queue, []
-            for batch in self.protocol.batches(topics):
+        unsubscribes = self._registry.take_unsubscribes()
+        if unsubscribes:
+            for batch in self.protocol.batches(unsubscribes):
                 self._send_subscription("unsubscribe", batch)
         topics = self._registry.to_subscribe()
         if topics:
@@ -168,7 +210,6 @@ class _WatchingMixin(_ClientBase):
             for topic in topics:
                 self._emit(SubscriptionChanged(at=self._now(), topic=topic, state="CONFIRMED"))
             if orphans:
-                self._unsub_queue.extend(orphans)
                 self._schedule_subscription_flush()
             return
         code = error.code if isinstance(error, VenueError) else None
@@ -217,3 +258,73 @@ class _WatchingMixin(_ClientBase):
                 if not entry.topics:
                     self._pending.discard(request_id)
         self._subscribed(topics, error)
+
+    # Asked through client.subscriptions ------------------------------------------------------------
+    def _subscription_manager(self) -> SubscriptionManager:
+        manager: SubscriptionManager | None = self.__dict__.get("_manager")
+        if manager is None:
+            manager = self.__dict__.setdefault("_manager", SubscriptionManager(self))
+        return manager
+
+    def _pin(self, topics: Sequence[str], marks: Mapping[str, TopicMark]) -> None:
+        """Want ``topics`` with no observer yet: routed (data reaches ``messages``), subscribed."""
+        if self._closed:
+            raise UsageError("the client is closed; create a new one")
+        over = self._over_cap(topics)
+        if over is not None:
+            raise over
+        tracker = self._tracker
+        if tracker is not None:
+            fresh_marks = {t: m for t, m in marks.items() if t not in tracker}
+        for topic in topics:
+            self._topic_subject(topic)
+        if tracker is not None and fresh_marks:
+            tracker.restore(fresh_marks, disconnected=True)
+        for topic in self._registry.pin(topics):
+            self._emit(SubscriptionChanged(at=self._now(), topic=topic, state="DESIRED"))
+        self._schedule_subscription_flush()
+
+    def _unpin(self, topics: Sequence[str]) -> None:
+        registry = self._registry
+        unsubscribe = registry.unpin(topics)
+        for topic in topics:
+            record = registry.get(topic)
+            if record is None or not record.wanted:
+                self._forget_topic(topic)
+        if unsubscribe:
+            self._schedule_subscription_flush()
+
+    def _verify(self, timeout: float, result: CommandResult[SubscriptionDrift]) -> None:
+        """Ask the venue which topics this connection has; compare with the CONFIRMED set."""
+        if self._closed:
+            raise NotConnected("the client is closed")
+        if self._sm.state is not _S.CONNECTED or self._link is None:
+            raise NotConnected(f"not connected (state {self._sm.state}); verify() asks the venue")
+        protocol = self.protocol
+        request_id = self._next_id()
+        message = protocol.list_subscriptions_message(request_id)
+        if message is None:
+            raise UsageError(f"the {protocol.name} dialect cannot ask the venue for its subscriptions")
+        reply: CommandResult[Any] = CommandResult("list_subscriptions")
+        self._expect(request_id, _Pending("request", reply, timeout))
+        self._write(protocol.encode(message), None)
+
+        def compare(listed: Any) -> None:
+            try:
+                at_venue = set(protocol.listed_topics(listed))
+            except DecodeError as exc:
+                result.set_error(exc)
+                return
+            registry = self._registry
+            confirmed = set(registry.in_state(TopicState.CONFIRMED))
+            in_flight = set(registry.in_state(TopicState.PENDING, TopicState.UNSUBSCRIBING))
+            drift = SubscriptionDrift(
+                at=self._now(),
+                missing_at_venue=tuple(sorted(confirmed - at_venue)),
+                unexpected_at_venue=tuple(sorted(at_venue - confirmed - in_flight)),
+            )
+            if drift.missing_at_venue or drift.unexpected_at_venue:
+                self._emit(drift)
+            result.set_result(drift)
+
+        reply.subscribe(on_next=compare, on_error=result.set_error)

@@ -63,6 +63,7 @@ from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import RateLimitEvent, Throttled
 from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.reconnect import ReconnectPolicy
+from rxws.subscriptions import SubscriptionManager
 from rxws.transport.base import Frame, Link, LinkOptions, Transport, validate_url
 
 __all__ = ["ClientStats", "WebSocketClient"]
@@ -261,9 +262,9 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
         return self._messages
 
     @property
-    def subscriptions(self) -> SubscriptionRegistry:
-        """The topics the host wants and where each stands with the venue."""
-        return self._registry
+    def subscriptions(self) -> SubscriptionManager:
+        """The topics the host wants and where each stands; snapshot, restore, verify."""
+        return self._subscription_manager()
 
     @property
     def pending_requests(self) -> int:
