@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PY_AIO := $(VENV_AIO)/bin/python
 DURATION ?= 8
 
-.PHONY: demo test lint types unit unit-aio bench clean venv
+.PHONY: demo test lint types unit unit-aio notebooks services bench clean venv
 
 # .venv: reactivex 6.x with the dev, fast (orjson), bench and redis extras.
 $(VENV)/.installed: pyproject.toml
@@ -34,13 +34,24 @@ lint: $(VENV)/.installed
 types: $(VENV)/.installed
 	$(VENV)/bin/mypy --strict rxws
 
-unit: $(VENV)/.installed
+# A real Redis server for the shared rate-limit ledger tests (they start their own
+# redis-server on a free loopback port). Installed from Debian's packages when missing.
+services:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (for the shared-ledger tests)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+unit: $(VENV)/.installed services
 	$(PY) -m pytest -q -p no:cacheprovider
 
 unit-aio: $(VENV_AIO)/.installed
 	$(PY_AIO) -m pytest -q -p no:cacheprovider
 
-test: lint types unit unit-aio
+notebooks: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider --nbmake notebooks
+
+test: lint types unit unit-aio notebooks
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run.py
