@@ -148,8 +148,9 @@ class _ClientBase:
     _closed: bool
     _timers: CompositeDisposable
     _lifecycle: SerialDisposable
+    _lifecycle_live: bool
     # Outbound
-    _outq: deque[tuple[Frame, CommandResult[None] | None]]
+    _outq: deque[tuple[Frame, CommandResult[None] | None, Hashable]]
     _flush_timer: SerialDisposable
     _deadline_timer: SerialDisposable
     _armed_at: float | None
@@ -163,7 +164,9 @@ class _ClientBase:
     if TYPE_CHECKING:  # defined by the mixins and the client; declared for each other
 
         def _reconnect_pending_possible(self) -> bool: ...
-        def _write(self, frame: Frame, done: CommandResult[None] | None) -> None: ...
+        def _write(
+            self, frame: Frame, done: CommandResult[None] | None, request_id: Hashable = None
+        ) -> None: ...
         def _expect(self, request_id: Hashable, entry: _Pending) -> None: ...
         def _subscribed(self, topics: Sequence[str], error: Exception | None) -> None: ...
         def _unsubscribed(self, topics: Sequence[str], error: VenueError | None) -> None: ...

@@ -79,11 +79,14 @@ class _OutboundMixin(_ClientBase):
         request_id = self._next_id()
         frame = self.protocol.encode(self.protocol.request_message(method, params, request_id))
         self._expect(request_id, _Pending("request", result, timeout))
-        self._write(frame, None)
+        try:
+            self._write(frame, None, request_id)
+        except Exception:
+            self._pending.discard(request_id)
+            raise
 
     def _lifecycle_active(self) -> bool:
-        disposable = self._lifecycle.disposable
-        return disposable is not None and not getattr(disposable, "is_disposed", False)
+        return self._lifecycle_live
 
     def _expect(self, request_id: Hashable, entry: _Pending) -> None:
         """Register a request awaiting its reply; one timer serves every deadline."""
@@ -115,8 +118,13 @@ class _OutboundMixin(_ClientBase):
         else:
             self._unsubscribed(entry.topics, VenueError(None, f"no unsubscribe ack within {timeout:g}s"))
 
-    def _write(self, frame: Frame, done: CommandResult[None] | None) -> None:
-        """Write one frame now if the link and the limiter allow, else queue it (bounded, FIFO)."""
+    def _write(self, frame: Frame, done: CommandResult[None] | None, request_id: Hashable = None) -> None:
+        """Write one frame now if the link and the limiter allow, else queue it (bounded, FIFO).
+
+        A queued request frame (``request_id`` given) is sent only while its request still waits:
+        one that timed out or failed meanwhile is dropped (counted, with an event), never sent
+        after its caller was told it failed.
+        """
         link = self._link
         if link is not None and not self._outq and self._sm.state is _S.CONNECTED and self._admit():
             link.send(frame)
@@ -132,7 +140,7 @@ class _OutboundMixin(_ClientBase):
                 done.set_error(error)
                 return
             raise error
-        self._outq.append((frame, done))
+        self._outq.append((frame, done, request_id))
         depth = len(self._outq)
         if depth == 1 or (depth % 100 == 0 and self._limiter is not None):
             self._emit_rate(Queued(at=self._now(), action=Action.MESSAGE, conn_id=self._conn_id, depth=depth))
@@ -155,9 +163,17 @@ class _OutboundMixin(_ClientBase):
     def _flush_outbound(self) -> None:
         link = self._link
         while self._outq and link is not None and self._sm.state is _S.CONNECTED:
+            frame, done, request_id = self._outq[0]
+            if request_id is not None and request_id not in self._pending:
+                self._outq.popleft()
+                self.stats.outbound_dropped += 1
+                self._emit(
+                    MessageDropped(at=self._now(), reason=f"request {request_id!r} failed before it was sent")
+                )
+                continue
             if not self._admit():
                 return
-            frame, done = self._outq.popleft()
+            self._outq.popleft()
             link.send(frame)
             self.stats.frames_out += 1
             if done is not None:
@@ -169,7 +185,7 @@ class _OutboundMixin(_ClientBase):
         queued, self._outq = self._outq, deque()
         self.stats.outbound_dropped += len(queued)
         self._emit(OutboundFailed(at=self._now(), count=len(queued), why=str(error)))
-        for _frame, done in queued:
+        for _frame, done, _request_id in queued:
             if done is not None:
                 done.set_error(error)
 

@@ -218,7 +218,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
         self._connect_waiters: list[CommandResult[None]] = []
         self._close_result: CommandResult[None] | None = None
         self._closed = False
-        self._outq: deque[tuple[Frame, CommandResult[None] | None]] = deque()
+        self._outq: deque[tuple[Frame, CommandResult[None] | None, Hashable]] = deque()
         self._flush_timer = SerialDisposable()
         self._deadline_timer = SerialDisposable()
         self._armed_at: float | None = None
@@ -229,6 +229,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
         self._lifecycle = SerialDisposable()
         self._session_observer: abc.ObserverBase[Link] | None = None
         self._ever_connected = False
+        self._lifecycle_live = False
         self._dropped_at: float | None = None
         self._attempt = 0
         self._restoring: set[str] | None = None
@@ -378,7 +379,8 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
 
     def _start_lifecycle(self) -> None:
         """Subscribe the connection's lifecycle: one session, retried when a policy approves."""
-        self._ever_connected = False
+        self._ever_connected = False  # in this lifecycle: its first connect is not retried
+        self._lifecycle_live = True
         source: Observable[Link] = Observable(self._subscribe_session)
         policy = self._policy
         if policy is not None:
@@ -412,7 +414,10 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
         self._emit(proposal)
 
     def _lifecycle_ended(self, error: Exception) -> None:
+        """No more attempts (none asked for, denied, or exhausted): settle what waited for one."""
         log.info("%s: connection lifecycle ended: %s", self.name, error)
+        self._lifecycle_live = False
+        self._fail_outbound(ConnectionLost(f"no reconnection: {error}"))
 
     def _end_session(self, error: Exception) -> None:
         observer, self._session_observer = self._session_observer, None
@@ -478,7 +483,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
         self._start_heartbeats(link)
         now = self._now()
         self._emit(Connected(at=now, url=self.url, attempt=self._attempt))
-        if self._ever_connected and self._dropped_at is not None:
+        if self._dropped_at is not None:  # a drop (in this lifecycle or before a manual reconnect)
             self._emit(Reconnected(at=now, attempt=self._attempt, downtime=now - self._dropped_at))
             self._restoring = set(self._registry.to_subscribe())
             self._restored = ([], [])
@@ -603,7 +608,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
     def _finish_close(self) -> None:
         if self._sm.state is _S.DISCONNECTED and self._state_subject.is_disposed:
             return
-        was_connected = self._sm.state is _S.DISCONNECTING
+        was_connected = self._sm.state is _S.DISCONNECTING and self._link is not None
         self._teardown_link()
         self._open_sub.disposable = Disposable()
         self._timers.dispose()

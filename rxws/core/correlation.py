@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 __all__ = ["IdGenerator", "PendingTable", "ReplyOutcome", "monotonic_ids"]
@@ -51,6 +51,7 @@ class PendingTable(Generic[E]):
     __slots__ = (
         "_deadlines",
         "_entries",
+        "_orders",
         "_expired",
         "_order",
         "_remember",
@@ -62,6 +63,7 @@ class PendingTable(Generic[E]):
     def __init__(self, *, remember_expired: int = 10_000) -> None:
         self._entries: dict[Hashable, E] = {}
         self._deadlines: list[tuple[float, int, Hashable]] = []
+        self._orders: dict[Hashable, int] = {}  # which heap entry is the live one for an id
         self._order = itertools.count()
         self._expired: OrderedDict[Hashable, None] = OrderedDict()
         self._remember = remember_expired
@@ -87,32 +89,34 @@ class PendingTable(Generic[E]):
         entries[request_id] = entry
         if deadline is not None:
             deadlines = self._deadlines
-            heapq.heappush(deadlines, (deadline, next(self._order), request_id))
+            order = next(self._order)
+            self._orders[request_id] = order
+            heapq.heappush(deadlines, (deadline, order, request_id))
             if len(deadlines) > 64 and len(deadlines) > 2 * len(entries):
                 self._compact()
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of a request still pending, or None."""
-        deadlines, entries = self._deadlines, self._entries
-        while deadlines and deadlines[0][2] not in entries:
+        deadlines, orders = self._deadlines, self._orders
+        while deadlines and orders.get(deadlines[0][2]) != deadlines[0][1]:
             heapq.heappop(deadlines)
         return deadlines[0][0] if deadlines else None
 
     def due(self, now: float) -> list[tuple[Hashable, E]]:
         """Expire and return every request whose deadline is ``<= now``, earliest first."""
-        deadlines, entries = self._deadlines, self._entries
+        deadlines, orders = self._deadlines, self._orders
         out: list[tuple[Hashable, E]] = []
         while deadlines and deadlines[0][0] <= now:
-            _deadline, _n, request_id = heapq.heappop(deadlines)
-            if request_id in entries:
+            _deadline, order, request_id = heapq.heappop(deadlines)
+            if orders.get(request_id) == order:  # not an earlier request that reused the id
                 entry = self.expire(request_id)
                 assert entry is not None
                 out.append((request_id, entry))
         return out
 
     def _compact(self) -> None:
-        entries = self._entries
-        self._deadlines = [d for d in self._deadlines if d[2] in entries]
+        orders = self._orders
+        self._deadlines = [d for d in self._deadlines if orders.get(d[2]) == d[1]]
         heapq.heapify(self._deadlines)
 
     def get(self, request_id: Hashable) -> E | None:
@@ -123,6 +127,7 @@ class PendingTable(Generic[E]):
         """Take the entry a reply answers: ``(PENDING, entry)``, ``(LATE, None)`` or ``(UNKNOWN, None)``."""
         entry = self._entries.pop(request_id, None)
         if entry is not None:
+            self._orders.pop(request_id, None)
             return ReplyOutcome.PENDING, entry
         if request_id in self._expired:
             del self._expired[request_id]
@@ -136,6 +141,7 @@ class PendingTable(Generic[E]):
         entry = self._entries.pop(request_id, None)
         if entry is None:
             return None
+        self._orders.pop(request_id, None)
         self.timeouts += 1
         self._expired[request_id] = None
         if len(self._expired) > self._remember:
@@ -144,10 +150,12 @@ class PendingTable(Generic[E]):
 
     def discard(self, request_id: Hashable) -> E | None:
         """Remove a request without remembering it (cancelled by its caller)."""
+        self._orders.pop(request_id, None)
         return self._entries.pop(request_id, None)
 
-    def drain(self) -> Iterator[tuple[Hashable, E]]:
-        """Remove and yield every pending entry (the connection is gone)."""
+    def drain(self) -> list[tuple[Hashable, E]]:
+        """Remove and return every pending entry (the connection is gone)."""
         entries, self._entries = self._entries, {}
         self._deadlines = []
-        yield from entries.items()
+        self._orders = {}
+        return list(entries.items())

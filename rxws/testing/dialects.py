@@ -89,8 +89,11 @@ class GenericServerDialect(ServerDialect):
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             return ClientOp("invalid", detail=f"not JSON: {exc}")
         if not isinstance(msg, dict) or not isinstance(msg.get("op"), str):
-            return ClientOp("invalid", id=msg.get("id") if isinstance(msg, dict) else None,
-                            detail="expected an object with a string 'op'")
+            return ClientOp(
+                "invalid",
+                id=msg.get("id") if isinstance(msg, dict) else None,
+                detail="expected an object with a string 'op'",
+            )
         op = msg["op"]
         rid = msg.get("id")
         if op in ("subscribe", "unsubscribe"):
@@ -279,11 +282,16 @@ class BinanceServerDialect(ServerDialect):
         return json_dumps({"id": op.id, "status": 200, "result": {}})
 
     def rate_limited(self, request_id: Any) -> str | None:
-        return json_dumps({
-            "id": request_id,
-            "status": 429,
-            "error": {"code": -1003, "msg": "Too much request weight used; please use WebSocket Streams."},
-        })
+        return json_dumps(
+            {
+                "id": request_id,
+                "status": 429,
+                "error": {
+                    "code": -1003,
+                    "msg": "Too much request weight used; please use WebSocket Streams.",
+                },
+            }
+        )
 
 
 class OkxServerDialect(ServerDialect):
@@ -382,31 +390,39 @@ class BybitServerDialect(ServerDialect):
         return ClientOp("request", id=rid, method=op, params=args)
 
     def ack(self, op: ClientOp) -> list[str]:
-        return [json_dumps({
-            "success": True,
-            "ret_msg": op.op,
-            "conn_id": self.conn_id,
-            "req_id": "" if op.id is None else op.id,
-            "op": op.op,
-        })]
+        return [
+            json_dumps(
+                {
+                    "success": True,
+                    "ret_msg": op.op,
+                    "conn_id": self.conn_id,
+                    "req_id": "" if op.id is None else op.id,
+                    "op": op.op,
+                }
+            )
+        ]
 
     def reply(self, request_id: Any, result: Any) -> str:
-        return json_dumps({
-            "success": True,
-            "ret_msg": "",
-            "conn_id": self.conn_id,
-            "req_id": "" if request_id is None else request_id,
-            "data": result,
-        })
+        return json_dumps(
+            {
+                "success": True,
+                "ret_msg": "",
+                "conn_id": self.conn_id,
+                "req_id": "" if request_id is None else request_id,
+                "data": result,
+            }
+        )
 
     def error(self, request_id: Any, code: int, message: str) -> str:
-        return json_dumps({
-            "success": False,
-            "retCode": code,
-            "ret_msg": message,
-            "conn_id": self.conn_id,
-            "req_id": "" if request_id is None else request_id,
-        })
+        return json_dumps(
+            {
+                "success": False,
+                "retCode": code,
+                "ret_msg": message,
+                "conn_id": self.conn_id,
+                "req_id": "" if request_id is None else request_id,
+            }
+        )
 
     def data(self, topic: str, seq: int, payload: Any) -> str:
         item = _merged(payload, u=seq, seq=seq)
@@ -414,13 +430,15 @@ class BybitServerDialect(ServerDialect):
         return json_dumps({"topic": topic, "type": "delta", "ts": ts, "data": item, "cts": ts})
 
     def pong(self, op: ClientOp) -> str:
-        return json_dumps({
-            "success": True,
-            "ret_msg": "pong",
-            "conn_id": self.conn_id,
-            "req_id": "" if op.id is None else op.id,
-            "op": "ping",
-        })
+        return json_dumps(
+            {
+                "success": True,
+                "ret_msg": "pong",
+                "conn_id": self.conn_id,
+                "req_id": "" if op.id is None else op.id,
+                "op": "ping",
+            }
+        )
 
     def rate_limited(self, request_id: Any) -> str | None:
         return self.error(request_id, 10006, "Too many visits!")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 import reactivex
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
@@ -288,11 +287,6 @@ def test_manual_reconnect_when_connected_completes_at_once(virtual: Any) -> None
     assert virtual.transport.attempts == 1
 
 
-@pytest.mark.xfail(
-    reason="BUG: a manual reconnect() after a drop emits no Reconnected and no SubscriptionsRestored "
-    "(_start_lifecycle resets _ever_connected)",
-    strict=True,
-)
 def test_manual_reconnect_reports_reconnected_and_restored(virtual: Any) -> None:
     client, _ = session_with_topics(virtual)
     virtual.at(3.0, lambda: virtual.transport.peer.drop())
@@ -302,11 +296,6 @@ def test_manual_reconnect_reports_reconnected_and_restored(virtual: Any) -> None
     assert virtual.timeline.of(SubscriptionsRestored)[0].confirmed == ("a", "b")
 
 
-@pytest.mark.xfail(
-    reason="BUG: with keep_outbound_on_drop=True, messages queued while approval is pending are "
-    "neither sent nor failed when the reconnection is denied (the send never completes)",
-    strict=True,
-)
 def test_denied_reconnection_fails_messages_kept_for_it(virtual: Any) -> None:
     later = reactivex.timer(2.0, scheduler=virtual.scheduler).pipe(ops.map(lambda _: False))
     client, _ = session_with_topics(virtual, reconnect=policy(lambda p: later), keep_outbound_on_drop=True)
@@ -318,11 +307,6 @@ def test_denied_reconnection_fails_messages_kept_for_it(virtual: Any) -> None:
     assert virtual.timeline.of(OutboundFailed)[0].count == 1
 
 
-@pytest.mark.xfail(
-    reason="BUG: with keep_outbound_on_drop=True, send() after the lifecycle ended (1008 not "
-    "retried) is queued forever instead of raising NotConnected",
-    strict=True,
-)
 def test_send_after_a_non_retried_close_is_not_connected(virtual: Any) -> None:
     client, _ = session_with_topics(virtual, reconnect=policy(), keep_outbound_on_drop=True)
     virtual.at(3.0, lambda: virtual.transport.peer.close(1008, "Too many requests"))

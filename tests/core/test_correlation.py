@@ -80,10 +80,6 @@ def test_many_pending_stay_consistent_through_compaction() -> None:
     assert [rid for rid, _ in table.due(500.0)] == list(range(0, 501, 10))
 
 
-@pytest.mark.xfail(
-    reason="BUG: a reused request id is expired by the stale heap deadline of its resolved predecessor",
-    strict=True,
-)
 def test_reused_id_keeps_its_own_deadline() -> None:
     table: PendingTable[str] = PendingTable()
     table.add("r", "first", deadline=5.0)

@@ -139,7 +139,7 @@ WSAPI_BANNED = """{
       "count": 2411
     }
   ]
-}"""  # noqa: E501
+}"""
 
 
 @pytest.fixture
@@ -235,6 +235,7 @@ def test_limits_and_no_heartbeat(bn: Binance) -> None:
 
 
 # -- bad input ---------------------------------------------------------------------------------------
+
 
 def test_reply_without_id_and_error_without_code(bn: Binance) -> None:
     assert bn.classify({"result": None}) == (UNKNOWN, None)

@@ -238,6 +238,7 @@ def test_limits_by_category() -> None:
 
 # -- bad input ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("rid", [[1], {"a": 1}, 1.5, True])
 def test_unknown_id_types_are_not_replies(bybit: Bybit, rid: Any) -> None:
     msg = {"success": True, "ret_msg": "", "req_id": rid, "op": "subscribe"}

@@ -229,6 +229,7 @@ def test_too_many_requests_is_a_rate_limit_signal(deribit: Deribit) -> None:
 
 # -- bad input ---------------------------------------------------------------------------------------
 
+
 def test_error_without_code_and_reply_without_id(deribit: Deribit) -> None:
     msg = {"jsonrpc": "2.0", "id": 3, "error": {"message": "bad_request"}}
     error = deribit.reply_error(msg)

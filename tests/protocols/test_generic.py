@@ -46,6 +46,7 @@ def test_limits_batch_topics() -> None:
 
 # -- bad input ---------------------------------------------------------------------------------------
 
+
 def test_error_without_code_and_without_id(gen: GenericJson) -> None:
     error = gen.reply_error({"id": 1, "error": {"message": "m"}})
     assert error is not None and error.code is None

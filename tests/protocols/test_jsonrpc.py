@@ -37,6 +37,7 @@ def parse(text: str) -> Any:
 
 # -- spec section 7: requests --------------------------------------------------------------------
 
+
 def test_request_shape_matches_the_spec_positional_example(rpc: JsonRpc) -> None:
     # --> {"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}
     spec = parse('{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}')
@@ -70,6 +71,7 @@ def test_subscribe_and_unsubscribe_are_requests(rpc: JsonRpc) -> None:
 
 
 # -- spec section 7: responses ---------------------------------------------------------------------
+
 
 def test_result_reply_is_a_reply_keyed_by_id(rpc: JsonRpc) -> None:
     # <-- {"jsonrpc": "2.0", "result": 19, "id": 1}
@@ -135,6 +137,7 @@ def test_subscription_notification_is_data_keyed_by_channel(rpc: JsonRpc) -> Non
 
 
 # -- bad input ---------------------------------------------------------------------------------------
+
 
 def test_error_without_code_gives_code_none(rpc: JsonRpc) -> None:
     msg = {"jsonrpc": "2.0", "id": 4, "error": {"message": "boom"}}

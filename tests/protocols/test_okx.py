@@ -83,7 +83,7 @@ INSTRUMENTS_FAILED = r"""{
   "code": "60012",
   "msg": "Invalid request: {\"op\": \"subscribe\", \"argss\":[{ \"channel\" : \"instruments\", \"instType\" : \"FUTURES\"}]}",
   "connId": "a4d3ae55"
-}"""  # noqa: E501
+}"""
 # "Login": failure response example.
 LOGIN_FAILED = """{
   "event": "error",
@@ -156,6 +156,7 @@ def okx() -> Okx:
 
 # -- topics --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "arg, topic",
     [
@@ -177,6 +178,7 @@ def test_topic_of_arg_needs_a_channel() -> None:
 
 
 # -- subscribe, acks, errors ---------------------------------------------------------------------
+
 
 def test_subscribe_request_matches_the_docs(okx: Okx) -> None:
     assert okx.subscribe_message(["tickers:BTC-USDT"], 1512) == json.loads(SUBSCRIBE_REQUEST)
@@ -237,6 +239,7 @@ def test_rate_limit_codes(okx: Okx) -> None:
 
 # -- data and sequence --------------------------------------------------------------------------------
 
+
 def test_books_push_is_data_with_seq_and_prev(okx: Okx) -> None:
     msg = okx.decode(BOOKS_UPDATE)
     assert okx.classify(msg) == (DATA, "books:BTC-USDT")
@@ -265,6 +268,7 @@ def test_op_reply_is_a_reply_by_id(okx: Okx) -> None:
 
 # -- keepalive ----------------------------------------------------------------------------------------
 
+
 def test_text_ping_pong(okx: Okx) -> None:
     # "Connect": "send the String 'ping'" ... "Expect a 'pong' as a response."
     assert okx.encode(okx.heartbeat_message()) == "ping"
@@ -282,6 +286,7 @@ def test_chars_limit_counts_argument_objects(okx: Okx) -> None:
 
 
 # -- bad input ---------------------------------------------------------------------------------------
+
 
 def test_error_without_code(okx: Okx) -> None:
     msg = {"id": "3", "event": "error", "msg": "no code here"}

@@ -53,8 +53,9 @@ def test_every_dialect_is_registered() -> None:
 
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
-def test_subscribe_round_trip(name: str, client: VenueProtocol, topics: list[str], sequenced: bool,
-                              limited: bool) -> None:
+def test_subscribe_round_trip(
+    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool
+) -> None:
     server = server_dialect(name)
     op = server.parse(wire(client, client.subscribe_message(topics, 7)))
     assert op.op == "subscribe" and op.topics == topics
@@ -73,8 +74,9 @@ def test_subscribe_round_trip(name: str, client: VenueProtocol, topics: list[str
 
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
-def test_unsubscribe_round_trip(name: str, client: VenueProtocol, topics: list[str], sequenced: bool,
-                                limited: bool) -> None:
+def test_unsubscribe_round_trip(
+    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool
+) -> None:
     server = server_dialect(name)
     op = server.parse(wire(client, client.unsubscribe_message(topics[:1], 8)))
     assert op.op == "unsubscribe" and op.topics == topics[:1]
@@ -87,8 +89,9 @@ def test_unsubscribe_round_trip(name: str, client: VenueProtocol, topics: list[s
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
 @pytest.mark.parametrize("params", [{"x": 1, "y": [1, 2]}, None])
-def test_request_reply_round_trip(name: str, client: VenueProtocol, topics: list[str], sequenced: bool,
-                                  limited: bool, params: Any) -> None:
+def test_request_reply_round_trip(
+    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool, params: Any
+) -> None:
     server = server_dialect(name)
     op = server.parse(wire(client, client.request_message("echo", params, 9)))
     assert op.op == "request" and op.method == "echo" and op.params == params
@@ -99,8 +102,9 @@ def test_request_reply_round_trip(name: str, client: VenueProtocol, topics: list
 
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
-def test_error_round_trip(name: str, client: VenueProtocol, topics: list[str], sequenced: bool,
-                          limited: bool) -> None:
+def test_error_round_trip(
+    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool
+) -> None:
     server = server_dialect(name)
     op = server.parse(wire(client, client.request_message("fail", {"code": 404}, 10)))
     msg = read(client, server.error(op.id, 404, "unknown topic(s): x"))
@@ -112,8 +116,9 @@ def test_error_round_trip(name: str, client: VenueProtocol, topics: list[str], s
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
 @pytest.mark.parametrize("payload", [{"p": "1.5", "q": 2}, [1, 2], "text", None])
-def test_data_round_trip_with_consistent_sequence(name: str, client: VenueProtocol, topics: list[str],
-                                                  sequenced: bool, limited: bool, payload: Any) -> None:
+def test_data_round_trip_with_consistent_sequence(
+    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool, payload: Any
+) -> None:
     server = server_dialect(name)
     for topic in topics:
         for seq in (1, 2, 3):
@@ -128,8 +133,9 @@ def test_data_round_trip_with_consistent_sequence(name: str, client: VenueProtoc
 
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
-def test_rate_limited_round_trip(name: str, client: VenueProtocol, topics: list[str], sequenced: bool,
-                                 limited: bool) -> None:
+def test_rate_limited_round_trip(
+    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool
+) -> None:
     server = server_dialect(name)
     op = server.parse(wire(client, client.request_message("echo", None, 11)))
     frame = server.rate_limited(op.id)
@@ -144,8 +150,9 @@ def test_rate_limited_round_trip(name: str, client: VenueProtocol, topics: list[
 
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
-def test_heartbeat_round_trip(name: str, client: VenueProtocol, topics: list[str], sequenced: bool,
-                              limited: bool) -> None:
+def test_heartbeat_round_trip(
+    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool
+) -> None:
     ping = client.heartbeat_message()
     if ping is None:
         return
@@ -196,6 +203,7 @@ def test_okx_acks_once_per_argument_and_errors_without_id() -> None:
 
 
 # -- bad input to the server side ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(SERVER_DIALECTS))
 @pytest.mark.parametrize(
