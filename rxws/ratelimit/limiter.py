@@ -57,11 +57,26 @@ class Rule:
             raise ValueError(f"Rule weight must be > 0, got {self.weight!r}")
         object.__setattr__(self, "scope", Scope(self.scope))  # ValueError on an unknown scope
 
-    def make(self) -> Algorithm:
-        """A fresh algorithm for one key."""
-        if isinstance(self.limit, Algorithm):
+    @property
+    def shared(self) -> bool:
+        """True when the limit is a shared ledger (it has ``for_key``, e.g. ``RedisSlidingWindow``)."""
+        return callable(getattr(self.limit, "for_key", None))
+
+    def make(self, key: Hashable = None) -> Algorithm:
+        """A fresh algorithm for one key.
+
+        A shared ledger is not cloned: it is asked for the key's own entry with
+        ``for_key("<scope>:<key>")`` (``"global"`` for the global scope), so every process
+        counting the same key shares one budget.
+        """
+        for_key = getattr(self.limit, "for_key", None)
+        if callable(for_key):
+            label = Scope.GLOBAL.value if self.scope is Scope.GLOBAL else f"{self.scope.value}:{key}"
+            made = for_key(label)
+        elif isinstance(self.limit, Algorithm):
             return self.limit.clone()
-        made = self.limit()
+        else:
+            made = self.limit()
         if not isinstance(made, Algorithm):
             raise ValueError(f"Rule factory returned {made!r}, not a rate-limit algorithm")
         return made
@@ -85,7 +100,7 @@ class RateLimiter:
         ValueError: on an invalid rule or ``sweep_every``.
     """
 
-    __slots__ = ("_lock", "_next_sweep", "_rules", "_states", "_sweep_every")
+    __slots__ = ("_lock", "_next_sweep", "_rules", "_shared", "_states", "_sweep_every")
 
     def __init__(self, *rules: Rule | Algorithm, sweep_every: float = 60.0) -> None:
         if not sweep_every > 0:
@@ -94,6 +109,9 @@ class RateLimiter:
         self._states: tuple[dict[Hashable, Algorithm], ...] = tuple({} for _ in self._rules)
         self._sweep_every = sweep_every
         self._next_sweep: float | None = None
+        self._shared: tuple[bool, ...] | None = None
+        if any(r.shared for r in self._rules):
+            self._shared = tuple(r.shared for r in self._rules)
         self._lock = threading.Lock()
         for rule in self._rules:
             rule.make()  # fail at construction, not at the first request
@@ -116,7 +134,7 @@ class RateLimiter:
                 continue
             alg = states.get(key)
             if alg is None:
-                alg = states[key] = rule.make()
+                alg = states[key] = rule.make(key)
             out.append((alg, rule.weight))
         return out
 
@@ -167,11 +185,39 @@ class RateLimiter:
             if len(algs) == 1:
                 alg, weight = algs[0]
                 return alg.try_acquire(now, cost * weight if weight != 1 else cost)
+            if self._shared is not None:
+                return self._try_shared(algs, keys, now, cost)
             d = self._check(algs, now, cost)
             if d.allowed:
                 for alg, weight in algs:
                     alg.commit(now, cost * weight if weight != 1 else cost)
             return d
+
+    def _try_shared(
+        self, algs: list[tuple[Algorithm, float]], keys: Keys, now: float, cost: float
+    ) -> Decision:
+        """All or nothing when some rules are shared ledgers that other processes spend too.
+
+        The local rules are checked first (this lock keeps them still), then each shared rule is
+        spent with one atomic ``try_acquire``, then the local rules are committed. A shared
+        refusal after an earlier shared admission leaves that one spent: over-counted, never
+        over-admitted.
+        """
+        assert self._shared is not None
+        applies = [rule.scope is Scope.GLOBAL or keys.get(rule.scope) is not None for rule in self._rules]
+        flags = [shared for shared, used in zip(self._shared, applies, strict=True) if used]
+        local = [a for a, shared in zip(algs, flags, strict=True) if not shared]
+        remote = [a for a, shared in zip(algs, flags, strict=True) if shared]
+        d = self._check(local, now, cost)
+        if not d.allowed:
+            return self._check(algs, now, cost)  # the longest wait, shared rules included
+        for alg, weight in remote:
+            d = alg.try_acquire(now, cost * weight if weight != 1 else cost)
+            if not d.allowed:
+                return d
+        for alg, weight in local:
+            alg.commit(now, cost * weight if weight != 1 else cost)
+        return ALLOWED
 
     def forget(self, scope: Scope, key: Hashable) -> None:
         """Drop every state held for ``key`` of ``scope`` (e.g. a connection that ended)."""

@@ -8,14 +8,24 @@ marked *unverified* come from secondary sources.
 
 Share one instance between every client behind the same IP (and account): budgets are per IP,
 not per client. The ``ip``/``uid``/``product`` arguments only label the keys.
+
+Several *processes* behind one IP share the connection budget and the penalties through Redis:
+pass ``shared=`` a :class:`~rxws.ratelimit.redis_store.RedisLedger` (or a redis-py client) to
+:func:`binance_spot`, :func:`binance_usdm`, :func:`okx`, :func:`bybit` or :func:`kraken`. The
+connection-attempt window then lives in Redis (keys ``<prefix>:<venue>:connect:ip:<ip>``), and so
+do the penalties of every scope but the connection; message and subscription budgets, counted per
+connection, stay in memory.
 """
 
 from __future__ import annotations
 
-from rxws.ratelimit.base import Scope
+from typing import Any
+
+from rxws.ratelimit.base import Algorithm, Scope
 from rxws.ratelimit.buckets import TokenBucket
 from rxws.ratelimit.limiter import Rule
 from rxws.ratelimit.penalty import PenaltyPolicy
+from rxws.ratelimit.redis_store import RedisClient, RedisLedger
 from rxws.ratelimit.venue import VenueRateLimiter
 from rxws.ratelimit.windows import SlidingWindow
 
@@ -32,13 +42,43 @@ __all__ = [
 
 SOURCE = "shared/VENUE_LIMITS.md, read 2026-11-25"
 
+Shared = RedisLedger | RedisClient | None
+"""What ``shared=`` takes: a ledger, a redis-py client (wrapped in a default ledger) or None."""
 
-def _binance(name: str, messages_per_second: int, ip: str, uid: str | None) -> VenueRateLimiter:
+
+def _ledger(shared: Shared) -> RedisLedger | None:
+    if shared is None or isinstance(shared, RedisLedger):
+        return shared
+    return RedisLedger(shared)
+
+
+def _connect_window(ledger: RedisLedger | None, venue: str, limit: int, per: float) -> Algorithm:
+    if ledger is None:
+        return SlidingWindow(limit, per)
+    return ledger.sliding_window(f"{venue}:connect", limit, per)
+
+
+def _penalties(ledger: RedisLedger | None, venue: str, policy: PenaltyPolicy | None) -> dict[str, Any]:
+    if ledger is None:
+        return {"penalty": policy}
+    return {"penalty_store": ledger.penalty_box(f"{venue}:penalty", policy)}
+
+
+def _binance(
+    name: str, messages_per_second: int, ip: str, uid: str | None, shared: Shared
+) -> VenueRateLimiter:
+    ledger = _ledger(shared)
     return VenueRateLimiter(
         name=name,
         ip=ip,
         uid=uid,
-        connect=[Rule(SlidingWindow(300, 300.0), Scope.IP, name="300 connection attempts / 5 min / IP")],
+        connect=[
+            Rule(
+                _connect_window(ledger, name, 300, 300.0),
+                Scope.IP,
+                name="300 connection attempts / 5 min / IP",
+            )
+        ],
         message=[
             Rule(
                 SlidingWindow(messages_per_second, 1.0),
@@ -47,11 +87,11 @@ def _binance(name: str, messages_per_second: int, ip: str, uid: str | None) -> V
             )
         ],
         max_topics_per_connection=1024,
-        penalty=PenaltyPolicy(initial=1.0, factor=2.0, max=600.0, reset_after=300.0),
+        **_penalties(ledger, name, PenaltyPolicy(initial=1.0, factor=2.0, max=600.0, reset_after=300.0)),
     )
 
 
-def binance_spot(*, ip: str = "local", uid: str | None = None) -> VenueRateLimiter:
+def binance_spot(*, ip: str = "local", uid: str | None = None, shared: Shared = None) -> VenueRateLimiter:
     """Binance spot WebSocket streams, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
     - 300 connection attempts per 5 minutes per IP (``SlidingWindow(300, 300)`` per IP);
@@ -63,19 +103,23 @@ def binance_spot(*, ip: str = "local", uid: str | None = None) -> VenueRateLimit
 
     A close 1008 "Too many requests" or an HTTP 429/418 starts a penalty (1 s doubling to 10 min;
     Binance's own bans run from 2 min to 3 days, so a Retry-After is honoured when longer).
+
+    ``shared=`` a :class:`~rxws.ratelimit.redis_store.RedisLedger` (or redis-py client) counts
+    the 300 attempts per 5 minutes, and keeps the penalties, in Redis, across every process
+    behind the IP (one round trip per connection attempt).
     """
-    return _binance("binance_spot", 5, ip, uid)
+    return _binance("binance_spot", 5, ip, uid, shared)
 
 
-def binance_usdm(*, ip: str = "local", uid: str | None = None) -> VenueRateLimiter:
+def binance_usdm(*, ip: str = "local", uid: str | None = None, shared: Shared = None) -> VenueRateLimiter:
     """Binance USDⓈ-M futures streams, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
     As :func:`binance_spot` except 10 messages per second per connection.
     """
-    return _binance("binance_usdm", 10, ip, uid)
+    return _binance("binance_usdm", 10, ip, uid, shared)
 
 
-def okx(*, ip: str = "local", uid: str | None = None) -> VenueRateLimiter:
+def okx(*, ip: str = "local", uid: str | None = None, shared: Shared = None) -> VenueRateLimiter:
     """OKX v5 WebSocket, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
     - 3 connection attempts per second per IP (``SlidingWindow(3, 1)``);
@@ -84,12 +128,15 @@ def okx(*, ip: str = "local", uid: str | None = None) -> VenueRateLimiter:
       ``release_subscriptions``);
     - not modelled: "30 connections per channel per sub-account" (a per-channel cap the limiter
       cannot see); no per-message rate is documented.
+
+    ``shared=``: the connection rate and penalties counted in Redis (see :func:`binance_spot`).
     """
+    ledger = _ledger(shared)
     return VenueRateLimiter(
         name="okx",
         ip=ip,
         uid=uid,
-        connect=[Rule(SlidingWindow(3, 1.0), Scope.IP, name="3 connections / s / IP")],
+        connect=[Rule(_connect_window(ledger, "okx", 3, 1.0), Scope.IP, name="3 connections / s / IP")],
         subscribe=[
             Rule(
                 SlidingWindow(480, 3600.0),
@@ -98,10 +145,13 @@ def okx(*, ip: str = "local", uid: str | None = None) -> VenueRateLimiter:
             )
         ],
         unsubscribe_counts=True,
+        **_penalties(ledger, "okx", None),
     )
 
 
-def bybit(*, ip: str = "local", uid: str | None = None, market: str | None = None) -> VenueRateLimiter:
+def bybit(
+    *, ip: str = "local", uid: str | None = None, market: str | None = None, shared: Shared = None
+) -> VenueRateLimiter:
     """Bybit v5 WebSocket, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
     - at most 500 connection attempts per 5 minutes per IP (``SlidingWindow(500, 300)``);
@@ -110,14 +160,21 @@ def bybit(*, ip: str = "local", uid: str | None = None, market: str | None = Non
     - the client message rate is *unverified* (undocumented), so no message rule is set;
     - the 21,000-character ``args`` and 10-args-per-request (spot) caps are message-shape limits,
       applied by the Bybit dialect's batching, not by this limiter.
+
+    ``shared=``: the connection rate and penalties counted in Redis (see :func:`binance_spot`);
+    the cap on open connections stays per process.
     """
+    ledger = _ledger(shared)
     return VenueRateLimiter(
         name="bybit",
         ip=ip,
         uid=uid,
         product=market,
-        connect=[Rule(SlidingWindow(500, 300.0), Scope.IP, name="500 connections / 5 min / IP")],
+        connect=[
+            Rule(_connect_window(ledger, "bybit", 500, 300.0), Scope.IP, name="500 connections / 5 min / IP")
+        ],
         max_connections={Scope.PRODUCT if market else Scope.IP: 1000},
+        **_penalties(ledger, "bybit", None),
     )
 
 
@@ -151,7 +208,7 @@ def coinbase(*, ip: str = "local", uid: str | None = None, advanced_trade: bool 
     )
 
 
-def kraken(*, ip: str = "local", uid: str | None = None) -> VenueRateLimiter:
+def kraken(*, ip: str = "local", uid: str | None = None, shared: Shared = None) -> VenueRateLimiter:
     """Kraken v2 WebSocket, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
     - about 150 connection attempts per rolling 10 minutes per IP (``SlidingWindow(150, 600)``),
@@ -160,13 +217,22 @@ def kraken(*, ip: str = "local", uid: str | None = None) -> VenueRateLimiter:
       "Exceeded msg rate" error is a violation signal (``kraken_exceeded_msg_rate``);
     - "reconnect no faster than once per 5 s after maintenance" applies only after maintenance
       and is left to the host's reconnect policy.
+
+    ``shared=``: the connection rate and penalties counted in Redis (see :func:`binance_spot`).
     """
+    ledger = _ledger(shared)
     return VenueRateLimiter(
         name="kraken",
         ip=ip,
         uid=uid,
-        connect=[Rule(SlidingWindow(150, 600.0), Scope.IP, name="150 connections / 10 min / IP")],
-        penalty=PenaltyPolicy(initial=600.0, factor=2.0, max=3600.0, reset_after=600.0),
+        connect=[
+            Rule(
+                _connect_window(ledger, "kraken", 150, 600.0), Scope.IP, name="150 connections / 10 min / IP"
+            )
+        ],
+        **_penalties(
+            ledger, "kraken", PenaltyPolicy(initial=600.0, factor=2.0, max=3600.0, reset_after=600.0)
+        ),
     )
 
 

@@ -30,7 +30,7 @@ from rxws.ratelimit.events import (
 from rxws.ratelimit.limiter import Keys, RateLimiter, Rule
 from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy
 
-__all__ = ["Listener", "VenueRateLimiter", "WebSocketRateLimiter"]
+__all__ = ["Listener", "PenaltyStore", "VenueRateLimiter", "WebSocketRateLimiter"]
 
 Listener = Callable[[RateLimitEvent], None]
 
@@ -83,6 +83,31 @@ class WebSocketRateLimiter(Protocol):
         ...
 
 
+class PenaltyStore(Protocol):
+    """Where a :class:`VenueRateLimiter` keeps penalties: a local
+    :class:`~rxws.ratelimit.PenaltyBox` by default, or a shared one
+    (:class:`~rxws.ratelimit.redis_store.RedisPenaltyBox`) so every process behind an IP obeys it.
+    """
+
+    policy: PenaltyPolicy
+
+    def __len__(self) -> int:
+        """0 only when no penalty can be active (the limiter then skips asking)."""
+        ...
+
+    def report(self, key: str, now: float, retry_after: float | None = None) -> float:
+        """Start or extend the penalty of ``key``; returns the seconds from ``now`` to its end."""
+        ...
+
+    def remaining(self, key: str, now: float) -> float:
+        """Seconds left of the penalty of ``key`` (0.0 when none is active)."""
+        ...
+
+    def ended(self, key: str, now: float) -> bool:
+        """True once, on the first call after the penalty of ``key`` ended."""
+        ...
+
+
 @dataclass(slots=True)
 class _Conn:
     keys: dict[Scope, Hashable]
@@ -115,6 +140,9 @@ class VenueRateLimiter:
         unsubscribe_counts: also count each :meth:`release_subscriptions` against the subscribe
             rules (OKX counts subscribe, unsubscribe and login together).
         penalty: how long penalties last.
+        penalty_store: where penalties are kept, e.g. a shared
+            :class:`~rxws.ratelimit.redis_store.RedisPenaltyBox` (its policy then applies; do not
+            also pass ``penalty``). Default: a local :class:`~rxws.ratelimit.PenaltyBox`.
         penalty_scope: whose budget a violation penalises (default the IP: venues ban IPs).
         name: a label for ``repr`` (the venue's name for presets).
         sweep_every: seconds between sweeps that forget idle keys.
@@ -141,6 +169,7 @@ class VenueRateLimiter:
         unsubscribe_counts: bool = False,
         # Penalties
         penalty: PenaltyPolicy | None = None,
+        penalty_store: PenaltyStore | None = None,
         penalty_scope: Scope = Scope.IP,
         # Housekeeping
         name: str = "custom",
@@ -168,7 +197,9 @@ class VenueRateLimiter:
             )
         self.max_topics_per_connection = max_topics_per_connection
         self._unsubscribe_counts = unsubscribe_counts
-        self._penalties = PenaltyBox(penalty)
+        if penalty_store is not None and penalty is not None:
+            raise ValueError("pass the PenaltyPolicy to the penalty_store, not also as penalty=")
+        self._penalties: PenaltyStore = penalty_store if penalty_store is not None else PenaltyBox(penalty)
         self._penalty_scope = Scope(penalty_scope)
         self._conns: dict[str, _Conn] = {}
         self._open: dict[tuple[Scope, Hashable], int] = {}
