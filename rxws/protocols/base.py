@@ -55,6 +55,8 @@ class MessageKind(IntEnum):
     """An error not tied to a request id; the key is the error code (or None)."""
     UNKNOWN = 5
     """Anything else; the key is None."""
+    UNACK = 6
+    """An unsubscribe acknowledgement keyed by topic, for venues whose acks carry no id."""
 
 
 class Seq(NamedTuple):
@@ -163,7 +165,7 @@ class VenueProtocol:
         return list(result)
 
     def ack_topics(self, message: Any) -> tuple[str, ...]:
-        """For ``MessageKind.ACK`` messages: the topics it acknowledges."""
+        """For ``MessageKind.ACK`` / ``UNACK`` messages: the topics it acknowledges."""
         return ()
 
     def sequence(self, message: Any) -> Seq | None:

@@ -47,6 +47,7 @@ __all__ = ["Okx", "topic_arg", "topic_of_arg"]
 _DATA = MessageKind.DATA
 _REPLY = MessageKind.REPLY
 _ACK = MessageKind.ACK
+_UNACK = MessageKind.UNACK
 _CONTROL = MessageKind.CONTROL
 _ERROR = MessageKind.ERROR
 _UNKNOWN = MessageKind.UNKNOWN
@@ -165,8 +166,10 @@ class Okx(VenueProtocol):
             if type(arg) is dict:
                 return _topic_or_unknown(arg, _ACK)
             return _ACK, None
-        if event == "unsubscribe":  # ACK means "now subscribed" to the client: not for these
-            return _CONTROL, event
+        if event == "unsubscribe":
+            if type(arg) is dict:
+                return _topic_or_unknown(arg, _UNACK)
+            return _UNACK, None
         if event == "error":
             if "id" in message:
                 return _reply_or_unknown(message["id"])

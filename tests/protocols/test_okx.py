@@ -199,8 +199,11 @@ def test_subscribe_response_is_an_ack_keyed_by_topic(okx: Okx) -> None:
     assert okx.classify(spot) == (ACK, "instruments:instType=SPOT")
 
 
-def test_unsubscribe_response_is_control(okx: Okx) -> None:
-    assert okx.classify(okx.decode(UNSUBSCRIBE_RESPONSE)) == (CONTROL, "unsubscribe")
+def test_unsubscribe_response_is_an_unack_keyed_by_topic(okx: Okx) -> None:
+    msg = okx.decode(UNSUBSCRIBE_RESPONSE)
+    topic = okx.classify(msg)[1]
+    assert okx.classify(msg) == (MessageKind.UNACK, topic)
+    assert okx.ack_topics(msg) == (topic,)
 
 
 def test_failed_subscribe_with_id_is_a_reply_error(okx: Okx) -> None:
