@@ -22,6 +22,7 @@ host can catch "the venue said no" without also catching its own bugs::
     ├── RequestTimeout                  no reply before the request's deadline
     ├── RateLimitExceeded               a rate limit refused the action or its queue overflowed
     │   └── PenaltyActive               the venue said "too many" and the penalty has not ended
+    ├── SharedStoreError                the shared rate-limit ledger (Redis) failed
     ├── SubscriptionLimitExceeded       more topics than the venue allows per connection
     ├── ReconnectDeniedError            the host's policy refused to reconnect
     ├── BackoffExhausted                the backoff policy ran out of attempts
@@ -50,6 +51,7 @@ __all__ = [
     "ReconnectDeniedError",
     "RequestTimeout",
     "RxwsError",
+    "SharedStoreError",
     "SnapshotError",
     "SubscriptionLimitExceeded",
     "TransportError",
@@ -166,6 +168,10 @@ class RateLimitExceeded(RxwsError):
 
 class PenaltyActive(RateLimitExceeded):
     """The venue signalled a violation and the penalty for that scope has not ended yet."""
+
+
+class SharedStoreError(RxwsError):
+    """The shared ledger (Redis) could not be reached or refused a command."""
 
 
 class SubscriptionLimitExceeded(RxwsError):

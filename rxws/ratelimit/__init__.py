@@ -26,7 +26,8 @@ from rxws.ratelimit.events import (
 )
 from rxws.ratelimit.limiter import Keys, RateLimiter, Rule
 from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy, Signal, classify_violation
-from rxws.ratelimit.venue import Listener, VenueRateLimiter, WebSocketRateLimiter
+from rxws.ratelimit.redis_store import RedisLedger, RedisPenaltyBox, RedisSlidingWindow
+from rxws.ratelimit.venue import Listener, PenaltyStore, VenueRateLimiter, WebSocketRateLimiter
 from rxws.ratelimit.windows import FixedWindow, SlidingWindow, SlidingWindowCounter
 
 __all__ = [
@@ -44,10 +45,14 @@ __all__ = [
     "PenaltyEnded",
     "PenaltyPolicy",
     "PenaltyStarted",
+    "PenaltyStore",
     "Queued",
     "RateLimitEvent",
     "RateLimitEventAdapter",
     "RateLimiter",
+    "RedisLedger",
+    "RedisPenaltyBox",
+    "RedisSlidingWindow",
     "Rejected",
     "Rule",
     "Scope",

@@ -67,7 +67,7 @@ import time
 from types import ModuleType
 from typing import Any, Literal, Protocol
 
-from rxws.exceptions import RxwsError
+from rxws.exceptions import SharedStoreError
 from rxws.ratelimit.base import ALLOWED, Decision, cost_error, positive_amount, positive_ns
 from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy
 
@@ -87,10 +87,6 @@ Clock = Literal["server", "caller"]
 _US = 1_000_000
 _MIN_WALL = 946_684_800.0  # 2000-01-01T00:00:00Z: anything earlier is not a wall clock
 _LOCAL_PREFIX = "connection:"  # connection ids are per process: never shared
-
-
-class SharedStoreError(RxwsError):
-    """The shared ledger (Redis) could not be reached or refused a command."""
 
 
 class RedisClient(Protocol):
