@@ -26,7 +26,6 @@ from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
-from reactivex.subject import ReplaySubject
 
 from rxws._command import CommandResult
 from rxws._topics import MergedTopicObserver
@@ -104,23 +103,58 @@ class ConnectionPool:
         self._connect_new = False  # connect() was called: open new connections at once
         self._closed = False
         self._close_result: CommandResult[None] | None = None
-        self._added: ReplaySubject[WebSocketClient] = ReplaySubject()
+        self._feeds: list[Callable[[WebSocketClient | None], None]] = []  # merged streams' listeners
 
     # Observables ----------------------------------------------------------------------------------
     @property
     def events(self) -> Observable[Event]:
         """Every connection's events, merged (see ``states`` for which connection is which)."""
-        return self._added.pipe(ops.flat_map(_events_of))
+        return self._merged(_events_of)
 
     @property
     def messages(self) -> Observable[Any]:
         """Every decoded inbound message of every connection."""
-        return self._added.pipe(ops.flat_map(_messages_of))
+        return self._merged(_messages_of)
 
     @property
     def states(self) -> Observable[tuple[str, ConnectionState]]:
         """``(connection name, state)`` for each connection, replaying each one's current state."""
-        return self._added.pipe(ops.flat_map(_named_states))
+        return self._merged(_named_states)
+
+    def _merged(self, pick: Callable[[WebSocketClient], Observable[Any]]) -> Observable[Any]:
+        """``pick(client)`` of every connection, those opened later included; completes once the
+        pool is closed (every connection's streams have completed by then)."""
+
+        def subscribe(
+            observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            group = CompositeDisposable()
+
+            def add(client: WebSocketClient | None) -> None:
+                if client is None:
+                    observer.on_completed()
+                else:
+                    group.add(pick(client).subscribe(on_next=observer.on_next, on_error=observer.on_error))
+
+            with self._lock:
+                clients = list(self._clients)
+                closed = self._close_result is not None and self._close_result.done
+                if not closed:
+                    self._feeds.append(add)
+            for client in clients:
+                add(client)
+            if closed:
+                observer.on_completed()
+
+            def dispose() -> None:
+                with self._lock:
+                    if add in self._feeds:
+                        self._feeds.remove(add)
+                group.dispose()
+
+            return Disposable(dispose)
+
+        return Observable(subscribe)
 
     @property
     def state_values(self) -> dict[str, ConnectionState]:
@@ -174,10 +208,14 @@ class ConnectionPool:
             self._closed = True
             clients = list(self._clients)
             result = self._close_result = _gather("close pool", [c.close() for c in clients])
-        result.subscribe(
-            on_completed=self._added.on_completed, on_error=lambda _e: self._added.on_completed()
-        )
+        result.subscribe(on_completed=self._closed_all, on_error=lambda _e: self._closed_all())
         return result
+
+    def _closed_all(self) -> None:
+        with self._lock:
+            feeds, self._feeds = self._feeds, []
+        for feed in feeds:
+            feed(None)
 
     def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> CommandResult[Any]:
         """Send a request on the first connection (see :meth:`WebSocketClient.request`)."""
@@ -313,7 +351,8 @@ class ConnectionPool:
         )
         self._clients.append(client)
         self._load.append(0)
-        self._added.on_next(client)
+        for feed in list(self._feeds):
+            feed(client)
         return client
 
     def _first(self) -> WebSocketClient:
