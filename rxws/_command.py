@@ -28,12 +28,13 @@ _LOCK = threading.RLock()
 class CommandResult(Observable[T], Generic[T]):
     """A single-value result that replays to late subscribers and can be awaited."""
 
-    def __init__(self, name: str = "command") -> None:
+    def __init__(self, name: str = "command", detail: str = "") -> None:
         # Not Observable.__init__: it makes an RLock per instance, and commands are hot. One
         # module lock guards every result; holders never call out while holding it.
         self.lock = _LOCK
         self._subscribe = None
         self._name = name
+        self._detail = detail
         self._status = _PENDING
         self._value: Any = None
         self._error: BaseException | None = None
@@ -98,7 +99,7 @@ class CommandResult(Observable[T], Generic[T]):
         for loop, future in futures:
             _settle(loop, future, None, error)
         if not observed:
-            log.debug("%s failed before anyone awaited it: %s", self._name, error)
+            log.debug("%s %s failed before anyone awaited it: %s", self._name, self._detail, error)
 
     def __await__(self) -> Generator[Any, None, T]:
         with self._lock:
@@ -119,7 +120,7 @@ class CommandResult(Observable[T], Generic[T]):
 
     def __repr__(self) -> str:
         status = {_PENDING: "pending", _DONE: "done", _FAILED: "failed"}[self._status]
-        return f"<CommandResult {self._name} {status}>"
+        return f"<CommandResult {self._name} {self._detail} {status}>".replace("  ", " ")
 
 
 def _settle(

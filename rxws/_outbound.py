@@ -73,7 +73,8 @@ class _OutboundMixin(_ClientBase):
         raise NotConnected(f"not connected (state {state}); await client.connect() first")
 
     def _request(self, method: str, params: Any, timeout: float, result: CommandResult[Any]) -> None:
-        self._require_link()
+        if self._sm.state is not _S.CONNECTED or self._closed:
+            self._require_link()
         if len(self._pending) >= self._max_in_flight:
             raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
         request_id = self._next_id()

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from threading import get_ident as _get_ident
 from types import TracebackType
 from typing import Any
 
@@ -305,11 +306,17 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
         Errors with :class:`RequestTimeout` after ``timeout`` seconds, :class:`VenueError` on an
         error reply, :class:`ConnectionLost` when the connection drops first.
         """
-        result: CommandResult[Any] = CommandResult(f"request {method}")
+        result: CommandResult[Any] = CommandResult("request", method)
         deadline = self._request_timeout if timeout is None else timeout
         if not deadline > 0:
             raise UsageError(f"timeout must be > 0, got {timeout!r}")
-        self._run(lambda: self._request(method, params, deadline, result), result)
+        if self._owner == _get_ident():  # on the client's loop (the hot path): no marshalling
+            try:
+                self._request(method, params, deadline, result)
+            except Exception as exc:
+                result.set_error(exc)
+        else:
+            self._run(lambda: self._request(method, params, deadline, result), result)
         return result
 
     def watch(self, *topics: str, model: type[BaseModel] | None = None) -> Observable[Any]:
