@@ -228,6 +228,8 @@ class _WatchingMixin(_ClientBase):
                 else:
                     refused = SubscriptionLimitExceeded(f"subscribe {topic!r} refused: {detail}")
                 subject.on_error(refused)
+            if self._registry.is_pinned(topic):
+                self._topic_subject(topic)  # still wanted: routed again for a later retry
 
     def _restore_done(self) -> None:
         confirmed, failed = self._restored

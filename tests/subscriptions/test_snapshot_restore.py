@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rxws import SubscriptionLimitExceeded, UsageError
+from rxws import ExponentialBackoff, ReconnectPolicy, SubscriptionLimitExceeded, UsageError
 from rxws.core.snapshot import SCHEMA_VERSION, SubscriptionSnapshot, TopicSnapshot
 from rxws.core.subscriptions import TopicState
 from rxws.events import GapDetected, SubscriptionDrift
@@ -287,3 +287,19 @@ def test_verify_needs_a_connection_and_a_dialect_that_can_list(virtual: Any) -> 
     assert "binance dialect cannot ask" in str(cannot[0])
     with pytest.raises(UsageError):
         client.subscriptions.verify(timeout=0)
+
+
+def test_a_refused_pinned_topic_stays_wanted_and_is_routed_once_accepted(virtual: Any) -> None:
+    virtual.responder.core.refuse_topics.add("a")
+    client = virtual.client(reconnect=ReconnectPolicy(backoff=ExponentialBackoff(1.0, jitter="none")))
+    messages: list[Any] = []
+    client.messages.subscribe(messages.append)
+    client.subscriptions.pin("a")
+    virtual.at(1.0, client.connect)
+    virtual.at(2.0, lambda: virtual.responder.core.refuse_topics.clear())
+    virtual.at(3.0, lambda: virtual.transport.peer.drop())  # reconnected at 4.5, a accepted
+    virtual.at(6.0, lambda: virtual.responder.publish("a", "x"))
+    virtual.run(10.0)
+    assert client.subscriptions.states() == {"a": CONFIRMED}
+    assert [m["data"] for m in messages if "topic" in m] == ["x"]
+    assert client.stats.unrouted == 0
