@@ -276,12 +276,12 @@ class _WatchingMixin(_ClientBase):
         if over is not None:
             raise over
         tracker = self._tracker
-        if tracker is not None:
-            fresh_marks = {t: m for t, m in marks.items() if t not in tracker}
+        # marks only for topics not tracked yet: a topic watched now keeps its own record
+        fresh = {t: m for t, m in marks.items() if tracker is not None and t not in tracker}
         for topic in topics:
             self._topic_subject(topic)
-        if tracker is not None and fresh_marks:
-            tracker.restore(fresh_marks, disconnected=True)
+        if tracker is not None and fresh:
+            tracker.restore(fresh, disconnected=True)
         for topic in self._registry.pin(topics):
             self._emit(SubscriptionChanged(at=self._now(), topic=topic, state="DESIRED"))
         self._schedule_subscription_flush()
