@@ -22,6 +22,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "venue_dialect.py": ("MockVenue speaking binance", "binance: 6 messages"),
     "reconnect_with_approval.py": ("approve? attempt 1", "gap on"),
     "aioreactive_pipeline.py": ("done",),
+    "persistence.py": ("data on every restored topic", "done"),
 }
 
 
