@@ -249,3 +249,4 @@ ClientEvent = Annotated[
 """Any client event, discriminated on ``kind``."""
 
 ClientEventAdapter: TypeAdapter[ClientEvent] = TypeAdapter(ClientEvent)
+"""Parses and dumps any client event: ``ClientEventAdapter.validate_python(d)``."""

@@ -39,6 +39,7 @@ from rxws.protocols.base import Seq
 __all__ = ["GapKind", "SequenceTracker", "TopicMark"]
 
 GapKind = Literal["disconnect", "sequence", "duplicate", "regression"]
+"""What a gap is: a connection loss, a jump, a repeated range, or numbers going back."""
 
 
 class TopicMark(NamedTuple):

@@ -43,7 +43,11 @@ class Throttled(Event):
 
 
 class Queued(Event):
-    """An item joined the rate-limit queue, which now holds ``depth`` items."""
+    """Items are waiting in a rate-limit queue, which now holds ``depth`` of them.
+
+    Emitted when a queue starts (depth 1) and then as it grows (the client's outbound queue
+    reports every 100 frames while a limiter paces it), not for every item: enough to plot.
+    """
 
     kind: Literal["queued"] = "queued"
     action: Action = Action.MESSAGE

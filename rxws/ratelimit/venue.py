@@ -33,6 +33,7 @@ from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy
 __all__ = ["Listener", "PenaltyStore", "VenueRateLimiter", "WebSocketRateLimiter"]
 
 Listener = Callable[[RateLimitEvent], None]
+"""Told every rate-limit event a limiter emits (see ``add_listener``)."""
 
 _INF = math.inf
 
