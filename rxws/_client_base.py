@@ -155,8 +155,8 @@ class _ClientBase:
     _deadline_timer: SerialDisposable
     _armed_at: float | None
     # Subscriptions
-    _unsub_queue: list[str]
     _sub_request: dict[str, Hashable]
+    _unsub_request: dict[str, Hashable]
     _sub_flush_scheduled: bool
     _restoring: set[str] | None
     _restored: tuple[list[str], list[str]]

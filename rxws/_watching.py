@@ -30,7 +30,14 @@ from rxws.events import (
     SubscriptionFailed,
     SubscriptionsRestored,
 )
-from rxws.exceptions import DecodeError, NotConnected, SubscriptionLimitExceeded, UsageError, VenueError
+from rxws.exceptions import (
+    DecodeError,
+    NotConnected,
+    RateLimitExceeded,
+    SubscriptionLimitExceeded,
+    UsageError,
+    VenueError,
+)
 from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import Throttled
 from rxws.subscriptions import SubscriptionManager
@@ -188,10 +195,17 @@ class _WatchingMixin(_ClientBase):
             message = self.protocol.unsubscribe_message(batch, request_id)
         timeout = self._subscribe_timeout
         self._expect(request_id, _Pending(kind, None, timeout, tuple(batch)))
-        if kind == "subscribe":
-            for topic in batch:
-                self._sub_request[topic] = request_id
-        self._write(self.protocol.encode(message), None)
+        by_topic = self._sub_request if kind == "subscribe" else self._unsub_request
+        for topic in batch:
+            by_topic[topic] = request_id
+        try:
+            self._write(self.protocol.encode(message), None)
+        except RateLimitExceeded as exc:  # the outbound queue is full: these topics fail, visibly
+            self._pending.discard(request_id)
+            if kind == "subscribe":
+                self._subscribed(batch, exc)
+            else:
+                self._unsubscribed(batch, VenueError(None, f"unsubscribe not sent: {exc}"))
 
     def _subscribed(self, topics: Sequence[str], error: Exception | None) -> None:
         sub_request = self._sub_request
@@ -238,6 +252,9 @@ class _WatchingMixin(_ClientBase):
         self._emit(SubscriptionsRestored(at=self._now(), confirmed=tuple(confirmed), failed=tuple(failed)))
 
     def _unsubscribed(self, topics: Sequence[str], error: VenueError | None) -> None:
+        unsub_request = self._unsub_request
+        for topic in topics:
+            unsub_request.pop(topic, None)
         if self._limiter is not None and error is None:
             self._limiter.release_subscriptions(self._conn_id, self._now(), len(topics))
         if error is not None:
@@ -246,20 +263,26 @@ class _WatchingMixin(_ClientBase):
         if again:
             self._schedule_subscription_flush()
 
-    def _on_ack_topics(self, topics: Sequence[str], error: VenueError | None) -> None:
-        """Subscription acks keyed by topic (venues whose acks carry no request id, e.g. OKX).
+    def _on_ack_topics(
+        self, topics: Sequence[str], error: VenueError | None, *, unsubscribe: bool = False
+    ) -> None:
+        """(Un)subscription acks keyed by topic (venues whose acks carry no request id, e.g. OKX).
 
-        Each acked topic is taken out of the subscribe request that carried it; once every topic
-        of a request is acked, the request is settled and its deadline no longer applies.
+        Each acked topic is taken out of the request that carried it; once every topic of a
+        request is acked, the request is settled and its deadline no longer applies.
         """
+        by_topic = self._unsub_request if unsubscribe else self._sub_request
         for topic in topics:
-            request_id = self._sub_request.pop(topic, None)
+            request_id = by_topic.pop(topic, None)
             entry = None if request_id is None else self._pending.get(request_id)
             if entry is not None:
                 entry.topics = tuple(t for t in entry.topics if t != topic)
                 if not entry.topics:
                     self._pending.discard(request_id)
-        self._subscribed(topics, error)
+        if unsubscribe:
+            self._unsubscribed(topics, error)
+        else:
+            self._subscribed(topics, error)
 
     # Asked through client.subscriptions ------------------------------------------------------------
     def _subscription_manager(self) -> SubscriptionManager:

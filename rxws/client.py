@@ -72,10 +72,11 @@ __all__ = ["ClientStats", "WebSocketClient"]
 log = logging.getLogger("rxws.client")
 
 _S = ConnectionState
-_DATA, _REPLY, _ACK, _CONTROL, _ERROR = (
+_DATA, _REPLY, _ACK, _UNACK, _CONTROL, _ERROR = (
     MessageKind.DATA,
     MessageKind.REPLY,
     MessageKind.ACK,
+    MessageKind.UNACK,
     MessageKind.CONTROL,
     MessageKind.ERROR,
 )
@@ -223,8 +224,8 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
         self._flush_timer = SerialDisposable()
         self._deadline_timer = SerialDisposable()
         self._armed_at: float | None = None
-        self._unsub_queue: list[str] = []
         self._sub_request: dict[str, Hashable] = {}  # topic -> the subscribe request carrying it
+        self._unsub_request: dict[str, Hashable] = {}  # topic -> the unsubscribe request carrying it
         self._sub_flush_scheduled = False
         # Lifecycle: one subscription per connect() (with retries when a policy is set)
         self._lifecycle = SerialDisposable()
@@ -573,6 +574,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
         self._fail_pending(lost)
         self._registry.connection_lost()
         self._sub_request.clear()
+        self._unsub_request.clear()
         self._restoring = None
         if self._tracker is not None:
             self._tracker.disconnected(now)
@@ -677,6 +679,10 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
             self._write(self.protocol.encode(reply), None)
         if kind is _ACK:
             self._on_ack_topics(self.protocol.ack_topics(message), self.protocol.reply_error(message))
+        elif kind is _UNACK:
+            self._on_ack_topics(
+                self.protocol.ack_topics(message), self.protocol.reply_error(message), unsubscribe=True
+            )
         elif kind is _ERROR:
             error = self.protocol.reply_error(message)
             self._emit(

@@ -51,9 +51,9 @@ class PendingTable(Generic[E]):
     __slots__ = (
         "_deadlines",
         "_entries",
-        "_orders",
         "_expired",
         "_order",
+        "_orders",
         "_remember",
         "late_replies",
         "timeouts",

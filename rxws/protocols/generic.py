@@ -58,7 +58,9 @@ class GenericJson(VenueProtocol):
             return _UNKNOWN, None
         topic = message.get("topic")
         if topic is not None:
-            return _DATA, topic
+            if type(topic) is str:
+                return _DATA, topic
+            return _UNKNOWN, None  # a topic must be a string: anything else is not routable
         if "id" in message:
             rid = message["id"]
             if rid is None and "error" in message:
@@ -78,9 +80,11 @@ class GenericJson(VenueProtocol):
         return VenueError(None, str(error), message)
 
     def reply_result(self, message: Any) -> Any:
-        return message.get("result")
+        return message.get("result") if type(message) is dict else None
 
     def sequence(self, message: Any) -> Seq | None:
+        if type(message) is not dict:
+            return None
         seq = message.get("seq")
         if type(seq) is not int:
             return None
