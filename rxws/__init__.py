@@ -39,7 +39,9 @@ from rxws.exceptions import (
     UsageError,
     VenueError,
 )
+from rxws.pool import ConnectionPool
 from rxws.reconnect import ReconnectPolicy
+from rxws.subscriptions import SubscriptionManager, SubscriptionSnapshot
 
 __version__ = "0.1.0"
 
@@ -50,6 +52,7 @@ __all__ = [
     "Connected",
     "ConnectionClosed",
     "ConnectionLost",
+    "ConnectionPool",
     "ConnectionState",
     "DecodeError",
     "DecodeFailed",
@@ -72,6 +75,8 @@ __all__ = [
     "RxwsError",
     "SharedStoreError",
     "SubscriptionLimitExceeded",
+    "SubscriptionManager",
+    "SubscriptionSnapshot",
     "SubscriptionsRestored",
     "TransportError",
     "UsageError",

@@ -18,6 +18,7 @@ from threading import get_ident as _get_ident
 from types import TracebackType
 from typing import Any
 
+import reactivex
 from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
@@ -41,6 +42,7 @@ from rxws.events import (
     Disconnected,
     DisconnectReason,
     Event,
+    HeartbeatMissed,
     Reconnected,
     ReconnectProposed,
     VenueNotice,
@@ -58,6 +60,7 @@ from rxws.exceptions import (
     RateLimitExceeded,
     UsageError,
 )
+from rxws.operators._idle import idle_watchdog
 from rxws.operators._retry import retry_with_backoff
 from rxws.protocols.base import MessageKind, VenueProtocol
 from rxws.ratelimit.base import Action
@@ -320,13 +323,19 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
             self._run(lambda: self._request(method, params, deadline, result), result)
         return result
 
-    def watch(self, *topics: str, model: type[BaseModel] | None = None) -> Observable[Any]:
+    def watch(
+        self, *topics: str, model: type[BaseModel] | None = None, idle_timeout: float | None = None
+    ) -> Observable[Any]:
         """The merged stream of ``topics``' messages, reference-counted.
 
         The first observer of a topic sends the subscribe (topics of one tick batched), the last
         dispose sends the unsubscribe. With ``model``, each message is validated into it; one
-        that fails becomes a ``DecodeFailed`` event and is skipped.
+        that fails becomes a ``DecodeFailed`` event and is skipped. With ``idle_timeout``, a
+        silence of that many seconds on the stream is reported once as a ``HeartbeatMissed``
+        event naming the topics (an idle-data watchdog; the host decides what it means).
         """
+        if idle_timeout is not None and not idle_timeout > 0:
+            raise UsageError(f"idle_timeout must be > 0 or None, got {idle_timeout!r}")
         if not topics:
             raise UsageError("watch() needs at least one topic")
         for topic in topics:
@@ -343,7 +352,18 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
             self._run(lambda: self._attach_watch(unique, model, observer, disposable), None)
             return Disposable(lambda: self._run(disposable.dispose, None))
 
-        return Observable(subscribe)
+        stream: Observable[Any] = Observable(subscribe)
+        if idle_timeout is None:
+            return stream
+        label = ",".join(unique)
+
+        def on_idle(silent_for: float) -> None:
+            self._emit(HeartbeatMissed(at=self._now(), silent_for=silent_for, topic=label))
+
+        def watched(_scheduler: abc.SchedulerBase | None) -> Observable[Any]:
+            return stream.pipe(idle_watchdog(idle_timeout, on_idle, scheduler=self._scheduler))
+
+        return reactivex.defer(watched)
 
     async def __aenter__(self) -> WebSocketClient:
         await self.connect()

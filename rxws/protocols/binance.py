@@ -68,6 +68,10 @@ class Binance(VenueProtocol):
         """``{"method": "UNSUBSCRIBE", "params": [...], "id": request_id}``."""
         return {"method": "UNSUBSCRIBE", "params": list(topics), "id": request_id}
 
+    def list_subscriptions_message(self, request_id: Hashable) -> Any:
+        """``LIST_SUBSCRIPTIONS``: the venue answers with the streams this connection has."""
+        return {"method": "LIST_SUBSCRIPTIONS", "id": request_id}
+
     def request_message(self, method: str, params: Any, request_id: Hashable) -> Any:
         """``{"method": method, "params": params, "id": request_id}``; params left out when None."""
         message: dict[str, Any] = {"method": method, "id": request_id}

@@ -83,3 +83,19 @@ def test_pongs_the_transport_sends_are_charged_to_the_message_budget(virtual: Vi
     assert sent == []
     virtual.run(until=3.5)
     assert sent == [None]
+
+
+def test_idle_watchdog_per_watch_reports_a_silent_topic_once(virtual: Virtual) -> None:
+    client = virtual.client()
+    got: list[Any] = []
+    virtual.at(1.0, client.connect)
+    virtual.at(2.0, lambda: client.watch("quiet", idle_timeout=5.0).subscribe(got.append))
+    virtual.at(3.0, lambda: virtual.responder.publish("quiet", 1))
+    virtual.run(until=30.0)
+    tl = virtual.timeline
+    assert tl is not None
+    missed = tl.of(HeartbeatMissed)
+    # the message arrives at 3.25; silence from then on is reported once, at 8.25
+    assert [(m.at, m.topic, m.silent_for) for m in missed] == [(8.25, "quiet", 5.0)]
+    assert len(got) == 1
+    assert client.state_value is ConnectionState.CONNECTED  # a quiet topic is not a dead link
