@@ -17,7 +17,7 @@ from rxws.core.subscriptions import TopicState
 from rxws.events import GapDetected, SubscriptionDrift
 from rxws.exceptions import NotConnected, SnapshotError
 from rxws.protocols import GenericJson
-from rxws.protocols.binance import Binance
+from rxws.protocols.bybit import Bybit
 from rxws.subscriptions import SubscriptionManager, load_snapshot, save_snapshot
 
 CONFIRMED = TopicState.CONFIRMED
@@ -278,13 +278,13 @@ def test_verify_ignores_topics_with_a_request_in_flight(virtual: Any) -> None:
 def test_verify_needs_a_connection_and_a_dialect_that_can_list(virtual: Any) -> None:
     client = virtual.client()
     not_connected = outcome(virtual, 0.5, client.subscriptions.verify)
-    other = virtual.client(protocol=Binance())
+    other = virtual.client(protocol=Bybit())  # Bybit has no way to list subscriptions
     cannot = outcome(virtual, 2.0, other.subscriptions.verify)
     virtual.at(1.0, other.connect)
     virtual.run(3.0)
     assert isinstance(not_connected[0], NotConnected)
     assert isinstance(cannot[0], UsageError)
-    assert "binance dialect cannot ask" in str(cannot[0])
+    assert "bybit dialect cannot ask" in str(cannot[0])
     with pytest.raises(UsageError):
         client.subscriptions.verify(timeout=0)
 
