@@ -20,7 +20,7 @@ from rxws._client_base import _ClientBase, _Pending, log
 from rxws._command import CommandResult
 from rxws._subject import FastSubject
 from rxws._topics import MergedTopicObserver, typed
-from rxws.core.sequence import TopicMark
+from rxws.core.sequence import SequenceTracker, TopicMark
 from rxws.core.state import ConnectionState
 from rxws.core.subscriptions import TopicState
 from rxws.events import (
@@ -64,11 +64,15 @@ class _WatchingMixin(_ClientBase):
         if over is not None:
             observer.on_error(over)
             return
-        merged = MergedTopicObserver(observer, len(topics), typed(observer, model, topics, self._invalid))
+        merged: Any
+        if len(topics) == 1 and model is None:
+            merged = observer  # one topic, no model: the observer itself, one call less per message
+        else:
+            merged = MergedTopicObserver(observer, len(topics), typed(observer, model, topics, self._invalid))
         registry = self._registry
         for topic in topics:
             subject = self._topic_subject(topic)
-            disposable.add(subject.subscribe(merged))  # type: ignore[arg-type]
+            disposable.add(subject.subscribe(merged))
             if registry.acquire(topic):
                 self._emit(SubscriptionChanged(at=self._now(), topic=topic, state="DESIRED"))
             disposable.add(Disposable(lambda t=topic: self._release(t)))  # type: ignore[misc]
@@ -92,30 +96,16 @@ class _WatchingMixin(_ClientBase):
         """The topic's subject, created (and routed, and tracked) on first use."""
         subject = self._topics.get(topic)
         if subject is None:
-            subject = FastSubject(self._observer_failed(topic))
+            tracker = self._tracker
+            if tracker is None:
+                subject = FastSubject(self._observer_failed(topic))
+                self._router.add(topic, subject.on_next)
+            else:
+                tracked = _TopicSubject(topic, self, tracker, self._observer_failed(topic))
+                self._router.add(topic, tracked.deliver)
+                subject = tracked
             self._topics[topic] = subject
-            self._router.add(topic, self._sink(topic, subject))
-            if self._tracker is not None:
-                self._tracker.track(topic, self._now())
         return subject
-
-    def _sink(self, topic: str, subject: FastSubject[Any]) -> Callable[[Any], None]:
-        """The router's sink for ``topic``: gap tracking (when on), then the topic's observers."""
-        tracker = self._tracker
-        if tracker is None:
-            return subject.on_next
-        observe = tracker.observe
-        sequence = self.protocol.sequence
-        now = self._now
-        forward = subject.on_next
-
-        def deliver(message: Any) -> None:
-            gap = observe(topic, sequence(message), now())
-            if gap is not None:
-                self._gap(gap)
-            forward(message)
-
-        return deliver
 
     def _gap(self, gap: GapDetected) -> None:
         self._emit(gap)
@@ -353,3 +343,32 @@ class _WatchingMixin(_ClientBase):
             result.set_result(drift)
 
         reply.subscribe(on_next=compare, on_error=result.set_error)
+
+
+class _TopicSubject(FastSubject[Any]):
+    """One topic's subject and, when gaps are tracked, its tracking: all the hot path touches
+    for a topic sits in this one object (and its tracker record), whatever the number of topics."""
+
+    def __init__(
+        self,
+        topic: str,
+        owner: _WatchingMixin,
+        tracker: SequenceTracker,
+        on_observer_error: Callable[[BaseException], None],
+    ) -> None:
+        super().__init__(on_observer_error)
+        self.topic = topic
+        self.owner = owner
+        self.record = tracker.record(topic, owner._now())
+        self.observe = tracker.observe
+        self.sequence = owner.protocol.sequence
+        self.now = owner._now
+
+    def deliver(self, message: Any) -> None:
+        """Check the message's sequence numbers (a gap becomes an event), then pass it on."""
+        seq = self.sequence(message)
+        if seq is None or not self.record.advance(seq, self.now()):
+            gap = self.observe(self.topic, seq, self.now())
+            if gap is not None:
+                self.owner._gap(gap)
+        self.on_next(message)

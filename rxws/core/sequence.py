@@ -36,7 +36,7 @@ from typing import Literal, NamedTuple
 from rxws.events import GapDetected
 from rxws.protocols.base import Seq
 
-__all__ = ["GapKind", "SequenceTracker", "TopicMark"]
+__all__ = ["GapKind", "SeqRecord", "SequenceTracker", "TopicMark"]
 
 GapKind = Literal["disconnect", "sequence", "duplicate", "regression"]
 """What a gap is: a connection loss, a jump, a repeated range, or numbers going back."""
@@ -49,7 +49,10 @@ class TopicMark(NamedTuple):
     last_time: float | None
 
 
-class _Record:
+class SeqRecord:
+    """What a tracker knows of one topic. Handed out by :meth:`SequenceTracker.record` so a hot
+    path can call :meth:`advance` on it directly; it stays the topic's record until ``forget``."""
+
     __slots__ = ("dropped", "last_seq", "last_time", "run_start")
 
     def __init__(self, last_seq: int | None, last_time: float | None, dropped: bool) -> None:
@@ -57,6 +60,24 @@ class _Record:
         self.run_start = last_seq
         self.last_time = last_time
         self.dropped = dropped
+
+    def advance(self, seq: Seq, now: float) -> bool:
+        """Take ``seq`` if it follows on from the last one (the common case); False otherwise,
+        leaving the record as it was for :meth:`SequenceTracker.observe` to judge."""
+        if self.dropped:
+            return False
+        seen = self.last_seq
+        first, last, prev = seq
+        if seen is None or last < first:
+            return False
+        if (prev is None and first == seen + 1) or (prev is not None and prev == seen and last >= seen):
+            self.last_seq = last
+            self.last_time = now
+            return True
+        return False
+
+
+_Record = SeqRecord
 
 
 class SequenceTracker:
@@ -80,6 +101,12 @@ class SequenceTracker:
         if topic not in self._records:
             self._records[topic] = _Record(None, now, False)
 
+    def record(self, topic: str, now: float) -> SeqRecord:
+        """The live record of ``topic`` (tracked from ``now`` if it was not): valid until
+        :meth:`forget` or :meth:`clear`; :meth:`restore` updates it in place."""
+        self.track(topic, now)
+        return self._records[topic]
+
     def observe(self, topic: str, seq: Seq | None, now: float) -> GapDetected | None:
         """Record one data message of ``topic`` received at ``now``.
 
@@ -95,21 +122,8 @@ class SequenceTracker:
             ValueError: ``seq.first > seq.last``.
         """
         rec = self._records.get(topic)
-        if rec is not None and seq is not None and not rec.dropped:
-            # Fast path (every message of a healthy stream): it follows on from the last one.
-            first, last, prev = seq
-            seen = rec.last_seq
-            if (
-                seen is not None
-                and last >= first
-                and (
-                    (prev is None and first == seen + 1)
-                    or (prev is not None and prev == seen and last >= seen)
-                )
-            ):
-                rec.last_seq = last
-                rec.last_time = now
-                return None
+        if rec is not None and seq is not None and rec.advance(seq, now):
+            return None  # the fast path: it follows on from the last one
         if seq is not None and seq.first > seq.last:
             raise ValueError(f"sequence range of {topic!r} goes backwards: {seq.first} > {seq.last}")
         if rec is None:
@@ -211,7 +225,13 @@ class SequenceTracker:
                 since the marks were taken may have been missed).
         """
         for topic, (last_seq, last_time) in marks.items():
-            self._records[topic] = _Record(last_seq, last_time, disconnected)
+            rec = self._records.get(topic)
+            if rec is None:
+                self._records[topic] = _Record(last_seq, last_time, disconnected)
+            else:  # in place: hot paths may hold it (see record())
+                rec.last_seq = rec.run_start = last_seq
+                rec.last_time = last_time
+                rec.dropped = disconnected
 
     def __contains__(self, topic: object) -> bool:
         return topic in self._records
