@@ -135,6 +135,7 @@ class _ClientBase:
     _sm: StateMachine
     _pending: PendingTable[_Pending]
     _router: Router
+    _route: Callable[[Hashable], Callable[[Any], None] | None]
     _registry: SubscriptionRegistry
     _tracker: SequenceTracker | None
     _topics: dict[str, FastSubject[Any]]

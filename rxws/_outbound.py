@@ -127,7 +127,12 @@ class _OutboundMixin(_ClientBase):
         after its caller was told it failed.
         """
         link = self._link
-        if link is not None and not self._outq and self._sm.state is _S.CONNECTED and self._admit():
+        if (
+            link is not None
+            and not self._outq
+            and self._sm.state is _S.CONNECTED
+            and (self._limiter is None or self._admit())
+        ):
             link.send(frame)
             self.stats.frames_out += 1
             if done is not None:

@@ -198,6 +198,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
         self._sm = StateMachine()
         self._pending: PendingTable[_Pending] = PendingTable()
         self._router = Router()
+        self._route = self._router.lookup
         self._registry = SubscriptionRegistry()
         self._tracker: SequenceTracker | None = SequenceTracker() if detect_gaps else None
         self._topics: dict[str, FastSubject[Any]] = {}
@@ -680,7 +681,7 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
             return
         kind, key = protocol.classify(message)
         if kind is _DATA:
-            sink = self._router.get(key)
+            sink = self._route(key)
             if sink is not None:
                 sink(message)
             else:

@@ -17,10 +17,12 @@ Sink = Callable[[Any], None]
 class Router:
     """Sends each message to the sink registered for its key, and counts what it could not route."""
 
-    __slots__ = ("_routes", "routed", "unrouted")
+    __slots__ = ("_routes", "lookup", "routed", "unrouted")
 
     def __init__(self) -> None:
         self._routes: dict[Hashable, Sink] = {}
+        self.lookup: Callable[[Hashable], Sink | None] = self._routes.get
+        """The sink for a key, or None: the dict's own ``get``, for hot paths."""
         self.routed = 0
         self.unrouted = 0
 
