@@ -8,7 +8,23 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from reactivex import abc
 
-__all__ = ["MergedTopicObserver", "typed"]
+from rxws.exceptions import UsageError
+
+__all__ = ["MergedTopicObserver", "typed", "unique_topics"]
+
+
+def unique_topics(topics: Sequence[str]) -> tuple[str, ...]:
+    """``topics`` without repeats, in order.
+
+    Raises:
+        UsageError: no topic, or one that is not a non-empty string.
+    """
+    if not topics:
+        raise UsageError("watch() needs at least one topic")
+    for topic in topics:
+        if not isinstance(topic, str) or not topic:
+            raise UsageError(f"topics must be non-empty strings, got {topic!r}")
+    return tuple(dict.fromkeys(topics))
 
 
 class MergedTopicObserver:

@@ -31,6 +31,7 @@ from rxws._heartbeat import _HeartbeatMixin
 from rxws._outbound import _OutboundMixin
 from rxws._subject import FastSubject
 from rxws._time import clock_of
+from rxws._topics import unique_topics
 from rxws._watching import _WatchingMixin
 from rxws.core.correlation import IdGenerator, PendingTable, monotonic_ids
 from rxws.core.routing import Router
@@ -337,14 +338,9 @@ class WebSocketClient(_WatchingMixin, _OutboundMixin, _HeartbeatMixin):
         """
         if idle_timeout is not None and not idle_timeout > 0:
             raise UsageError(f"idle_timeout must be > 0 or None, got {idle_timeout!r}")
-        if not topics:
-            raise UsageError("watch() needs at least one topic")
-        for topic in topics:
-            if not isinstance(topic, str) or not topic:
-                raise UsageError(f"topics must be non-empty strings, got {topic!r}")
+        unique = unique_topics(topics)
         if self._closed:
             raise UsageError("the client is closed; create a new one")
-        unique = tuple(dict.fromkeys(topics))
 
         def subscribe(
             observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None

@@ -28,7 +28,7 @@ from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from rxws._command import CommandResult
-from rxws._topics import MergedTopicObserver
+from rxws._topics import MergedTopicObserver, unique_topics
 from rxws.client import WebSocketClient
 from rxws.core.state import ConnectionState
 from rxws.events import Event
@@ -234,14 +234,9 @@ class ConnectionPool:
         Errors with :class:`~rxws.exceptions.SubscriptionLimitExceeded` when ``max_connections``
         connections are full.
         """
-        if not topics:
-            raise UsageError("watch() needs at least one topic")
-        for topic in topics:
-            if not isinstance(topic, str) or not topic:
-                raise UsageError(f"topics must be non-empty strings, got {topic!r}")
+        unique = unique_topics(topics)
         if self._closed:
             raise UsageError("the pool is closed; create a new one")
-        unique = tuple(dict.fromkeys(topics))
 
         def subscribe(
             observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
