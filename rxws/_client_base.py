@@ -1,9 +1,10 @@
 """Shared state and plumbing of :class:`rxws.WebSocketClient`, split by concern.
 
 The client is one object assembled from mixins that share the attributes declared here:
-:mod:`rxws._outbound` (sending, requests, deadlines, the rate limiter on the way out) and
-:mod:`rxws._watching` (topics, subscriptions, restore after reconnect, gaps), with the public
-API and the connection lifecycle in :mod:`rxws.client`. This module holds the marshalling
+:mod:`rxws._lifecycle` (connect, the retried session, drops, close), :mod:`rxws._outbound`
+(sending, requests, deadlines, the rate limiter on the way out), :mod:`rxws._watching` (topics,
+subscriptions, restore after reconnect, gaps) and :mod:`rxws._heartbeat` (pings and deadlines),
+with the public API and the inbound dispatch in :mod:`rxws.client`. This module holds the marshalling
 helpers they all use: run on the client's loop, schedule, emit an event, change state.
 """
 
