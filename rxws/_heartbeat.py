@@ -21,7 +21,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 from rxws._client_base import _ClientBase, log
 from rxws.core.state import ConnectionState
 from rxws.events import HeartbeatMissed
-from rxws.exceptions import HeartbeatTimeout, NotConnected
+from rxws.exceptions import HeartbeatTimeout, NotConnected, RateLimitExceeded
 from rxws.transport.base import Link
 
 __all__: list[str] = []
@@ -99,8 +99,11 @@ class _HeartbeatMixin(_ClientBase):
             return
         message = self.protocol.heartbeat_message()
         if message is not None:
-            self._write(self.protocol.encode(message), None)
-            self._app_pinged = True
+            try:
+                self._write(self.protocol.encode(message), None)
+                self._app_pinged = True
+            except RateLimitExceeded as exc:  # the outbound queue is full (already an event)
+                log.warning("%s: heartbeat not queued: %s", self.name, exc)
         self._app_frames = frames
         self._app_timer.disposable = self._after(interval, self._app_tick)
 

@@ -44,10 +44,7 @@ from rxws.events import (
     HeartbeatMissed,
     VenueNotice,
 )
-from rxws.exceptions import (
-    DecodeError,
-    UsageError,
-)
+from rxws.exceptions import DecodeError, RateLimitExceeded, UsageError
 from rxws.operators._idle import idle_watchdog
 from rxws.protocols.base import MessageKind, VenueProtocol
 from rxws.ratelimit.events import RateLimitEvent
@@ -395,7 +392,10 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         self._check_rate_signal(message)
         reply = self.protocol.auto_reply(message)
         if reply is not None:
-            self._write(self.protocol.encode(reply), None)
+            try:
+                self._write(self.protocol.encode(reply), None)
+            except RateLimitExceeded as exc:  # the outbound queue is full (already an event)
+                log.warning("%s: automatic reply not queued: %s", self.name, exc)
         if kind is _ACK:
             self._on_ack_topics(self.protocol.ack_topics(message), self.protocol.reply_error(message))
         elif kind is _UNACK:
