@@ -259,7 +259,7 @@ class _LifecycleMixin(_ClientBase):
         elif isinstance(error, MessageTooBig):
             why, code = DisconnectReason.PROTOCOL_ERROR, 1009
         elif isinstance(error, ProtocolError):
-            why = DisconnectReason.PROTOCOL_ERROR
+            why, code = DisconnectReason.PROTOCOL_ERROR, error.code
         else:
             why = DisconnectReason.NETWORK_ERROR
         self._dropped(error, why, code, str(error))

@@ -118,7 +118,11 @@ class ConnectionClosed(ConnectionLost):
 
 
 class ProtocolError(TransportError):
-    """The peer broke the WebSocket protocol."""
+    """The peer broke the WebSocket protocol; ``code`` is the close code we failed it with."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class MessageTooBig(ProtocolError):

@@ -308,7 +308,7 @@ class WebsocketsLink(Link):
             if sent.code == 1011 and "keepalive" in sent.reason:
                 return HeartbeatTimeout("no pong before the ping timeout (half-open connection)")
             if sent.code in (1002, 1007):
-                return ProtocolError(f"protocol error {sent.code}: {sent.reason}")
+                return ProtocolError(f"protocol error {sent.code}: {sent.reason}", sent.code)
         if rcvd is not None or self._closing:
             return None
         cause = exc.__cause__ or getattr(self._ws, "_rxws_lost", None)
