@@ -29,7 +29,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, make_seq
 
 __all__ = ["Binance", "raw_stream_name"]
 
@@ -133,7 +133,7 @@ class Binance(VenueProtocol):
         if type(first) is not int or type(last) is not int:
             return None
         prev = data.get("pu")
-        return Seq(first, last, prev if type(prev) is int else None)
+        return make_seq(first, last, prev if type(prev) is int else None)
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """``"binance_-1003"`` / ``"binance_-1015"`` when the message carries that code, else None."""

@@ -25,7 +25,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar, Literal
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, make_seq
 
 __all__ = ["Bybit"]
 
@@ -149,7 +149,7 @@ class Bybit(VenueProtocol):
         update = data.get("u")
         if type(update) is not int:
             return None
-        return Seq(update, update)
+        return make_seq(update, update)
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """``"bybit_<code>"`` for ``retCode`` 10006, 10403 or 10429, else None."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rxws.protocols.base import MessageKind, Seq
+from rxws.protocols.base import MessageKind, Seq, make_seq
 from rxws.protocols.jsonrpc import JsonRpc, _error_code
 
 __all__ = ["TEST_REQUEST_ID", "Deribit"]
@@ -89,7 +89,7 @@ class Deribit(JsonRpc):
         if type(change) is not int:
             return None
         prev = data.get("prev_change_id")
-        return Seq(change, change, prev if type(prev) is int else None)
+        return make_seq(change, change, prev if type(prev) is int else None)
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """``"deribit_10028"`` for a ``too_many_requests`` error, else None."""

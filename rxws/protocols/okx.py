@@ -40,7 +40,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, json_dumps
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, json_dumps, make_seq
 
 __all__ = ["Okx", "topic_arg", "topic_of_arg"]
 
@@ -218,7 +218,7 @@ class Okx(VenueProtocol):
         if type(seq_id) is not int:
             return None
         prev = item.get("prevSeqId")
-        return Seq(seq_id, seq_id, prev if type(prev) is int and prev >= 0 else None)
+        return make_seq(seq_id, seq_id, prev if type(prev) is int and prev >= 0 else None)
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """``"okx_<code>"`` for OKX's too-many-requests codes, top-level or per item (``sCode``)."""
