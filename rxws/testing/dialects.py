@@ -138,6 +138,14 @@ def _merged(payload: Any, **fields: Any) -> dict[str, Any]:
     return item
 
 
+def _subscription_op(subscribe: bool, rid: Any, topics: Any, method: str, invalid: str) -> ClientOp:
+    """A subscribe or unsubscribe of ``topics``, or an ``invalid`` op saying ``invalid`` when
+    ``topics`` is not a list of strings."""
+    if not _str_list(topics):
+        return ClientOp("invalid", id=rid, detail=invalid)
+    return ClientOp("subscribe" if subscribe else "unsubscribe", id=rid, topics=list(topics), method=method)
+
+
 def _str_list(value: Any) -> TypeGuard[list[str]]:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
@@ -168,12 +176,10 @@ class JsonRpcServerDialect(ServerDialect):
         params = msg.get("params")
         if method in self.subscribe_methods or method in self.unsubscribe_methods:
             channels = params.get("channels") if isinstance(params, dict) else None
-            if not _str_list(channels):
-                return ClientOp("invalid", id=rid, detail="'params.channels' must be a list of strings")
-            kind: Literal["subscribe", "unsubscribe"] = (
-                "subscribe" if method in self.subscribe_methods else "unsubscribe"
+            subscribe = method in self.subscribe_methods
+            return _subscription_op(
+                subscribe, rid, channels, method, "'params.channels' must be a list of strings"
             )
-            return ClientOp(kind, id=rid, topics=list(channels), method=method)
         if method in self.ping_methods:
             return ClientOp("ping", id=rid, method=method)
         if method in self.list_methods:
@@ -252,12 +258,10 @@ class BinanceServerDialect(ServerDialect):
         rid = msg.get("id")
         params = msg.get("params")
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
-            if not _str_list(params):
-                return ClientOp("invalid", id=rid, detail="Invalid request: 'params' must list streams")
-            kind: Literal["subscribe", "unsubscribe"] = (
-                "subscribe" if method == "SUBSCRIBE" else "unsubscribe"
+            subscribe = method == "SUBSCRIBE"
+            return _subscription_op(
+                subscribe, rid, params, method, "Invalid request: 'params' must list streams"
             )
-            return ClientOp(kind, id=rid, topics=list(params), method=method)
         if method == "LIST_SUBSCRIPTIONS":
             return ClientOp("list", id=rid, method=method)
         if method == "ping":
@@ -379,10 +383,7 @@ class BybitServerDialect(ServerDialect):
         rid = msg.get("req_id")
         args = msg.get("args")
         if op in ("subscribe", "unsubscribe"):
-            if not _str_list(args):
-                return ClientOp("invalid", id=rid, detail="'args' must be a list of topics")
-            kind: Literal["subscribe", "unsubscribe"] = "subscribe" if op == "subscribe" else "unsubscribe"
-            return ClientOp(kind, id=rid, topics=list(args), method=op)
+            return _subscription_op(op == "subscribe", rid, args, op, "'args' must be a list of topics")
         if op == "ping":
             return ClientOp("ping", id=rid, method=op)
         if isinstance(args, list) and len(args) == 1 and isinstance(args[0], dict):
