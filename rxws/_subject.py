@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -96,12 +96,3 @@ class FastSubject(Observable[T], Generic[T]):
     def _report(self, exc: BaseException) -> None:
         if self._on_observer_error is not None:
             self._on_observer_error(exc)
-
-    def as_observable(self) -> Observable[T]:
-        """This subject seen only as an observable."""
-        source = self
-
-        def subscribe(observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None) -> Any:
-            return source.subscribe(observer, scheduler=scheduler)
-
-        return Observable(subscribe)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from reactivex import Observable
 
@@ -53,4 +52,3 @@ class ReconnectPolicy:
     backoff: ExponentialBackoff = field(default_factory=ExponentialBackoff)
     approve: Approval = _approve_all
     retry_on: Callable[[BaseException], bool] = default_retry_on
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -190,8 +190,6 @@ class SequenceTracker:
         for rec in self._records.values():
             rec.dropped = True
 
-    mark_disconnected = disconnected
-
     # Housekeeping -----------------------------------------------------------------------
     def forget(self, topic: str) -> None:
         """Stop tracking ``topic`` (e.g. after unsubscribing, or to accept a resync as new)."""
