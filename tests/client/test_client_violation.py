@@ -8,9 +8,10 @@ from typing import Any
 
 from conftest import Virtual
 
-from rxws import VenueError
+from rxws import Disconnected, DisconnectReason, RateLimitExceeded, VenueError
+from rxws.exceptions import PenaltyActive
 from rxws.protocols import Binance
-from rxws.ratelimit import PenaltyStarted, RateLimitEvent, ViolationReported
+from rxws.ratelimit import PenaltyStarted, RateLimitEvent, SlidingWindow, VenueRateLimiter, ViolationReported
 from rxws.ratelimit.presets import binance_spot
 
 
@@ -44,3 +45,29 @@ def test_binance_1003_starts_a_penalty_that_holds_back_the_next_frames(virtual: 
     assert (penalty.at, penalty.seconds) == (2.75, 1.0)  # the reply arrives at 2.5 + latency
     # the send asked at 3.0 waited for the penalty to run out, then went
     assert sent_at == [3.75]
+
+
+def test_connect_during_a_penalty_is_refused_locally_with_penalty_active(virtual: Virtual) -> None:
+    limiter = binance_spot()
+    client = virtual.client(protocol=Binance(), rate_limiter=limiter)
+    errors: list[BaseException] = []
+    virtual.at(1.0, lambda: limiter.report_violation("someone-else", "close_1008", 1.0))
+    virtual.at(1.5, lambda: client.connect().subscribe(on_error=errors.append))
+    virtual.run(until=3.0)
+    assert len(errors) == 1 and isinstance(errors[0], PenaltyActive)
+    assert virtual.transport.attempts == 0  # nothing reached the venue
+    dropped = virtual.timeline.of(Disconnected)  # type: ignore[union-attr]
+    assert [d.reason for d in dropped] == [DisconnectReason.RATE_LIMITED]
+
+
+def test_connect_beyond_the_wait_limit_is_refused_with_rate_limit_exceeded(virtual: Virtual) -> None:
+    limiter = VenueRateLimiter(connect=[SlidingWindow(1, 60.0)])  # one connect a minute
+    first = virtual.client(rate_limiter=limiter, open_timeout=5.0)
+    second = virtual.client(rate_limiter=limiter, open_timeout=5.0)
+    errors: list[BaseException] = []
+    virtual.at(1.0, first.connect)
+    virtual.at(2.0, lambda: second.connect().subscribe(on_error=errors.append))
+    virtual.run(until=3.0)
+    assert len(errors) == 1 and isinstance(errors[0], RateLimitExceeded)
+    assert errors[0].retry_after == 59.0  # longer than open_timeout: refused, not waited for
+    assert virtual.transport.attempts == 1
