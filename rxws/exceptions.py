@@ -26,7 +26,8 @@ host can catch "the venue said no" without also catching its own bugs::
     ├── SubscriptionLimitExceeded       more topics than the venue allows per connection
     ├── ReconnectDeniedError            the host's policy refused to reconnect
     ├── BackoffExhausted                the backoff policy ran out of attempts
-    └── SnapshotError                   a subscription snapshot is corrupt or foreign
+    ├── SnapshotError                   a subscription snapshot is corrupt or foreign
+    └── RecordingError                  a session recording is corrupt, truncated or foreign
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ __all__ = [
     "ProtocolError",
     "RateLimitExceeded",
     "ReconnectDeniedError",
+    "RecordingError",
     "RequestTimeout",
     "RxwsError",
     "SharedStoreError",
@@ -192,3 +194,18 @@ class BackoffExhausted(RxwsError):
 
 class SnapshotError(RxwsError):
     """A subscription snapshot is corrupt, of an unknown schema, or for another venue."""
+
+
+class RecordingError(RxwsError):
+    """A session recording (:mod:`rxws.testing.recorder`) is corrupt, truncated or of an unknown format.
+
+    Attributes:
+        path: the file (or stream name) the recording was read from.
+        line: the 1-based line at fault, or ``None`` when the fault is not on one line.
+    """
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line

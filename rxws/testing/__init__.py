@@ -1,6 +1,9 @@
-"""Test helpers that ship with rxws: a real mock venue, a virtual-time responder, server dialects."""
+"""Test helpers that ship with rxws: a real mock venue, a virtual-time responder, server dialects,
+and session record and replay."""
 
 from rxws.testing.dialects import SERVER_DIALECTS, ClientOp, ServerDialect, server_dialect
+from rxws.testing.recorder import Recorder
+from rxws.testing.replay import ReplayTransport, ReplayVenue
 from rxws.testing.responder import Responder
 from rxws.testing.venue import MockVenue, VenueConnection
 
@@ -8,6 +11,9 @@ __all__ = [
     "SERVER_DIALECTS",
     "ClientOp",
     "MockVenue",
+    "Recorder",
+    "ReplayTransport",
+    "ReplayVenue",
     "Responder",
     "ServerDialect",
     "VenueConnection",
