@@ -1,0 +1,116 @@
+"""The Recorder transport, in virtual time (TestScheduler + MemoryTransport, 0.25 s latency each way).
+
+Every timestamp below is exact: the recording's clock is the scheduler's, counted from the first
+connection attempt (virtual time 1.0).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from rxws.exceptions import ConnectFailed
+from rxws.protocols import GenericJson
+from rxws.testing import Recorder
+from rxws.testing.recorder import load_recording
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_session_is_recorded_frame_by_frame_with_scheduler_times(virtual: Any, tmp_path: Path) -> None:
+    path = tmp_path / "session.jsonl"
+    recorder = Recorder(virtual.transport, path, protocol=GenericJson())
+    virtual.transport = recorder  # the client opens its links through the recorder
+    client = virtual.client()
+    got: list[Any] = []
+    virtual.at(1.0, lambda: client.connect().subscribe(on_error=lambda _e: None))
+    virtual.at(2.0, lambda: client.watch("trades.BTC").subscribe(got.append))
+    virtual.at(3.0, lambda: virtual.responder.publish("trades.BTC", {"px": 1}))
+    virtual.at(3.5, lambda: recorder.inner.peer.push(b"\x00\x01\xff"))  # type: ignore[attr-defined]
+    virtual.run(4.0)
+
+    # Flushed per line: the file is readable while the connection is still open.
+    mid = records(path)
+    assert mid[0]["format"] == "rxws-recording" and mid[0]["version"] == 1
+    assert mid[0]["url"] == "ws://venue.test/ws" and mid[0]["protocol"] == "generic"
+    assert [(r["t"], r["conn"], r["kind"]) for r in mid[1:]] == [
+        (0.25, 1, "open"),
+        (1.0, 1, "out"),
+        (1.5, 1, "in"),
+        (2.25, 1, "in"),
+        (2.75, 1, "in"),
+    ]
+    assert json.loads(mid[2]["text"])["op"] == "subscribe"
+    assert json.loads(mid[4]["text"]) == {"topic": "trades.BTC", "seq": 1, "data": {"px": 1}}
+    assert mid[5]["binary"] == "AAH/"  # base64 of b"\x00\x01\xff"
+    assert got == [{"topic": "trades.BTC", "seq": 1, "data": {"px": 1}}]
+
+    virtual.at(4.0, lambda: recorder.inner.peer.close(4001, "bye"))  # type: ignore[attr-defined]
+    virtual.run(5.0)
+    assert records(path)[-1] == {
+        "t": 3.25,
+        "conn": 1,
+        "kind": "close",
+        "code": 4001,
+        "reason": "bye",
+        "by": "venue",
+    }
+
+
+def test_reconnects_drops_refusals_and_client_closes_are_numbered_and_recorded(
+    virtual: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "session.jsonl"
+    memory = virtual.transport
+    recorder = Recorder(memory, path)
+    virtual.transport = recorder
+    client = virtual.client()
+    quiet = {"on_error": lambda _e: None}
+    virtual.at(1.0, lambda: client.connect().subscribe(**quiet))
+    virtual.at(2.0, lambda: memory.peer.drop())
+    virtual.at(2.5, lambda: memory.refuse(1))
+    virtual.at(3.0, lambda: client.connect().subscribe(**quiet))
+    virtual.at(4.0, lambda: client.connect().subscribe(**quiet))
+    virtual.at(5.0, lambda: client.close().subscribe(**quiet))
+    virtual.run(10.0)
+
+    lines = records(path)
+    assert lines[0]["protocol"] is None
+    assert [(r["t"], r["conn"], r["kind"]) for r in lines[1:]] == [
+        (0.25, 1, "open"),
+        (1.25, 1, "drop"),
+        (2.25, None, "open_failed"),
+        (3.25, 2, "open"),
+        (4.25, 2, "close"),
+    ]
+    assert lines[2]["error"].startswith("ConnectionLost")
+    assert lines[3]["error"].startswith(ConnectFailed.__name__)
+    assert lines[5] == {"t": 4.25, "conn": 2, "kind": "close", "code": 1000, "reason": "", "by": "client"}
+    assert recorder.connections == 2
+
+    loaded = load_recording(path)
+    assert [c.number for c in loaded.connections] == [1, 2]
+    assert [c.opened for c in loaded.connections] == [0.25, 3.25]
+    assert [e.kind for c in loaded.connections for e in c.entries] == ["drop", "close"]
+    assert loaded.failed_opens == 1
+    recorder.close()
+    recorder.close()  # idempotent
+
+
+def test_a_stream_target_is_written_and_left_open(virtual: Any) -> None:
+    stream = io.StringIO()
+    recorder = Recorder(virtual.transport, stream, protocol="okx")
+    virtual.transport = recorder
+    client = virtual.client()
+    virtual.at(1.0, lambda: client.connect().subscribe(on_error=lambda _e: None))
+    virtual.run(2.0)
+    recorder.close()
+    assert not stream.closed
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["protocol"] == "okx"
+    assert lines[1] == {"t": 0.25, "conn": 1, "kind": "open", "url": "ws://venue.test/ws"}
+    assert recorder.lines == 2
