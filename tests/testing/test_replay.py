@@ -17,7 +17,7 @@ from reactivex.testing import TestScheduler
 from rxws import GapDetected, WebSocketClient
 from rxws.events import Disconnected, Event
 from rxws.exceptions import HandshakeRejected, RecordingError, RxwsError
-from rxws.protocols import GenericJson, Okx
+from rxws.protocols import Binance, GenericJson, Okx
 from rxws.protocols.base import VenueProtocol
 from rxws.testing import MockVenue, Recorder, ReplayTransport, ReplayVenue
 from rxws.testing.recorder import load_recording
@@ -387,3 +387,90 @@ async def test_a_recorded_live_session_replays_to_the_same_messages_and_gaps(
     scheduler.advance_to(30.0)
     assert vgot == live
     assert gaps_of(vevents) == live_gaps
+
+
+# Acceptance on real captured venue data (tests/data, see tests/data/SOURCES.md) -------------------------
+DATA = Path(__file__).resolve().parent.parent / "data"
+FTM = "ftmusdt@depth@100ms"
+
+
+def captured(venue: str, name: str) -> list[str]:
+    return [
+        line for line in (DATA / venue / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line
+    ]
+
+
+def wire(frames: list[str]) -> bytes:
+    from websockets.frames import Frame as WsFrame
+    from websockets.frames import Opcode
+
+    return b"".join(WsFrame(Opcode.TEXT, f.encode()).serialize(mask=False) for f in frames)
+
+
+async def watch_binance(url: str, transport: Any, streams: list[str], count: int) -> Session:
+    client = WebSocketClient(
+        url, protocol=Binance(), transport=transport, ping_interval=None, subscribe_timeout=5
+    )
+    events: list[Event] = []
+    client.events.subscribe(events.append)
+    await client.connect()
+    got: list[Any] = []
+    done = asyncio.get_running_loop().create_future()
+
+    def on_message(message: Any) -> None:
+        got.append(message)
+        if len(got) == count and not done.done():
+            done.set_result(None)
+
+    return Session(client, got, events, done, client.watch(*streams).subscribe(on_message))
+
+
+async def test_a_recorded_binance_depth_chain_of_real_frames_replays_to_the_same_messages_and_gap(
+    no_leaked_tasks: None, tmp_path: Path
+) -> None:
+    frames = captured("binance_spot", "combined_depth_capture")
+    chain = [i for i, f in enumerate(frames) if json.loads(f)["stream"] == FTM]
+    left_out = json.loads(frames.pop(chain[2]))["data"]  # one real update missing: one gap in the chain
+    streams = sorted({json.loads(f)["stream"] for f in frames})
+    path = tmp_path / "binance.jsonl"
+
+    async with MockVenue(rate=0, dialect="binance") as venue:
+        with Recorder(WebsocketsTransport(), path, protocol=Binance()) as recorder:
+            client, live, events, done, sub = await watch_binance(venue.url, recorder, streams, len(frames))
+            await venue.wait_subscribed(*streams)
+            await asyncio.sleep(0)  # let the ack reach the client first
+            await venue.blast(wire(frames))
+            await asyncio.wait_for(done, 5)
+            sub.dispose()
+            await venue.wait_for(lambda: all(not c.topics for c in venue.connections))
+            await client.close()
+    live_gaps = gaps_of(events)
+    assert live == [json.loads(f) for f in frames]
+    assert live_gaps == [(FTM, "sequence", left_out["U"] - 1, left_out["u"] + 1)]
+
+    async with ReplayVenue(path, speed=None) as replay:
+        client, got, events, done, sub = await watch_binance(replay.url, None, streams, len(frames))
+        await asyncio.wait_for(done, 5)
+        sub.dispose()
+        await replay.wait_finished(5)
+        await client.close()
+    assert got == live
+    assert gaps_of(events) == live_gaps
+    assert replay.failures == [] and replay.mismatches == []
+
+    transport = ReplayTransport(path)  # virtual time, at the recorded pace
+    scheduler = TestScheduler()
+    vclient = WebSocketClient(
+        "ws://x.test", protocol=Binance(), transport=transport, scheduler=scheduler, ping_interval=None
+    )
+    vevents: list[Event] = []
+    vgot: list[Any] = []
+    vclient.events.subscribe(vevents.append)
+    scheduler.schedule_absolute(1.0, lambda *_: vclient.connect().subscribe(on_error=lambda _e: None))
+    subs: list[Any] = []
+    scheduler.schedule_absolute(2.0, lambda *_: subs.append(vclient.watch(*streams).subscribe(vgot.append)))
+    scheduler.schedule_absolute(5.0, lambda *_: subs[0].dispose())  # the recorded UNSUBSCRIBE
+    scheduler.advance_to(60.0)
+    assert vgot == live
+    assert gaps_of(vevents) == live_gaps
+    assert transport.failures == [] and transport.mismatches == [] and transport.finished
