@@ -25,7 +25,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
-from rxws import __version__
+from rxws import __version__, _cli_record
 from rxws.client import WebSocketClient
 from rxws.core.backoff import ExponentialBackoff
 from rxws.core.state import ConnectionState
@@ -334,10 +334,13 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument("--protocol", default="generic", help=", ".join(PROTOCOLS))
     listen.add_argument("--watch", nargs="+", required=True, metavar="TOPIC")
     listen.add_argument("--reconnect", action="store_true", help="reconnect with the default backoff")
+    _cli_record.add_parsers(sub)
     return parser
 
 
 def _command(args: argparse.Namespace) -> Awaitable[int]:
+    if args.command in _cli_record.COMMANDS:
+        return _cli_record.command(args)
     if args.command == "demo":
         if not args.duration > 0:
             raise RxwsError("--duration must be > 0")
