@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import struct
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, cast
@@ -28,8 +29,6 @@ from reactivex import Observable, abc
 from reactivex.disposable import SerialDisposable
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame as WsFrame
-from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
@@ -247,10 +246,10 @@ class ReplayVenue(_Replay):
                 if step.kind == "send":
                     frame = step.frame
                     if isinstance(frame, str):
-                        chunk.append(WsFrame(Opcode.TEXT, frame.encode()).serialize(mask=False))
+                        chunk.append(_wire(0x81, frame.encode()))
                     else:
                         assert frame is not None
-                        chunk.append(WsFrame(Opcode.BINARY, frame).serialize(mask=False))
+                        chunk.append(_wire(0x82, frame))
                     continue
                 if chunk:
                     transport.write(b"".join(chunk))
@@ -278,6 +277,20 @@ class ReplayVenue(_Replay):
             await ws.close(cast(int, None), "")
         else:
             await ws.close(code, step.reason)
+
+
+def _wire(head: int, payload: bytes) -> bytes:
+    """One unmasked, unfragmented server frame (RFC 6455 section 5.2); ``head`` is FIN + opcode."""
+    size = len(payload)
+    if size < 126:
+        return bytes((head, size)) + payload
+    if size < 1 << 16:
+        return _SHORT.pack(head, 126, size) + payload
+    return _LONG.pack(head, 127, size) + payload
+
+
+_SHORT = struct.Struct("!BBH")
+_LONG = struct.Struct("!BBQ")
 
 
 class ReplayTransport(_Replay, Transport):

@@ -474,3 +474,20 @@ async def test_a_recorded_binance_depth_chain_of_real_frames_replays_to_the_same
     assert vgot == live
     assert gaps_of(vevents) == live_gaps
     assert transport.failures == [] and transport.mismatches == [] and transport.finished
+
+
+async def test_replay_venue_sends_frames_of_every_length_class_text_and_binary(
+    no_leaked_tasks: None, tmp_path: Path
+) -> None:
+    import base64
+
+    texts = ["", "x" * 125, "é" * 100, "y" * 126, "z" * 65535, "w" * 70_000]
+    blobs = [b"\x00\xff", bytes(range(256)) * 300]
+    records = [rec(0.0, "open")]
+    records += [rec(0.0, "in", text=t) for t in texts]
+    records += [rec(0.0, "in", binary=base64.b64encode(b).decode()) for b in blobs]
+    async with ReplayVenue(write(tmp_path / "s.jsonl", *records), speed=None) as venue:
+        from websockets.asyncio.client import connect
+
+        async with connect(venue.url, max_size=None) as ws:
+            assert [await ws.recv() for _ in range(len(texts) + len(blobs))] == [*texts, *blobs]
