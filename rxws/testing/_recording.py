@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ __all__ = [
     "load_recording",
 ]
 
+log = logging.getLogger("rxws.testing.recorder")
+
 FORMAT = "rxws-recording"
 VERSION = 1
 EntryKind = Literal["open", "in", "out", "close", "drop", "open_failed"]
@@ -39,6 +42,9 @@ class RecordingWriter:
         self._stream = stream
         self._close_stream = close_stream
         self.lines = 0
+        self.unwritten = 0
+        """Records not written: after ``close()``, or after the file failed (``error``)."""
+        self.error: OSError | None = None
 
     def header(self, url: str, protocol: str | None, started: str) -> None:
         """The first line: format, version, url, protocol name and wall-clock start (ISO 8601, UTC)."""
@@ -63,10 +69,17 @@ class RecordingWriter:
             self._stream.close()
 
     def _write(self, record: dict[str, Any]) -> None:
-        if self._stream.closed:
+        if self._stream.closed or self.error is not None:
+            self.unwritten += 1
             return
-        self._stream.write(json_dumps(record) + "\n")
-        self._stream.flush()
+        try:
+            self._stream.write(json_dumps(record) + "\n")
+            self._stream.flush()
+        except OSError as exc:  # a full disk must not break the session being recorded
+            self.error = exc
+            self.unwritten += 1
+            log.error("recording stopped: cannot write to %s: %s", getattr(self._stream, "name", "?"), exc)
+            return
         self.lines += 1
 
 

@@ -92,6 +92,16 @@ class Recorder(Transport):
         """Lines written so far, the header included."""
         return self._writer.lines
 
+    @property
+    def unwritten(self) -> int:
+        """Records that could not be written: after :meth:`close`, or once the file failed."""
+        return self._writer.unwritten
+
+    @property
+    def error(self) -> OSError | None:
+        """The write error that stopped the recording (it is logged; the session goes on)."""
+        return self._writer.error
+
     def open(self, url: str, options: LinkOptions, scheduler: abc.SchedulerBase) -> Observable[Link]:
         if self._clock is None:
             self._clock = clock_of(scheduler)

@@ -226,21 +226,25 @@ class ReplayVenue(_Replay):
 
     async def _read(self, ws: ServerConnection, player: Player, wake: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(ConnectionClosed):
+        try:
             async for frame in ws:
                 pong = player.client_frame(frame, loop.time())
                 if pong is not None:
                     await ws.send(pong)
                 wake.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            wake.set()  # the client went away: the play loop stops waiting
 
     async def _play(self, ws: ServerConnection, player: Player, wake: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         transport = ws.transport
         while not player.finished:
             wake.clear()
-            steps, next_at = player.poll(loop.time())
             if ws.protocol.state is not State.OPEN:
                 return
+            steps, next_at = player.poll(loop.time())
             chunk: list[bytes] = []
             for step in steps:
                 if step.kind == "send":
@@ -370,7 +374,7 @@ class _Driver:
                 elif step.kind == "drop":
                     peer.drop("replay: the recorded connection dropped here")
                 else:
-                    peer.close(1000 if step.code is None else step.code, step.reason)
+                    peer.close(1005 if step.code is None else step.code, step.reason)
             if next_at is None:
                 return
             delay = next_at - self.now()

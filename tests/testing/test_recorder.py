@@ -114,3 +114,32 @@ def test_a_stream_target_is_written_and_left_open(virtual: Any) -> None:
     assert lines[0]["protocol"] == "okx"
     assert lines[1] == {"t": 0.25, "conn": 1, "kind": "open", "url": "ws://venue.test/ws"}
     assert recorder.lines == 2
+
+
+class FullDisk(io.StringIO):
+    """A stream that fails after ``room`` writes, as a full disk does."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, text: str) -> int:
+        if self.room <= 0:
+            raise OSError(28, "No space left on device")
+        self.room -= 1
+        return super().write(text)
+
+
+def test_a_write_error_stops_the_recording_but_not_the_session(virtual: Any) -> None:
+    recorder = Recorder(virtual.transport, FullDisk(room=2), protocol="generic")
+    virtual.transport = recorder
+    client = virtual.client()
+    got: list[Any] = []
+    virtual.at(1.0, lambda: client.connect().subscribe(on_error=lambda _e: None))
+    virtual.at(2.0, lambda: client.watch("trades.BTC").subscribe(got.append))
+    virtual.at(3.0, lambda: virtual.responder.publish("trades.BTC", {"px": 1}))
+    virtual.run(4.0)
+    assert got == [{"topic": "trades.BTC", "seq": 1, "data": {"px": 1}}]
+    assert recorder.lines == 2  # the header and the open record
+    assert isinstance(recorder.error, OSError) and recorder.error.errno == 28
+    assert recorder.unwritten == 3  # the subscribe, its ack and the data frame: counted, not lost silently

@@ -491,3 +491,17 @@ async def test_replay_venue_sends_frames_of_every_length_class_text_and_binary(
 
         async with connect(venue.url, max_size=None) as ws:
             assert [await ws.recv() for _ in range(len(texts) + len(blobs))] == [*texts, *blobs]
+
+
+async def test_a_client_leaving_while_the_venue_waits_for_it_ends_that_connection_at_once(
+    no_leaked_tasks: None, tmp_path: Path
+) -> None:
+    venue = ReplayVenue(write(tmp_path / "s.jsonl", *SCRIPT), client_timeout=60.0)
+    async with venue:
+        from websockets.asyncio.client import connect
+
+        async with connect(venue.url):
+            pass  # leaves without sending the subscribe the recording waits for
+        async with asyncio.timeout(5):  # not the 60 s client_timeout
+            await venue.stop()
+    assert venue.failures == []
