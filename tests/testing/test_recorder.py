@@ -1,4 +1,5 @@
-"""The Recorder transport, in virtual time (TestScheduler + MemoryTransport, 0.25 s latency each way).
+"""The Recorder transport, in virtual time (TestScheduler + MemoryTransport, 0.25 s latency each way),
+and reading its format back (``load_recording``): broken files are named with their line.
 
 Every timestamp below is exact: the recording's clock is the scheduler's, counted from the first
 connection attempt (virtual time 1.0).
@@ -11,7 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rxws.exceptions import ConnectFailed
+import pytest
+
+from rxws.exceptions import ConnectFailed, RecordingError, RxwsError
 from rxws.protocols import GenericJson
 from rxws.testing import Recorder
 from rxws.testing.recorder import load_recording
@@ -143,3 +146,70 @@ def test_a_write_error_stops_the_recording_but_not_the_session(virtual: Any) -> 
     assert recorder.lines == 2  # the header and the open record
     assert isinstance(recorder.error, OSError) and recorder.error.errno == 28
     assert recorder.unwritten == 3  # the subscribe, its ack and the data frame: counted, not lost silently
+
+
+# Reading a recording back: what is refused, naming the file and the line ----------------------------
+HEADER = {
+    "format": "rxws-recording",
+    "version": 1,
+    "url": "ws://x.test",
+    "protocol": "generic",
+    "started": "",
+}
+OPEN = {"t": 1.0, "conn": 1, "kind": "open", "url": "ws://x.test"}
+SUBSCRIBE = '{"op":"subscribe","id":1,"args":["trades.BTC"]}'
+
+
+def rec(t: float, kind: str, conn: int = 1, **fields: Any) -> dict[str, Any]:
+    return {"t": t, "conn": conn, "kind": kind, **fields}
+
+
+BROKEN: list[tuple[str, str, int, str]] = [
+    ("corrupt", json.dumps(HEADER) + "\n" + json.dumps(OPEN) + "\n{oops\n", 3, "not a JSON record"),
+    ("truncated", json.dumps(HEADER) + "\n" + json.dumps(OPEN) + '\n{"t": 1.5, "co', 3, "cut short"),
+    ("no header", json.dumps(OPEN) + "\n", 1, "not an rxws recording"),
+    ("version", json.dumps({**HEADER, "version": 9}) + "\n", 1, "unsupported recording version 9"),
+    ("kind", json.dumps(HEADER) + "\n" + json.dumps(rec(1.0, "warp")) + "\n", 2, "unknown record kind"),
+    (
+        "never opened",
+        json.dumps(HEADER) + "\n" + json.dumps(rec(1.0, "in", conn=2, text="x")) + "\n",
+        2,
+        "never opened",
+    ),
+    (
+        "base64",
+        json.dumps(HEADER) + "\n" + json.dumps(OPEN) + "\n" + json.dumps(rec(1.0, "in", binary="@@")) + "\n",
+        3,
+        "base64",
+    ),
+    ("negative time", json.dumps(HEADER) + "\n" + json.dumps(rec(-1.0, "open")) + "\n", 2, "'t' must be"),
+    ("empty", "", 1, "empty recording"),
+]
+
+
+@pytest.mark.parametrize(("content", "line", "why"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
+def test_a_broken_recording_is_refused_naming_the_file_and_line(
+    tmp_path: Path, content: str, line: int, why: str
+) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_text(content)
+    with pytest.raises(RecordingError) as info:
+        load_recording(path)
+    assert isinstance(info.value, RxwsError)
+    assert str(info.value).startswith(f"{path}:{line}: ")
+    assert why in str(info.value)
+    assert (info.value.path, info.value.line) == (str(path), line)
+
+
+def test_a_missing_file_is_a_recording_error(tmp_path: Path) -> None:
+    with pytest.raises(RecordingError, match="cannot read the recording"):
+        load_recording(tmp_path / "absent.jsonl")
+
+
+def test_a_recording_cut_after_a_whole_line_is_readable(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl"  # no close record: the recorder crashed after a whole line
+    lines = [HEADER, OPEN, rec(2.0, "out", text=SUBSCRIBE), rec(2.5, "in", binary="AAE=")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    loaded = load_recording(path)
+    assert loaded.connections[0].ended is None
+    assert [e.frame for e in loaded.connections[0].entries] == [SUBSCRIBE, b"\x00\x01"]

@@ -1,4 +1,4 @@
-"""Replaying recordings: the file reader's errors, ReplayTransport in virtual time (exact times),
+"""Replaying recordings: ReplayTransport in virtual time (exact times),
 ReplayVenue over real loopback sockets, and the acceptance check — a recorded live session replays
 to the same messages and the same gap events, over a socket and in virtual time.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,11 +17,10 @@ from reactivex.testing import TestScheduler
 
 from rxws import GapDetected, WebSocketClient
 from rxws.events import Disconnected, Event
-from rxws.exceptions import HandshakeRejected, RecordingError, RxwsError
+from rxws.exceptions import HandshakeRejected, RecordingError
 from rxws.protocols import Binance, GenericJson, Okx
 from rxws.protocols.base import VenueProtocol
 from rxws.testing import MockVenue, Recorder, ReplayTransport, ReplayVenue
-from rxws.testing.recorder import load_recording
 from rxws.transport.websockets import WebsocketsTransport
 
 HEADER = {
@@ -55,61 +55,6 @@ SCRIPT = (
     rec(4.0, "in", text=data(3)),
     rec(5.0, "close", code=4001, reason="maintenance", by="venue"),
 )
-
-
-# The file reader ------------------------------------------------------------------------------------
-BROKEN: list[tuple[str, str, int, str]] = [
-    ("corrupt", json.dumps(HEADER) + "\n" + json.dumps(SCRIPT[0]) + "\n{oops\n", 3, "not a JSON record"),
-    ("truncated", json.dumps(HEADER) + "\n" + json.dumps(SCRIPT[0]) + '\n{"t": 1.5, "co', 3, "cut short"),
-    ("no header", json.dumps(SCRIPT[0]) + "\n", 1, "not an rxws recording"),
-    ("version", json.dumps({**HEADER, "version": 9}) + "\n", 1, "unsupported recording version 9"),
-    ("kind", json.dumps(HEADER) + "\n" + json.dumps(rec(1.0, "warp")) + "\n", 2, "unknown record kind"),
-    (
-        "never opened",
-        json.dumps(HEADER) + "\n" + json.dumps(rec(1.0, "in", conn=2, text="x")) + "\n",
-        2,
-        "never opened",
-    ),
-    (
-        "base64",
-        json.dumps(HEADER)
-        + "\n"
-        + json.dumps(SCRIPT[0])
-        + "\n"
-        + json.dumps(rec(1.0, "in", binary="@@"))
-        + "\n",
-        3,
-        "base64",
-    ),
-    ("negative time", json.dumps(HEADER) + "\n" + json.dumps(rec(-1.0, "open")) + "\n", 2, "'t' must be"),
-    ("empty", "", 1, "empty recording"),
-]
-
-
-@pytest.mark.parametrize(("content", "line", "why"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
-def test_a_broken_recording_is_refused_naming_the_file_and_line(
-    tmp_path: Path, content: str, line: int, why: str
-) -> None:
-    path = tmp_path / "broken.jsonl"
-    path.write_text(content)
-    with pytest.raises(RecordingError) as info:
-        ReplayTransport(path)
-    assert isinstance(info.value, RxwsError)
-    assert str(info.value).startswith(f"{path}:{line}: ")
-    assert why in str(info.value)
-    assert (info.value.path, info.value.line) == (str(path), line)
-
-
-def test_a_missing_file_is_a_recording_error(tmp_path: Path) -> None:
-    with pytest.raises(RecordingError, match="cannot read the recording"):
-        ReplayVenue(tmp_path / "absent.jsonl")
-
-
-def test_a_recording_cut_after_a_whole_line_is_readable(tmp_path: Path) -> None:
-    path = write(tmp_path / "cut.jsonl", *SCRIPT[:4])  # no close record: the recorder crashed
-    loaded = load_recording(path)
-    assert loaded.connections[0].ended is None
-    assert [e.frame for e in loaded.connections[0].entries] == [SUBSCRIBE, ACK, data(1)]
 
 
 # ReplayTransport, virtual time ----------------------------------------------------------------------
@@ -295,6 +240,16 @@ async def test_replay_venue_closes_with_1011_when_the_client_never_sends(
         assert len(venue.failures) == 1 and "recording line 3" in venue.failures[0]
 
 
+def test_both_replays_refuse_a_corrupt_recording_naming_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.jsonl", *SCRIPT[:3])
+    path.write_text(path.read_text() + '{"t": 3.0, "conn": 1, "kind": "in", "te')  # cut mid-line
+    for replay in (ReplayVenue, ReplayTransport):
+        with pytest.raises(
+            RecordingError, match=rf"^{re.escape(str(path))}:5: not a JSON record \(cut short"
+        ):
+            replay(path)
+
+
 def test_speed_must_be_positive_or_max(tmp_path: Path) -> None:
     path = write(tmp_path / "s.jsonl", *SCRIPT)
     for bad in (0, -1.0, "fast"):
@@ -314,7 +269,7 @@ class Session(NamedTuple):
     sub: Any
 
 
-async def live_session(url: str, transport: Any, count: int) -> tuple[list[Any], list[tuple[Any, ...]], Any]:
+async def live_session(url: str, transport: Any, count: int) -> Session:
     client = WebSocketClient(
         url, protocol=Okx(), transport=transport, ping_interval=None, subscribe_timeout=5
     )
