@@ -29,6 +29,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import SerialDisposable
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ProtocolError as WsProtocolError
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
@@ -162,6 +163,7 @@ class ReplayVenue(_Replay):
             ping_interval=None,
             max_size=None,
             compression=None,
+            write_limit=1 << 20,  # a deep send buffer: fewer write/drain round trips at max speed
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         log.info("replay venue on %s: %s", self.url, self.recording.path)
@@ -277,10 +279,14 @@ class ReplayVenue(_Replay):
             ws.transport.abort()
             return
         code = step.code
-        if code is None or code == 1005:  # a close frame without a code
-            await ws.close(cast(int, None), "")
-        else:
-            await ws.close(code, step.reason)
+        try:
+            if code is None or code == 1005:  # a close frame without a code
+                await ws.close(cast(int, None), "")
+            else:
+                await ws.close(code, step.reason)
+        except WsProtocolError:  # a code that may not be sent: end the connection as it ended
+            log.warning("replay: close code %s cannot be sent; dropping the connection", code)
+            ws.transport.abort()
 
 
 def _wire(head: int, payload: bytes) -> bytes:

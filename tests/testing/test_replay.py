@@ -460,3 +460,21 @@ async def test_a_client_leaving_while_the_venue_waits_for_it_ends_that_connectio
         async with asyncio.timeout(5):  # not the 60 s client_timeout
             await venue.stop()
     assert venue.failures == []
+
+
+@pytest.mark.parametrize(
+    ("recorded", "seen"), [(4999, 4999), (1001, 1001), (None, 1005), (1005, 1005), (1004, 1006)]
+)
+async def test_a_recorded_close_is_replayed_with_its_code_or_as_a_drop_when_unsendable(
+    no_leaked_tasks: None, tmp_path: Path, recorded: int | None, seen: int
+) -> None:
+    path = write(
+        tmp_path / "s.jsonl", rec(0.0, "open"), rec(0.1, "close", code=recorded, reason="", by="venue")
+    )
+    async with ReplayVenue(path) as venue:
+        from websockets.asyncio.client import connect
+
+        async with connect(venue.url) as ws:
+            async with asyncio.timeout(5):
+                await ws.wait_closed()
+            assert ws.close_code == seen
