@@ -260,6 +260,8 @@ class ReplayVenue(_Replay):
                 if chunk:
                     transport.write(b"".join(chunk))
                     chunk = []
+                if player.failure is not None:
+                    log.warning("%s", player.failure)
                 await self._end(ws, step)
                 return
             if chunk:
