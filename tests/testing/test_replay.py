@@ -346,7 +346,6 @@ async def test_a_recorded_live_session_replays_to_the_same_messages_and_gaps(
 
 # Acceptance on real captured venue data (tests/data, see tests/data/SOURCES.md) -------------------------
 DATA = Path(__file__).resolve().parent.parent / "data"
-FTM = "ftmusdt@depth@100ms"
 
 
 def captured(venue: str, name: str) -> list[str]:
@@ -380,28 +379,32 @@ async def watch_binance(url: str, transport: Any, streams: list[str], count: int
     return Session(client, got, events, done, client.watch(*streams).subscribe(on_message))
 
 
+@pytest.mark.parametrize(
+    ("venue", "topic"), [("binance_spot", "ftmusdt@depth@100ms"), ("binance_usdm", "sushiusdt@depth@100ms")]
+)
 async def test_a_recorded_binance_depth_chain_of_real_frames_replays_to_the_same_messages_and_gap(
-    no_leaked_tasks: None, tmp_path: Path
+    no_leaked_tasks: None, tmp_path: Path, venue: str, topic: str
 ) -> None:
-    frames = captured("binance_spot", "combined_depth_capture")
-    chain = [i for i, f in enumerate(frames) if json.loads(f)["stream"] == FTM]
-    left_out = json.loads(frames.pop(chain[2]))["data"]  # one real update missing: one gap in the chain
+    frames = captured(venue, "combined_depth_capture")
+    chain = [i for i, f in enumerate(frames) if json.loads(f)["stream"] == topic]
+    before, after = (json.loads(frames[i])["data"] for i in (chain[1], chain[3]))
+    frames.pop(chain[2])  # one real update missing: one gap in the chain
     streams = sorted({json.loads(f)["stream"] for f in frames})
     path = tmp_path / "binance.jsonl"
 
-    async with MockVenue(rate=0, dialect="binance") as venue:
+    async with MockVenue(rate=0, dialect="binance") as mock:
         with Recorder(WebsocketsTransport(), path, protocol=Binance()) as recorder:
-            client, live, events, done, sub = await watch_binance(venue.url, recorder, streams, len(frames))
-            await venue.wait_subscribed(*streams)
+            client, live, events, done, sub = await watch_binance(mock.url, recorder, streams, len(frames))
+            await mock.wait_subscribed(*streams)
             await asyncio.sleep(0)  # let the ack reach the client first
-            await venue.blast(wire(frames))
+            await mock.blast(wire(frames))
             await asyncio.wait_for(done, 5)
             sub.dispose()
-            await venue.wait_for(lambda: all(not c.topics for c in venue.connections))
+            await mock.wait_for(lambda: all(not c.topics for c in mock.connections))
             await client.close()
     live_gaps = gaps_of(events)
     assert live == [json.loads(f) for f in frames]
-    assert live_gaps == [(FTM, "sequence", left_out["U"] - 1, left_out["u"] + 1)]
+    assert live_gaps == [(topic, "sequence", before["u"], after["U"])]
 
     async with ReplayVenue(path, speed=None) as replay:
         client, got, events, done, sub = await watch_binance(replay.url, None, streams, len(frames))
