@@ -5,9 +5,27 @@
   (``REPLY`` keyed by the id; decimal ``req_id`` strings are read back as ints). Option channels
   acknowledge with ``{"type": "COMMAND_RESP", "data": {"successTopics": [...], ...}}``: ``ACK``.
 * Data ``{"topic": "orderbook.50.BTCUSDT", "type": "snapshot" | "delta", "data": {...}}`` is
-  ``DATA`` keyed by ``topic``. The order book's update id ``u`` rises by one per update and is
-  read as ``Seq(u, u)``; ``seq`` (the cross sequence) is not consecutive, so it is not used for
-  gap detection. ``u == 1`` means the venue restarted the book and sends a new snapshot.
+  ``DATA`` keyed by ``topic``.
+* Sequence (gap detection follows each topic's documented rule; v5 "Orderbook" page,
+  https://bybit-exchange.github.io/docs/v5/websocket/public/orderbook, read 2026-11-30; a topic
+  without a chain gets none, only disconnect windows):
+
+  ==============================  ==========================================  ====================
+  topic / message                 documented rule                             ``sequence``
+  ==============================  ==========================================  ====================
+  ``orderbook.{depth}.{symbol}``  ``u`` "Update ID", continuous in general    ``Seq(u, u)``
+  ``type == "delta"``
+  ``orderbook...`` snapshot       "reset your local orderbook" on a snapshot; ``Seq(u, u,
+                                  level 1 re-sends the snapshot after 3 s     reset=True)``
+                                  idle with the same ``u``
+  ``orderbook...`` with ``u == 1``  the service restarted: a new snapshot     ``Seq(1, 1,
+                                                                              reset=True)``
+  trades, tickers, klines, ...    none (``seq``, the cross sequence, orders   None
+                                  books of different depths but is not
+                                  consecutive)
+  ==============================  ==========================================  ====================
+* Notices: Bybit documents no message announcing that a connection will close (read
+  2026-11-30), so this dialect produces no ``NOTICE``.
 * Heartbeat: ``{"op": "ping"}`` every 20 s; the answers ``{"success": true, "ret_msg": "pong",
   "op": "ping"}`` (public) and ``{"op": "pong", "args": [...]}`` (private) are ``CONTROL``.
 * Errors: ``"success": false`` with ``ret_msg`` (no code: ``VenueError.code`` is None) and, on the
@@ -140,8 +158,12 @@ class Bybit(VenueProtocol):
         return message.get("data") if type(message) is dict else None
 
     def sequence(self, message: Any) -> Seq | None:
-        """``Seq(u, u)`` of an order book message; None when ``data.u`` is absent."""
+        """``Seq(u, u)`` of an order book delta; a snapshot (or ``u == 1``) starts a new chain
+        (``reset=True``); None for every other topic (module docstring)."""
         if type(message) is not dict:
+            return None
+        topic = message.get("topic")
+        if type(topic) is not str or not topic.startswith("orderbook."):
             return None
         data = message.get("data")
         if type(data) is not dict:
@@ -149,6 +171,8 @@ class Bybit(VenueProtocol):
         update = data.get("u")
         if type(update) is not int:
             return None
+        if update == 1 or message.get("type") == "snapshot":
+            return make_seq(update, update, None, True)
         return make_seq(update, update)
 
     def rate_limit_signal(self, message: Any) -> str | None:

@@ -4,8 +4,27 @@
   ``{"channels": [...]}``; the reply's ``result`` is the list of subscribed channels.
 * Data: ``{"jsonrpc": "2.0", "method": "subscription", "params": {"channel": c, "data": d}}`` is
   ``DATA`` keyed by the channel, e.g. ``book.BTC-PERPETUAL.100ms``.
-* Sequence: book channels carry ``change_id`` and, from the second message on, ``prev_change_id``;
-  they are read as ``Seq(change_id, change_id, prev=prev_change_id)``.
+* Sequence (gap detection follows each channel's documented rule; Deribit "Subscription
+  Channels" pages ``book.{instrument_name}.{interval}`` and
+  ``book.{instrument_name}.{group}.{depth}.{interval}``, https://docs.deribit.com, read
+  2026-11-30; a channel without a chain gets none, only disconnect windows):
+
+  ================================================  ==================================  ======================
+  channel                                           documented rule                     ``sequence``
+  ================================================  ==================================  ======================
+  ``book.{instrument}.{interval}`` (``raw``,        ``prev_change_id`` == previous      ``Seq(change_id,
+  ``100ms``), ``type == "change"``                  ``change_id``                       change_id,
+                                                                                        prev=prev_change_id)``
+  the same, ``type == "snapshot"`` (no              the first notification: starts      ``Seq(change_id,
+  ``prev_change_id``)                               a chain                             change_id, reset=True)``
+  ``book.{instrument}.{group}.{depth}.{interval}``  none: a whole book each interval,   None
+                                                    no ``prev_change_id``
+  trades, ticker, index, others                     none                                None
+  ================================================  ==================================  ======================
+* Notices: Deribit documents no unsolicited message announcing that a connection will close.
+  Platform maintenance is announced on the ``platform_state`` and ``announcements`` channels,
+  which are subscribed and so delivered as ``DATA`` to their watchers (read 2026-11-30); this
+  dialect produces no ``NOTICE``.
 * Heartbeats: after ``client.request("public/set_heartbeat", {"interval": 30})`` the venue sends
   ``{"method": "heartbeat", "params": {"type": "heartbeat" | "test_request"}}`` (``CONTROL``).
   A ``test_request`` must be answered at once with ``public/test`` or the venue closes the
@@ -76,11 +95,15 @@ class Deribit(JsonRpc):
         return None
 
     def sequence(self, message: Any) -> Seq | None:
-        """``change_id`` / ``prev_change_id`` of a book notification, else None."""
+        """``change_id`` / ``prev_change_id`` of a ``book.{instrument}.{interval}`` notification
+        (a snapshot starts a new chain); None for grouped books and other channels."""
         if type(message) is not dict:
             return None
         params = message.get("params")
         if type(params) is not dict:
+            return None
+        channel = params.get("channel")
+        if type(channel) is not str or not channel.startswith("book.") or channel.count(".") != 2:
             return None
         data = params.get("data")
         if type(data) is not dict:
@@ -89,7 +112,11 @@ class Deribit(JsonRpc):
         if type(change) is not int:
             return None
         prev = data.get("prev_change_id")
-        return make_seq(change, change, prev if type(prev) is int else None)
+        if type(prev) is int:
+            return make_seq(change, change, prev)
+        if data.get("type") == "snapshot":
+            return make_seq(change, change, None, True)
+        return None
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """``"deribit_10028"`` for a ``too_many_requests`` error, else None."""
