@@ -88,6 +88,20 @@ def make_seq(first: int, last: int, prev: int | None = None, reset: bool = False
     return _tuple_new(Seq, (first, last, prev, reset))
 
 
+_REMEMBERED = 4096
+
+
+def _remember(cache: dict[str, bool], key: str, value: bool) -> bool:
+    """Store ``value`` under ``key`` while ``cache`` holds fewer than 4096 keys; return ``value``.
+
+    Dialects cache per-topic facts (e.g. "this channel has an update chain") so that the
+    per-message path is one dict lookup; the cap bounds memory whatever topics arrive.
+    """
+    if len(cache) < _REMEMBERED:
+        cache[key] = value
+    return value
+
+
 class VenueProtocol:
     """Base of every venue dialect.
 

@@ -57,7 +57,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, make_seq
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _remember, make_seq
 
 __all__ = ["Binance", "raw_stream_name"]
 
@@ -89,6 +89,7 @@ class Binance(VenueProtocol):
 
     def __init__(self, *, max_topics_per_connection: int | None = 1024) -> None:
         self.max_topics_per_connection = max_topics_per_connection
+        self._chained: dict[str, bool] = {}  # stream -> has an update chain (a diff depth stream)
 
     # Outbound messages -------------------------------------------------------------------
     def subscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
@@ -174,12 +175,17 @@ class Binance(VenueProtocol):
             data = message
             if data.get("e") != "depthUpdate":
                 return None
-        elif type(stream) is str and (stream.endswith("@depth") or "@depth@" in stream):
+        else:
+            if type(stream) is not str:
+                return None
+            chained = self._chained.get(stream)
+            if chained is None:
+                chained = _remember(self._chained, stream, stream.endswith("@depth") or "@depth@" in stream)
+            if not chained:
+                return None
             data = message.get("data")
             if type(data) is not dict:
                 return None
-        else:
-            return None
         first = data.get("U")
         last = data.get("u")
         if type(first) is not int or type(last) is not int:

@@ -43,7 +43,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar, Literal
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, make_seq
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _remember, make_seq
 
 __all__ = ["Bybit"]
 
@@ -76,6 +76,7 @@ class Bybit(VenueProtocol):
 
     def __init__(self, *, category: Category = "linear", heartbeat_interval: float = 20.0) -> None:
         self.category = category
+        self._chained: dict[str, bool] = {}  # topic -> is an order book topic
         self.heartbeat_interval = heartbeat_interval
         self.max_topics_per_message = 10 if category == "spot" else None
         self.max_topics_per_connection = 2000 if category == "option" else None
@@ -163,7 +164,12 @@ class Bybit(VenueProtocol):
         if type(message) is not dict:
             return None
         topic = message.get("topic")
-        if type(topic) is not str or not topic.startswith("orderbook."):
+        if type(topic) is not str:
+            return None
+        chained = self._chained.get(topic)
+        if chained is None:
+            chained = _remember(self._chained, topic, topic.startswith("orderbook."))
+        if not chained:
             return None
         data = message.get("data")
         if type(data) is not dict:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rxws.protocols.base import MessageKind, Seq, make_seq
+from rxws.protocols.base import MessageKind, Seq, _remember, make_seq
 from rxws.protocols.jsonrpc import JsonRpc, _error_code
 
 __all__ = ["TEST_REQUEST_ID", "Deribit"]
@@ -71,6 +71,7 @@ class Deribit(JsonRpc):
             channels_param="channels",
             notification_method="subscription",
         )
+        self._chained: dict[str, bool] = {}  # channel -> is book.{instrument}.{interval}
 
     def classify(self, message: Any) -> tuple[MessageKind, Any]:
         """As :meth:`JsonRpc.classify`, with the reply to the automatic ``public/test`` as CONTROL."""
@@ -103,7 +104,14 @@ class Deribit(JsonRpc):
         if type(params) is not dict:
             return None
         channel = params.get("channel")
-        if type(channel) is not str or not channel.startswith("book.") or channel.count(".") != 2:
+        if type(channel) is not str:
+            return None
+        chained = self._chained.get(channel)
+        if chained is None:
+            chained = _remember(
+                self._chained, channel, channel.startswith("book.") and channel.count(".") == 2
+            )
+        if not chained:
             return None
         data = params.get("data")
         if type(data) is not dict:

@@ -80,11 +80,12 @@ _ERROR = MessageKind.ERROR
 _UNKNOWN = MessageKind.UNKNOWN
 _NOTICE = MessageKind.NOTICE
 
-_CHAINED = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
-"""Channels whose pushes carry a ``prevSeqId`` chain (Order book channel, read 2026-11-30)."""
 _PUSH_ONLY = frozenset({"uid"})
 _SUBSCRIBE_ONLY = frozenset({"extraParams"})
 _SHUTDOWN_CODE = "64008"
+_CHAINED = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
+"""Channels with a ``prevSeqId`` chain ("prevSeqId ... Only applicable to books, books-l2-tbt,
+books50-l2-tbt", Order book channel, read 2026-11-30)."""
 
 _RATE_LIMIT_CODES = frozenset({"60014", "60023", "50011", "50061"})
 _PONG = "pong"
@@ -295,28 +296,25 @@ class Okx(VenueProtocol):
 
     def sequence(self, message: Any) -> Seq | None:
         """``Seq(seqId, seqId, prev=prevSeqId)`` on the chained book channels (module docstring);
-        a snapshot starts a new chain (``reset=True``); None on every other channel."""
+        a snapshot (``prevSeqId == -1``) starts a new chain (``reset=True``); None on every other
+        channel (a push without ``prevSeqId`` is let go first, before the channel is looked at)."""
         if type(message) is not dict:
-            return None
-        arg = message.get("arg")
-        if type(arg) is not dict:
-            return None
-        channel = arg.get("channel")
-        if type(channel) is not str or channel not in _CHAINED:
             return None
         data = message.get("data")
         if type(data) is not list or not data or type(data[0]) is not dict:
             return None
         item = data[0]
         seq_id = item.get("seqId")
-        if type(seq_id) is not int:
-            return None
-        if message.get("action") == "snapshot":
-            return make_seq(seq_id, seq_id, None, True)
         prev = item.get("prevSeqId")
-        if type(prev) is not int or prev < 0:
+        if type(seq_id) is not int or type(prev) is not int:
+            return None  # no prevSeqId: a channel without a chain (trades, books5, bbo-tbt...)
+        arg = message.get("arg")
+        channel = arg.get("channel") if type(arg) is dict else None
+        if type(channel) is not str or channel not in _CHAINED:
             return None
-        return make_seq(seq_id, seq_id, prev)
+        if prev >= 0:
+            return make_seq(seq_id, seq_id, prev)
+        return make_seq(seq_id, seq_id, None, True)  # prevSeqId == -1: a snapshot
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """``"okx_<code>"`` for OKX's too-many-requests codes, top-level or per item (``sCode``)."""

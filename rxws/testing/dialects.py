@@ -463,40 +463,19 @@ class BybitServerDialect(ServerDialect):
             args = args[0]
         return ClientOp("request", id=rid, method=op, params=args)
 
+    def _frame(self, success: bool, ret_msg: str, request_id: Any, **fields: Any) -> str:
+        """A response in the documented field order, with ``conn_id`` and ``req_id``."""
+        head = {"success": success, "ret_msg": ret_msg, "conn_id": self.conn_id}
+        return json_dumps({**head, "req_id": "" if request_id is None else request_id, **fields})
+
     def ack(self, op: ClientOp) -> list[str]:
-        return [
-            json_dumps(
-                {
-                    "success": True,
-                    "ret_msg": op.op,
-                    "conn_id": self.conn_id,
-                    "req_id": "" if op.id is None else op.id,
-                    "op": op.op,
-                }
-            )
-        ]
+        return [self._frame(True, op.op, op.id, op=op.op)]
 
     def reply(self, request_id: Any, result: Any) -> str:
-        return json_dumps(
-            {
-                "success": True,
-                "ret_msg": "",
-                "conn_id": self.conn_id,
-                "req_id": "" if request_id is None else request_id,
-                "data": result,
-            }
-        )
+        return self._frame(True, "", request_id, data=result)
 
     def error(self, request_id: Any, code: int, message: str) -> str:
-        return json_dumps(
-            {
-                "success": False,
-                "retCode": code,
-                "ret_msg": message,
-                "conn_id": self.conn_id,
-                "req_id": "" if request_id is None else request_id,
-            }
-        )
+        return self._frame(False, message, request_id, retCode=code)
 
     def data(self, topic: str, seq: int, payload: Any) -> str:
         ts = 1672304484978 + seq
@@ -507,15 +486,7 @@ class BybitServerDialect(ServerDialect):
         return json_dumps({"topic": topic, "type": kind, "ts": ts, "data": item, "cts": ts})
 
     def pong(self, op: ClientOp) -> str:
-        return json_dumps(
-            {
-                "success": True,
-                "ret_msg": "pong",
-                "conn_id": self.conn_id,
-                "req_id": "" if op.id is None else op.id,
-                "op": "ping",
-            }
-        )
+        return self._frame(True, "pong", op.id, op="ping")
 
     def rate_limited(self, request_id: Any) -> str | None:
         return self.error(request_id, 10006, "Too many visits!")

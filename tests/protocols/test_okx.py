@@ -317,6 +317,13 @@ def test_channels_without_a_chain_have_no_sequence(okx: Okx, frame: str) -> None
     assert okx.sequence(msg) is None  # seqId may repeat (trades) or be re-sent when idle
 
 
+def test_prev_seq_id_on_an_undocumented_channel_is_not_read_as_a_chain(okx: Okx) -> None:
+    msg = book("books5", 15, 15)  # books5 documents no prevSeqId; if one appeared, still no chain
+    assert okx.sequence(msg) is None
+    msg["arg"] = {"channel": ["books"], "instId": "BTC-USDT"}  # malformed: no error, no sequence
+    assert okx.sequence(msg) is None
+
+
 def test_snapshot_channels_resent_when_idle_are_not_gaps(okx: Okx) -> None:
     # "If there are no updates to the depth for an extended period ... OKX will send the latest
     # snapshot" with the same seqId: no chain, so the same push twice reports nothing.
