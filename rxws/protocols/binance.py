@@ -27,19 +27,18 @@ Sources: Binance spot API docs, ``web-socket-streams.md`` and ``web-socket-api.m
 * Sequence (gap detection follows each stream's documented rule; a stream without an update
   chain gets none, only disconnect windows):
 
-  ==================================  ===============================  ==========================
-  stream                              documented rule                  ``sequence``
-  ==================================  ===============================  ==========================
-  ``<s>@depth``, ``<s>@depth@100ms``  spot: ``U`` == previous ``u``+1  ``Seq(U, u)``
-  (diff depth, spot)
-  same, USD-M / COIN-M futures        ``pu`` == previous ``u``         ``Seq(U, u, prev=pu)``
-  ``<s>@depth<5|10|20>[@speed]``      none (a whole top-N book;        None
-  (partial depth)                     futures' ``pu`` refers to the
-                                      diff stream, not this one)
-  ``<s>@bookTicker``                  none (``u`` is the book's        None
-                                      update id, not a chain)
-  trades, klines, tickers, others     none                             None
-  ==================================  ===============================  ==========================
+  ================================  ===============================  ======================
+  stream                            documented rule                  ``sequence``
+  ================================  ===============================  ======================
+  ``<s>@depth[@100ms]`` (spot)      ``U`` == previous ``u`` + 1      ``Seq(U, u)``
+  ``<s>@depth[@speed]`` (futures)   ``pu`` == previous ``u``         ``Seq(U, u, prev=pu)``
+  ``<s>@depth<5|10|20>[@speed]``    none: a whole top-N book (the    None
+                                    futures' ``pu`` refers to the
+                                    diff stream, not this one)
+  ``<s>@bookTicker``                none: its ``u`` is the book's    None
+                                    update id, not a chain
+  trades, klines, tickers, others   none                             None
+  ================================  ===============================  ======================
 
   On a raw connection only ``e == "depthUpdate"`` is read (as diff depth): a raw USD-M partial
   depth stream, which also says ``depthUpdate``, cannot be told apart — use combined streams.

@@ -10,20 +10,18 @@
   https://bybit-exchange.github.io/docs/v5/websocket/public/orderbook, read 2026-11-30; a topic
   without a chain gets none, only disconnect windows):
 
-  ==============================  ==========================================  ====================
-  topic / message                 documented rule                             ``sequence``
-  ==============================  ==========================================  ====================
-  ``orderbook.{depth}.{symbol}``  ``u`` "Update ID", continuous in general    ``Seq(u, u)``
-  ``type == "delta"``
-  ``orderbook...`` snapshot       "reset your local orderbook" on a snapshot; ``Seq(u, u,
-                                  level 1 re-sends the snapshot after 3 s     reset=True)``
-                                  idle with the same ``u``
-  ``orderbook...`` with ``u == 1``  the service restarted: a new snapshot     ``Seq(1, 1,
-                                                                              reset=True)``
-  trades, tickers, klines, ...    none (``seq``, the cross sequence, orders   None
-                                  books of different depths but is not
-                                  consecutive)
-  ==============================  ==========================================  ====================
+  ====================================  ========================================  =====================
+  topic and message                     documented rule                           ``sequence``
+  ====================================  ========================================  =====================
+  ``orderbook.{depth}.{symbol}`` delta  ``u`` "Update ID", continuous in general  ``Seq(u, u)``
+  ``orderbook...`` snapshot             a snapshot resets the book; level 1       ``Seq(u, u,
+                                        re-sends it after 3 s idle, same ``u``    reset=True)``
+  ``orderbook...`` with ``u == 1``      the service restarted: a new snapshot     ``Seq(1, 1,
+                                                                                  reset=True)``
+  trades, tickers, klines, others       none (``seq``, the cross sequence, is     None
+                                        not consecutive)
+  ====================================  ========================================  =====================
+
 * Notices: Bybit documents no message announcing that a connection will close (read
   2026-11-30), so this dialect produces no ``NOTICE``.
 * Heartbeat: ``{"op": "ping"}`` every 20 s; the answers ``{"success": true, "ret_msg": "pong",

@@ -9,18 +9,20 @@
   ``book.{instrument_name}.{group}.{depth}.{interval}``, https://docs.deribit.com, read
   2026-11-30; a channel without a chain gets none, only disconnect windows):
 
-  ================================================  ==================================  ======================
-  channel                                           documented rule                     ``sequence``
-  ================================================  ==================================  ======================
-  ``book.{instrument}.{interval}`` (``raw``,        ``prev_change_id`` == previous      ``Seq(change_id,
-  ``100ms``), ``type == "change"``                  ``change_id``                       change_id,
-                                                                                        prev=prev_change_id)``
-  the same, ``type == "snapshot"`` (no              the first notification: starts      ``Seq(change_id,
-  ``prev_change_id``)                               a chain                             change_id, reset=True)``
-  ``book.{instrument}.{group}.{depth}.{interval}``  none: a whole book each interval,   None
+  ================================================  =================================  ===================
+  channel                                           documented rule                    ``sequence``
+  ================================================  =================================  ===================
+  ``book.{instrument}.{interval}``, change          ``prev_change_id`` == previous     ``Seq(change_id,
+                                                    ``change_id``                      change_id,
+                                                                                       prev_change_id)``
+  ``book.{instrument}.{interval}``, snapshot        the first notification (no         ``Seq(change_id,
+                                                    ``prev_change_id``): starts a      change_id,
+                                                    chain                              reset=True)``
+  ``book.{instrument}.{group}.{depth}.{interval}``  none: a whole book each interval,  None
                                                     no ``prev_change_id``
-  trades, ticker, index, others                     none                                None
-  ================================================  ==================================  ======================
+  trades, ticker, index, others                     none                               None
+  ================================================  =================================  ===================
+
 * Notices: Deribit documents no unsolicited message announcing that a connection will close.
   Platform maintenance is announced on the ``platform_state`` and ``announcements`` channels,
   which are subscribed and so delivered as ``DATA`` to their watchers (read 2026-11-30); this

@@ -31,21 +31,23 @@ Messages:
 * sequence (gap detection follows each channel's documented rule: "Order book channel" and
   "Sequence number" sections, read 2026-11-30; a channel without a chain gets none):
 
-  ====================================  =========================================  ==============================
-  channel                               documented rule                            ``sequence``
-  ====================================  =========================================  ==============================
-  ``books``, ``books-l2-tbt``,          ``prevSeqId`` == previous ``seqId``        ``Seq(seqId, seqId,
-  ``books50-l2-tbt`` (update)           (also when idle: ``seqId == prevSeqId``;   prev=prevSeqId)``
-                                        after maintenance ``seqId < prevSeqId``,
-                                        in sequence)
-  the same, ``action == "snapshot"``    ``prevSeqId == -1``: starts a chain        ``Seq(seqId, seqId,
-                                                                                   reset=True)``
-  ``books5``, ``bbo-tbt``,              none: "prevSeqId ... only applicable to    None
-  ``trades``, ``tickers``, others       books, books-l2-tbt, books50-l2-tbt";
-                                        snapshot channels re-send the latest
-                                        snapshot with the same ``seqId`` when
-                                        idle; trade ``seqId`` may repeat
-  ====================================  =========================================  ==============================
+  =================================================  =====================================  ============
+  channel                                            documented rule                        ``sequence``
+  =================================================  =====================================  ============
+  ``books``, ``books-l2-tbt``, ``books50-l2-tbt``    ``prevSeqId`` == previous ``seqId``;   ``Seq(seqId,
+                                                     also when idle (``seqId ==             seqId,
+                                                     prevSeqId``) and after maintenance     prevSeqId)``
+                                                     (``seqId < prevSeqId``)
+  the same, ``action == "snapshot"``                 ``prevSeqId == -1``: starts a chain    ``Seq(seqId,
+                                                                                            seqId,
+                                                                                            reset=True)``
+  ``books5``, ``bbo-tbt``, ``trades``, others        none: "prevSeqId ... only applicable   None
+                                                     to books, books-l2-tbt,
+                                                     books50-l2-tbt"; snapshot channels
+                                                     re-send the latest snapshot with the
+                                                     same ``seqId`` when idle; trade
+                                                     ``seqId`` may repeat
+  =================================================  =====================================  ============
 
 * error codes are strings on the wire (``"60012"``) and decimal ones become ints in
   :class:`~rxws.exceptions.VenueError`. Rate limits: 60014 "Requests too frequent", 60023 "Bulk
