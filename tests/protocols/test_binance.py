@@ -361,3 +361,14 @@ def test_reading_never_raises(msg: Any) -> None:
     bn.auto_reply(msg)
     bn.sequence({"stream": "x", "data": msg})
     bn.classify({"stream": "x", "data": msg})
+
+
+def test_stream_facts_are_cached_within_a_bound(bn: Binance) -> None:
+    # The per-stream "has a chain" fact is cached; 5000 distinct streams keep it bounded and the
+    # answers stay right past the bound.
+    for i in range(5000):
+        assert bn.sequence(combined(f"s{i}@trade", TRADE)) is None
+    assert len(bn._chained) == 4096
+    assert bn.sequence(combined("late@depth@100ms", DIFF_DEPTH)) == Seq(157, 160)
+    assert bn.sequence(combined("late@depth5", SPOT_PARTIAL_DEPTH)) is None
+    assert len(bn._chained) == 4096
