@@ -149,6 +149,22 @@ def test_okx_documented_reset_chain_is_in_sequence_and_a_hole_in_it_is_one_gap(i
     )
 
 
+@pytest.mark.parametrize("index", [1, 2, 3])
+def test_okx_captured_books_chain(index: int) -> None:
+    lines = frames("okx", "books_chain_capture_2026")
+    items = [m["data"][0] for m in messages("okx", "books_chain_capture_2026")]
+    assert items[index + 1]["prevSeqId"] == items[index]["seqId"] != items[index - 1]["seqId"]
+    _check_one_hole(
+        "okx",
+        Okx(),
+        "books:BTC-USDT-SWAP",
+        lines,
+        index,
+        items[index - 1]["seqId"],
+        items[index + 1]["seqId"],
+    )
+
+
 def test_okx_a_missing_no_change_update_loses_nothing() -> None:
     """(15, 15) says nothing changed: without it, (15, 3) still names the last seqId seen."""
     lines = frames("okx", "sequence_reset_derived")

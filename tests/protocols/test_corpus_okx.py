@@ -35,6 +35,7 @@ CHAINED = {"books", "books-l2-tbt", "books50-l2-tbt"}
 FILES = [
     "public_capture_2022",
     "bbo_trades_capture_2026",
+    "books_chain_capture_2026",
     "fixtures_docs",
     "private_capture_roq",
     "control_roq",
@@ -109,7 +110,7 @@ def test_book_sequence_follows_seqid_and_prevseqid_and_other_channels_have_none(
         else:
             # books-l2-tbt recorded before seqId existed, bbo-tbt, books5, trades, tickers, private.
             assert seq is None, (message["arg"], item.get("seqId"))
-    assert chained == 6
+    assert chained == 11
 
 
 def test_trade_seqids_repeat_in_the_capture_so_trades_cannot_be_a_chain() -> None:
@@ -117,6 +118,13 @@ def test_trade_seqids_repeat_in_the_capture_so_trades_cannot_be_a_chain() -> Non
     seq_ids = [m["data"][0]["seqId"] for m in trades]
     assert len(seq_ids) - len(set(seq_ids)) >= 10  # eleven trades share one seqId
     assert all(Okx().sequence(m) is None for m in trades)
+
+
+def test_the_captured_books_updates_are_one_chain_by_prevseqid() -> None:
+    items = [m["data"][0] for m in messages("okx", "books_chain_capture_2026")]
+    assert len(items) == 5
+    for before, after in pairwise(items):
+        assert after["prevSeqId"] == before["seqId"]
 
 
 def test_the_documented_reset_example_is_one_chain_by_prevseqid() -> None:
