@@ -26,7 +26,7 @@ from rxws.protocols import Bybit
 from rxws.protocols.base import MessageKind
 
 K = MessageKind
-FILES = ["orderbook1_linear_capture", "fixtures_and_docs", "derived_from_docs"]
+FILES = ["orderbook1_linear_capture", "orderbook1_spot_capture", "fixtures_and_docs", "derived_from_docs"]
 
 
 def _all() -> list[dict[str, Any]]:
@@ -71,7 +71,7 @@ def test_level_1_pushes_are_all_snapshots_and_their_u_may_repeat() -> None:
 def test_subscribe_responses_with_an_id_are_replies_and_without_one_are_acks() -> None:
     proto = Bybit()
     responses = [m for m in _all() if m.get("op") == "subscribe"]
-    assert len(responses) == 6
+    assert len(responses) == 12
     for message in responses:
         kind, key = proto.classify(message)
         if message.get("req_id"):
