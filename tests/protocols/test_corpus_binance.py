@@ -144,3 +144,15 @@ def test_server_shutdown_is_a_shutdown_notice_in_every_documented_form() -> None
         assert proto.rate_limit_signal(message) is None
         _code, detail = proto.notice_detail(message)
         assert "serverShutdown" in detail
+
+
+def test_every_corpus_message_but_the_unnamed_raw_payloads_is_understood() -> None:
+    proto = Binance()
+    corpus = [
+        m
+        for venue, name in [*CAPTURES, ("binance_spot", "docs_examples"), ("binance_spot", "server_shutdown")]
+        for m in messages(venue, name)
+    ]
+    unknown = [m for m in corpus if proto.classify(m)[0] is K.UNKNOWN]
+    assert len(corpus) >= 140
+    assert unknown == [m for m in corpus if "lastUpdateId" in m or set(m) == {"u", "s", "b", "B", "a", "A"}]

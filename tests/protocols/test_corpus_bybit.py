@@ -106,3 +106,9 @@ def test_auth_and_pong_responses_without_id_are_control() -> None:
         kind, _ = proto.classify(message)
         assert kind is K.CONTROL
         assert proto.reply_error(message) is None  # retCode 0
+
+
+def test_every_corpus_message_is_understood() -> None:
+    proto = Bybit()
+    unknown = [m for m in _all() if proto.classify(m)[0] is K.UNKNOWN]
+    assert unknown == []

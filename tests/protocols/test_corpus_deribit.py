@@ -108,3 +108,9 @@ def test_a_test_request_heartbeat_is_control_and_answered_with_public_test() -> 
     assert kind is K.CONTROL
     answer = proto.auto_reply(heartbeat)
     assert answer is not None and answer["method"] == "public/test"
+
+
+def test_every_corpus_message_is_understood() -> None:
+    proto = Deribit()
+    unknown = [m for m in _all() if proto.classify(m)[0] is K.UNKNOWN]
+    assert unknown == []

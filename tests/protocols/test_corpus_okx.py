@@ -183,3 +183,11 @@ def test_failed_op_replies_are_replies_with_an_error_and_50011_is_a_rate_limit(i
     item_codes = [item.get("sCode") for item in message["data"]]
     assert "50011" in [message["code"], *item_codes]
     assert proto.rate_limit_signal(message) is not None
+
+
+def test_every_corpus_message_is_understood() -> None:
+    """No OKX frame in the corpus is left UNKNOWN: each is one of the documented kinds above."""
+    proto = Okx()
+    proto.subscribe_message(["account", "orders:instType=ANY"], 1)
+    unknown = [m for m in _all() if proto.classify(m)[0] is K.UNKNOWN]
+    assert unknown == []
