@@ -23,7 +23,11 @@
   ====================================  ========================================  =====================
 
 * Notices: Bybit documents no message announcing that a connection will close (read
-  2026-11-30), so this dialect produces no ``NOTICE``.
+  2026-11-30), so this dialect produces no ``NOTICE``. Platform maintenance is announced on the
+  ``system.status`` topic of the ``/v5/public/misc/status`` endpoint ("Get System Status":
+  ``{"topic": "system.status", "data": [{"title", "state", "begin", "end", ...}]}``; it says that
+  short pauses and WebSocket disconnections are *not* announced there). That topic is subscribed,
+  so it stays ``DATA`` for its watchers (a ``NOTICE`` is never routed to a watcher).
 * Heartbeat: ``{"op": "ping"}`` every 20 s; the answers ``{"success": true, "ret_msg": "pong",
   "op": "ping"}`` (public) and ``{"op": "pong", "args": [...]}`` (private) are ``CONTROL``.
 * Errors: ``"success": false`` with ``ret_msg`` (no code: ``VenueError.code`` is None) and, on the

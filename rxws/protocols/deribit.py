@@ -24,9 +24,11 @@
   ================================================  =================================  ===================
 
 * Notices: Deribit documents no unsolicited message announcing that a connection will close.
-  Platform maintenance is announced on the ``platform_state`` and ``announcements`` channels,
-  which are subscribed and so delivered as ``DATA`` to their watchers (read 2026-11-30); this
-  dialect produces no ``NOTICE``.
+  Platform maintenance is announced on the ``platform_state`` channel ("monitor whether the
+  Deribit platform is operational and to detect maintenance periods", data such as
+  ``{"price_index": "sol_usdc", "locked": true}``) and on ``announcements``; both are subscribed,
+  so they stay ``DATA`` for their watchers (a ``NOTICE`` is never routed to a watcher; read
+  2026-11-30). This dialect produces no ``NOTICE``.
 * Heartbeats: after ``client.request("public/set_heartbeat", {"interval": 30})`` the venue sends
   ``{"method": "heartbeat", "params": {"type": "heartbeat" | "test_request"}}`` (``CONTROL``).
   A ``test_request`` must be answered at once with ``public/test`` or the venue closes the

@@ -346,3 +346,29 @@ def test_reading_never_raises(msg: Any) -> None:
         bybit.sequence(probe)
         bybit.rate_limit_signal(probe)
         bybit.auto_reply(probe)
+
+
+def test_system_status_is_data_for_its_watchers_not_a_notice(bybit: Bybit) -> None:
+    # "Get System Status" response example (https://bybit-exchange.github.io/docs/v5/websocket/system/
+    # system-status, read 2026-11-30): a subscribed topic, so its watcher gets it.
+    msg = {
+        "topic": "system.status",
+        "ts": 1751858399649,
+        "data": [
+            {
+                "id": "4d95b2a0-587f-11f0-bcc9-56f28c94d6ea",
+                "title": "t06",
+                "state": "completed",
+                "begin": "1751596902000",
+                "end": "1751597011000",
+                "href": "",
+                "serviceTypes": [2, 3, 4, 5],
+                "product": [1, 2],
+                "uidSuffix": [],
+                "maintainType": 1,
+                "env": 1,
+            }
+        ],
+    }
+    assert bybit.classify(msg) == (DATA, "system.status")
+    assert bybit.sequence(msg) is None

@@ -334,3 +334,15 @@ def test_reading_never_raises(msg: Any) -> None:
         deribit.sequence(probe)
         deribit.rate_limit_signal(probe)
         deribit.auto_reply(probe)
+
+
+def test_platform_state_is_data_for_its_watchers_not_a_notice(deribit: Deribit) -> None:
+    # "platform_state" notification data example (https://docs.deribit.com/subscriptions/platform/
+    # platform_state, read 2026-11-30) in the documented notification envelope.
+    msg = {
+        "jsonrpc": "2.0",
+        "method": "subscription",
+        "params": {"channel": "platform_state", "data": {"price_index": "sol_usdc", "locked": True}},
+    }
+    assert deribit.classify(msg) == (DATA, "platform_state")
+    assert deribit.sequence(msg) is None
