@@ -411,5 +411,8 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
                     detail=str(error.message if error is not None else message)[:200],
                 )
             )
+        elif kind is MessageKind.NOTICE:
+            code, detail = self.protocol.notice_detail(message)
+            self._emit(VenueNotice(at=self._now(), code=code, detail=detail, notice=str(key)))
         elif kind is not _CONTROL:
             self._unrouted(None, message)

@@ -210,11 +210,18 @@ class ObserverFailed(Event):
 
 
 class VenueNotice(Event):
-    """A venue message that is an error or notice not tied to any request (e.g. a bad frame)."""
+    """A venue message that is an error or notice not tied to any request (e.g. a bad frame).
+
+    ``notice`` says which: ``"error"`` for an error message, else the label the dialect gives a
+    venue notice (``MessageKind.NOTICE``): ``"shutdown"`` when the venue says it will close this
+    connection soon (Binance ``serverShutdown``, OKX ``64008``), ``"maintenance"`` for a
+    scheduled maintenance announcement. The host decides whether to reconnect or rotate.
+    """
 
     kind: Literal["venue_notice"] = "venue_notice"
     code: int | str | None = None
     detail: str = ""
+    notice: str = "error"
 
 
 class OutboundFailed(Event):

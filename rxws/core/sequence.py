@@ -5,11 +5,20 @@ first number of the current contiguous run, the time of the last message, and wh
 connection loss happened since. Every data message goes through :meth:`SequenceTracker.observe`,
 which returns the :class:`~rxws.events.GapDetected` the message reveals, or None.
 
-Classification of a message ``Seq(first, last, prev)`` against the topic's last number ``L`` and
-the start ``R`` of its contiguous run (the first number received since the last gap):
+Classification of a message ``Seq(first, last, prev, reset)`` against the topic's last number
+``L`` and the start ``R`` of its contiguous run (the first number received since the last gap):
 
-- **ok** (None): ``prev == L`` when the venue states ``prev``; otherwise ``first <= L + 1 <= last``
-  (contiguous, or overlapping and extending, as Binance's ``U <= L + 1 <= u`` rule allows).
+- **ok** (None), in this order:
+
+  - ``reset`` (a snapshot that starts a new chain): whatever ``L``; the record adopts
+    ``first``..``last`` and the run restarts at ``first``;
+  - ``prev == L`` when the venue states ``prev``, **whatever** ``first`` and ``last`` are: this
+    covers OKX's documented sequence reset after maintenance (``seqId < prevSeqId`` while
+    ``prevSeqId`` equals the last ``seqId``) and its idle heartbeat (``seqId == prevSeqId == L``).
+    The record adopts ``last``; when ``last < L`` the run restarts at ``first``;
+  - ``prev`` not stated and ``first <= L + 1 <= last`` (contiguous, or overlapping and
+    extending, as Binance's ``U <= L + 1 <= u`` rule allows).
+
 - ``"duplicate"``: ``last <= L`` and ``first >= R`` — every number was already received in the
   current run. The record does not move.
 - ``"regression"``: ``last <= L`` and ``first < R`` — the numbers went back past anything this
@@ -17,6 +26,8 @@ the start ``R`` of its contiguous run (the first number received since the last 
   adopts the new numbering, so the messages that follow are checked against it.
 - ``"sequence"``: numbers were skipped — ``first > L + 1``, or ``prev != L`` (with ``last > L``).
   ``last_seq`` is ``L`` and ``next_seq`` is ``first``; the run restarts at ``first``.
+
+The first message of a topic (no ``L`` yet) is ok and starts the record.
 
 Sequence gaps carry ``start`` = the time of the previous message and ``end`` = now.
 
@@ -67,14 +78,19 @@ class SeqRecord:
         if self.dropped:
             return False
         seen = self.last_seq
-        first, last, prev = seq
+        first, last, prev, _reset = seq
         if seen is None or last < first:
             return False
-        if (prev is None and first == seen + 1) or (prev is not None and prev == seen and last >= seen):
-            self.last_seq = last
-            self.last_time = now
-            return True
-        return False
+        if prev is None:
+            if first != seen + 1:
+                return False
+        elif prev != seen:
+            return False
+        elif last < seen:  # the venue's documented reset: prev == L, numbers start lower
+            self.run_start = first
+        self.last_seq = last
+        self.last_time = now
+        return True
 
 
 _Record = SeqRecord
@@ -151,11 +167,13 @@ class SequenceTracker:
 
     def _check(self, topic: str, rec: _Record, seq: Seq, now: float) -> GapDetected | None:
         last = rec.last_seq
-        if last is None:
+        if last is None or seq.reset:
             rec.last_seq, rec.run_start = seq.last, seq.first
             return None
         kind: GapKind
-        if seq.prev is not None and seq.prev == last and seq.last >= last:
+        if seq.prev is not None and seq.prev == last:
+            if seq.last < last:
+                rec.run_start = seq.first
             rec.last_seq = seq.last
             return None
         if seq.last <= last:

@@ -57,6 +57,10 @@ class MessageKind(IntEnum):
     """Anything else; the key is None."""
     UNACK = 6
     """An unsubscribe acknowledgement keyed by topic, for venues whose acks carry no id."""
+    NOTICE = 7
+    """A venue notice that this connection will end or degrade soon; the key is a short label
+    (``"shutdown"``, ``"maintenance"``) that the dialect documents. The client reports it as a
+    :class:`~rxws.events.VenueNotice` with that ``notice`` label; the host decides what to do."""
 
 
 class Seq(NamedTuple):
@@ -64,20 +68,38 @@ class Seq(NamedTuple):
 
     ``first``..``last`` is the range of updates the message carries (equal for one update);
     ``prev`` is the venue's "previous id" when it states one (OKX ``prevSeqId``, Deribit
-    ``prev_change_id``), which is checked instead of ``first == last_seen + 1``.
+    ``prev_change_id``, Binance USD-M ``pu``), which is checked instead of
+    ``first == last_seen + 1``; ``reset`` marks a message that starts a new chain (a snapshot:
+    OKX ``action == "snapshot"``, Bybit ``type == "snapshot"`` or ``u == 1``, Deribit
+    ``type == "snapshot"``), in sequence whatever the last number seen.
     """
 
     first: int
     last: int
     prev: int | None = None
+    reset: bool = False
 
 
 _tuple_new = tuple.__new__
 
 
-def make_seq(first: int, last: int, prev: int | None = None) -> Seq:
+def make_seq(first: int, last: int, prev: int | None = None, reset: bool = False) -> Seq:
     """A :class:`Seq`, built without the NamedTuple's Python-level ``__new__`` (hot path)."""
-    return _tuple_new(Seq, (first, last, prev))
+    return _tuple_new(Seq, (first, last, prev, reset))
+
+
+_REMEMBERED = 4096
+
+
+def _remember(cache: dict[str, bool], key: str, value: bool) -> bool:
+    """Store ``value`` under ``key`` while ``cache`` holds fewer than 4096 keys; return ``value``.
+
+    Dialects cache per-topic facts (e.g. "this channel has an update chain") so that the
+    per-message path is one dict lookup; the cap bounds memory whatever topics arrive.
+    """
+    if len(cache) < _REMEMBERED:
+        cache[key] = value
+    return value
 
 
 class VenueProtocol:
@@ -169,8 +191,13 @@ class VenueProtocol:
         return ()
 
     def sequence(self, message: Any) -> Seq | None:
-        """Sequence numbers of a data message, or None when it has none."""
+        """Sequence numbers of a data message, or None when its channel has no documented update
+        chain (then only disconnect windows are reported for it)."""
         return None
+
+    def notice_detail(self, message: Any) -> tuple[int | str | None, str]:
+        """For ``MessageKind.NOTICE`` messages: the venue's code (or None) and a short detail."""
+        return None, str(message)[:200]
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """A label when ``message`` says we sent too much (e.g. Binance -1003), else None."""

@@ -15,9 +15,36 @@ Sources: Binance spot API docs, ``web-socket-streams.md`` and ``web-socket-api.m
   their routing is exact.
 * Errors: replies ``{"error": {"code": c, "msg": m}, "id": n}`` (WebSocket API, with ``status``),
   and the stream API's ``{"code": c, "msg": m}`` which may lack an id (then ``ERROR`` keyed by the
-  code). ``serverShutdown`` events are ``CONTROL``.
-* Sequence: diff depth ``U``/``u`` (first/final update id) is ``Seq(U, u)``; USDⓈ-M futures add
-  ``pu`` (the previous final update id), read as ``prev``.
+  code).
+* Notices: ``serverShutdown`` ("sent when the server is about to shut down ... Please establish a
+  new connection as soon as possible", ``web-socket-streams.md`` "Server Shutdown" and the WebSocket
+  API's "Connection events", read 2026-11-30) is ``NOTICE`` keyed ``"shutdown"`` in all three
+  documented forms: raw ``{"e": "serverShutdown", "E": t}``, combined
+  ``{"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": t}}`` and WebSocket API
+  ``{"event": {"e": "serverShutdown", "E": t}}``. :meth:`Binance.notice_detail` gives
+  ``(None, "serverShutdown E=<t>")``. The client reports it as ``VenueNotice(notice="shutdown")``;
+  the host decides whether to rotate the connection.
+* Sequence (gap detection follows each stream's documented rule; a stream without an update
+  chain gets none, only disconnect windows):
+
+  ================================  ===============================  ======================
+  stream                            documented rule                  ``sequence``
+  ================================  ===============================  ======================
+  ``<s>@depth[@100ms]`` (spot)      ``U`` == previous ``u`` + 1      ``Seq(U, u)``
+  ``<s>@depth[@speed]`` (futures)   ``pu`` == previous ``u``         ``Seq(U, u, prev=pu)``
+  ``<s>@depth<5|10|20>[@speed]``    none: a whole top-N book (the    None
+                                    futures' ``pu`` refers to the
+                                    diff stream, not this one)
+  ``<s>@bookTicker``                none: its ``u`` is the book's    None
+                                    update id, not a chain
+  trades, klines, tickers, others   none                             None
+  ================================  ===============================  ======================
+
+  On a raw connection only ``e == "depthUpdate"`` is read (as diff depth): a raw USD-M partial
+  depth stream, which also says ``depthUpdate``, cannot be told apart — use combined streams.
+  Sources: spot ``web-socket-streams.md`` "Diff. Depth Stream" and "How to manage a local order
+  book correctly"; USD-M futures "Diff. Book Depth Streams", "Partial Book Depth Streams" and
+  "How to manage a local order book correctly" (developers.binance.com), read 2026-11-30.
 * Rate limits: code -1003 (too many requests, IP ban) gives ``"binance_-1003"`` and -1015 (too
   many orders) ``"binance_-1015"``. Exceeding 5 messages a second closes the stream connection
   with 1008 instead, which the transport reports.
@@ -29,15 +56,18 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, make_seq
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _remember, make_seq
 
 __all__ = ["Binance", "raw_stream_name"]
 
 _DATA = MessageKind.DATA
 _REPLY = MessageKind.REPLY
-_CONTROL = MessageKind.CONTROL
 _ERROR = MessageKind.ERROR
 _UNKNOWN = MessageKind.UNKNOWN
+_NOTICE = MessageKind.NOTICE
+
+_SHUTDOWN_STREAM = "!serverShutdown"
+_SHUTDOWN = "serverShutdown"
 
 _RATE_LIMIT_CODES = frozenset({-1003, -1015})
 _EVENT_STREAMS = {
@@ -58,6 +88,7 @@ class Binance(VenueProtocol):
 
     def __init__(self, *, max_topics_per_connection: int | None = 1024) -> None:
         self.max_topics_per_connection = max_topics_per_connection
+        self._chained: dict[str, bool] = {}  # stream -> has an update chain (a diff depth stream)
 
     # Outbound messages -------------------------------------------------------------------
     def subscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
@@ -86,6 +117,8 @@ class Binance(VenueProtocol):
             return _UNKNOWN, None
         stream = message.get("stream")
         if type(stream) is str:
+            if stream == _SHUTDOWN_STREAM:
+                return _NOTICE, "shutdown"
             return _DATA, stream
         if "id" in message:
             rid = message["id"]
@@ -96,13 +129,23 @@ class Binance(VenueProtocol):
             return _UNKNOWN, None
         event = message.get("e")
         if type(event) is str:
-            if event == "serverShutdown":
-                return _CONTROL, event
+            if event == _SHUTDOWN:
+                return _NOTICE, "shutdown"
             name = raw_stream_name(message)
             return (_DATA, name) if name is not None else (_UNKNOWN, None)
         if "error" in message or "code" in message:
             return _ERROR, _code(message)
+        wrapped = message.get("event")  # the WebSocket API's connection events
+        if type(wrapped) is dict and wrapped.get("e") == _SHUTDOWN:
+            return _NOTICE, "shutdown"
         return _UNKNOWN, None
+
+    def notice_detail(self, message: Any) -> tuple[int | str | None, str]:
+        """``(None, "serverShutdown E=<event time>")`` for any of the three shutdown forms."""
+        payload = _shutdown_payload(message)
+        if payload is None:
+            return None, str(message)[:200]
+        return None, f"{_SHUTDOWN} E={payload.get('E')}"
 
     def reply_error(self, message: Any) -> VenueError | None:
         """The error of a reply in either of Binance's two shapes; a missing code becomes None."""
@@ -122,12 +165,26 @@ class Binance(VenueProtocol):
         return message.get("result") if type(message) is dict else None
 
     def sequence(self, message: Any) -> Seq | None:
-        """``Seq(U, u, prev=pu)`` of a diff-depth event, combined or raw; else None."""
+        """``Seq(U, u, prev=pu)`` of a diff-depth event (table in the module docstring); else None."""
         if type(message) is not dict:
             return None
-        data = message.get("data", message) if "stream" in message else message
-        if type(data) is not dict:
-            return None
+        stream = message.get("stream")
+        data: Any
+        if stream is None:
+            data = message
+            if data.get("e") != "depthUpdate":
+                return None
+        else:
+            if type(stream) is not str:
+                return None
+            chained = self._chained.get(stream)
+            if chained is None:
+                chained = _remember(self._chained, stream, stream.endswith("@depth") or "@depth@" in stream)
+            if not chained:
+                return None
+            data = message.get("data")
+            if type(data) is not dict:
+                return None
         first = data.get("U")
         last = data.get("u")
         if type(first) is not int or type(last) is not int:
@@ -164,6 +221,16 @@ def raw_stream_name(payload: Any) -> str | None:
         if type(interval) is str:
             return f"{symbol.lower()}@kline_{interval}"
     return f"{symbol.lower()}@{_EVENT_STREAMS.get(event, event)}"
+
+
+def _shutdown_payload(message: Any) -> dict[str, Any] | None:
+    """The ``{"e": "serverShutdown", ...}`` object of a raw, combined or WebSocket API notice."""
+    if type(message) is not dict:
+        return None
+    for payload in (message, message.get("data"), message.get("event")):
+        if type(payload) is dict and payload.get("e") == _SHUTDOWN:
+            return payload
+    return None
 
 
 def _scalar(code: Any) -> int | str | None:

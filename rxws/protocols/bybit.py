@@ -5,9 +5,29 @@
   (``REPLY`` keyed by the id; decimal ``req_id`` strings are read back as ints). Option channels
   acknowledge with ``{"type": "COMMAND_RESP", "data": {"successTopics": [...], ...}}``: ``ACK``.
 * Data ``{"topic": "orderbook.50.BTCUSDT", "type": "snapshot" | "delta", "data": {...}}`` is
-  ``DATA`` keyed by ``topic``. The order book's update id ``u`` rises by one per update and is
-  read as ``Seq(u, u)``; ``seq`` (the cross sequence) is not consecutive, so it is not used for
-  gap detection. ``u == 1`` means the venue restarted the book and sends a new snapshot.
+  ``DATA`` keyed by ``topic``.
+* Sequence (gap detection follows each topic's documented rule; v5 "Orderbook" page,
+  https://bybit-exchange.github.io/docs/v5/websocket/public/orderbook, read 2026-11-30; a topic
+  without a chain gets none, only disconnect windows):
+
+  ====================================  ========================================  =====================
+  topic and message                     documented rule                           ``sequence``
+  ====================================  ========================================  =====================
+  ``orderbook.{depth}.{symbol}`` delta  ``u`` "Update ID", continuous in general  ``Seq(u, u)``
+  ``orderbook...`` snapshot             a snapshot resets the book; level 1       ``Seq(u, u,
+                                        re-sends it after 3 s idle, same ``u``    reset=True)``
+  ``orderbook...`` with ``u == 1``      the service restarted: a new snapshot     ``Seq(1, 1,
+                                                                                  reset=True)``
+  trades, tickers, klines, others       none (``seq``, the cross sequence, is     None
+                                        not consecutive)
+  ====================================  ========================================  =====================
+
+* Notices: Bybit documents no message announcing that a connection will close (read
+  2026-11-30), so this dialect produces no ``NOTICE``. Platform maintenance is announced on the
+  ``system.status`` topic of the ``/v5/public/misc/status`` endpoint ("Get System Status":
+  ``{"topic": "system.status", "data": [{"title", "state", "begin", "end", ...}]}``; it says that
+  short pauses and WebSocket disconnections are *not* announced there). That topic is subscribed,
+  so it stays ``DATA`` for its watchers (a ``NOTICE`` is never routed to a watcher).
 * Heartbeat: ``{"op": "ping"}`` every 20 s; the answers ``{"success": true, "ret_msg": "pong",
   "op": "ping"}`` (public) and ``{"op": "pong", "args": [...]}`` (private) are ``CONTROL``.
 * Errors: ``"success": false`` with ``ret_msg`` (no code: ``VenueError.code`` is None) and, on the
@@ -25,7 +45,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar, Literal
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, make_seq
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _remember, make_seq
 
 __all__ = ["Bybit"]
 
@@ -58,6 +78,7 @@ class Bybit(VenueProtocol):
 
     def __init__(self, *, category: Category = "linear", heartbeat_interval: float = 20.0) -> None:
         self.category = category
+        self._chained: dict[str, bool] = {}  # topic -> is an order book topic
         self.heartbeat_interval = heartbeat_interval
         self.max_topics_per_message = 10 if category == "spot" else None
         self.max_topics_per_connection = 2000 if category == "option" else None
@@ -140,8 +161,17 @@ class Bybit(VenueProtocol):
         return message.get("data") if type(message) is dict else None
 
     def sequence(self, message: Any) -> Seq | None:
-        """``Seq(u, u)`` of an order book message; None when ``data.u`` is absent."""
+        """``Seq(u, u)`` of an order book delta; a snapshot (or ``u == 1``) starts a new chain
+        (``reset=True``); None for every other topic (module docstring)."""
         if type(message) is not dict:
+            return None
+        topic = message.get("topic")
+        if type(topic) is not str:
+            return None
+        chained = self._chained.get(topic)
+        if chained is None:
+            chained = _remember(self._chained, topic, topic.startswith("orderbook."))
+        if not chained:
             return None
         data = message.get("data")
         if type(data) is not dict:
@@ -149,6 +179,8 @@ class Bybit(VenueProtocol):
         update = data.get("u")
         if type(update) is not int:
             return None
+        if update == 1 or message.get("type") == "snapshot":
+            return make_seq(update, update, None, True)
         return make_seq(update, update)
 
     def rate_limit_signal(self, message: Any) -> str | None:

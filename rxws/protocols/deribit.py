@@ -4,8 +4,31 @@
   ``{"channels": [...]}``; the reply's ``result`` is the list of subscribed channels.
 * Data: ``{"jsonrpc": "2.0", "method": "subscription", "params": {"channel": c, "data": d}}`` is
   ``DATA`` keyed by the channel, e.g. ``book.BTC-PERPETUAL.100ms``.
-* Sequence: book channels carry ``change_id`` and, from the second message on, ``prev_change_id``;
-  they are read as ``Seq(change_id, change_id, prev=prev_change_id)``.
+* Sequence (gap detection follows each channel's documented rule; Deribit "Subscription
+  Channels" pages ``book.{instrument_name}.{interval}`` and
+  ``book.{instrument_name}.{group}.{depth}.{interval}``, https://docs.deribit.com, read
+  2026-11-30; a channel without a chain gets none, only disconnect windows):
+
+  ================================================  =================================  ===================
+  channel                                           documented rule                    ``sequence``
+  ================================================  =================================  ===================
+  ``book.{instrument}.{interval}``, change          ``prev_change_id`` == previous     ``Seq(change_id,
+                                                    ``change_id``                      change_id,
+                                                                                       prev_change_id)``
+  ``book.{instrument}.{interval}``, snapshot        the first notification (no         ``Seq(change_id,
+                                                    ``prev_change_id``): starts a      change_id,
+                                                    chain                              reset=True)``
+  ``book.{instrument}.{group}.{depth}.{interval}``  none: a whole book each interval,  None
+                                                    no ``prev_change_id``
+  trades, ticker, index, others                     none                               None
+  ================================================  =================================  ===================
+
+* Notices: Deribit documents no unsolicited message announcing that a connection will close.
+  Platform maintenance is announced on the ``platform_state`` channel ("monitor whether the
+  Deribit platform is operational and to detect maintenance periods", data such as
+  ``{"price_index": "sol_usdc", "locked": true}``) and on ``announcements``; both are subscribed,
+  so they stay ``DATA`` for their watchers (a ``NOTICE`` is never routed to a watcher; read
+  2026-11-30). This dialect produces no ``NOTICE``.
 * Heartbeats: after ``client.request("public/set_heartbeat", {"interval": 30})`` the venue sends
   ``{"method": "heartbeat", "params": {"type": "heartbeat" | "test_request"}}`` (``CONTROL``).
   A ``test_request`` must be answered at once with ``public/test`` or the venue closes the
@@ -20,7 +43,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rxws.protocols.base import MessageKind, Seq, make_seq
+from rxws.protocols.base import MessageKind, Seq, _remember, make_seq
 from rxws.protocols.jsonrpc import JsonRpc, _error_code
 
 __all__ = ["TEST_REQUEST_ID", "Deribit"]
@@ -52,6 +75,7 @@ class Deribit(JsonRpc):
             channels_param="channels",
             notification_method="subscription",
         )
+        self._chained: dict[str, bool] = {}  # channel -> is book.{instrument}.{interval}
 
     def classify(self, message: Any) -> tuple[MessageKind, Any]:
         """As :meth:`JsonRpc.classify`, with the reply to the automatic ``public/test`` as CONTROL."""
@@ -76,11 +100,22 @@ class Deribit(JsonRpc):
         return None
 
     def sequence(self, message: Any) -> Seq | None:
-        """``change_id`` / ``prev_change_id`` of a book notification, else None."""
+        """``change_id`` / ``prev_change_id`` of a ``book.{instrument}.{interval}`` notification
+        (a snapshot starts a new chain); None for grouped books and other channels."""
         if type(message) is not dict:
             return None
         params = message.get("params")
         if type(params) is not dict:
+            return None
+        channel = params.get("channel")
+        if type(channel) is not str:
+            return None
+        chained = self._chained.get(channel)
+        if chained is None:
+            chained = _remember(
+                self._chained, channel, channel.startswith("book.") and channel.count(".") == 2
+            )
+        if not chained:
             return None
         data = params.get("data")
         if type(data) is not dict:
@@ -89,7 +124,11 @@ class Deribit(JsonRpc):
         if type(change) is not int:
             return None
         prev = data.get("prev_change_id")
-        return make_seq(change, change, prev if type(prev) is int else None)
+        if type(prev) is int:
+            return make_seq(change, change, prev)
+        if data.get("type") == "snapshot":
+            return make_seq(change, change, None, True)
+        return None
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """``"deribit_10028"`` for a ``too_many_requests`` error, else None."""

@@ -20,9 +20,35 @@ Messages:
   ``{"event": "unsubscribe", "arg": {...}}`` confirmation is ``CONTROL`` (``"unsubscribe"``).
 * ids travel as strings (OKX requires alphanumeric strings of up to 32 characters); a decimal id
   that comes back is read as an int, so integer request ids round-trip.
-* data ``{"arg": {...}, "data": [...]}`` is ``DATA`` keyed by the topic; books carry
-  ``seqId``/``prevSeqId`` in each data item, read as ``Seq(seqId, seqId, prev=prevSeqId)``
-  (``prevSeqId == -1`` on a snapshot gives ``prev=None``).
+* data ``{"arg": {...}, "data": [...]}`` is ``DATA`` keyed by the topic. Private pushes carry
+  ``uid`` in ``arg`` ("Push data parameters: arg > uid User Identifier", Account channel, read
+  2026-11-30) although the subscribe request and its ack never had it, and may leave out keys the
+  subscription had (``ccy``, ``extraParams``). Such a push is routed to the subscription it
+  belongs to (:meth:`Okx.subscribe_message` remembers the topics it subscribed): ``uid`` is
+  dropped, then a subscribed topic of the same channel whose arguments the push matches (apart
+  from ``extraParams``, never echoed) is taken, or the channel's only subscription. The common
+  public ``{"channel", "instId"}`` push never takes this path.
+* sequence (gap detection follows each channel's documented rule: "Order book channel" and
+  "Sequence number" sections, read 2026-11-30; a channel without a chain gets none):
+
+  =================================================  =====================================  ============
+  channel                                            documented rule                        ``sequence``
+  =================================================  =====================================  ============
+  ``books``, ``books-l2-tbt``, ``books50-l2-tbt``    ``prevSeqId`` == previous ``seqId``;   ``Seq(seqId,
+                                                     also when idle (``seqId ==             seqId,
+                                                     prevSeqId``) and after maintenance     prevSeqId)``
+                                                     (``seqId < prevSeqId``)
+  the same, ``action == "snapshot"``                 ``prevSeqId == -1``: starts a chain    ``Seq(seqId,
+                                                                                            seqId,
+                                                                                            reset=True)``
+  ``books5``, ``bbo-tbt``, ``trades``, others        none: "prevSeqId ... only applicable   None
+                                                     to books, books-l2-tbt,
+                                                     books50-l2-tbt"; snapshot channels
+                                                     re-send the latest snapshot with the
+                                                     same ``seqId`` when idle; trade
+                                                     ``seqId`` may repeat
+  =================================================  =====================================  ============
+
 * error codes are strings on the wire (``"60012"``) and decimal ones become ints in
   :class:`~rxws.exceptions.VenueError`. Rate limits: 60014 "Requests too frequent", 60023 "Bulk
   login requests too frequent", 50011 "Rate limit reached", 50061 "Sub-account rate limit
@@ -30,8 +56,11 @@ Messages:
 * keepalive: the client sends the text ``ping`` when idle (every 25 s here; the venue drops a
   connection silent for 30 s) and the venue answers the text ``pong``, which :meth:`Okx.decode`
   accepts although it is not JSON and :meth:`Okx.classify` reads as ``CONTROL``.
-* ``notice`` (64008, service upgrade) and ``channel-conn-count`` events are ``CONTROL``;
-  ``channel-conn-count-error`` is ``ERROR``.
+* ``{"event": "notice", "code": "64008", "msg": "The connection will soon be closed for a service
+  upgrade. Please reconnect.", ...}`` (sent before a service upgrade closes the connection;
+  "Notification", read 2026-11-30) is ``NOTICE`` keyed ``"shutdown"``; a notice with another code
+  is ``NOTICE`` keyed ``"notice"``. :meth:`Okx.notice_detail` gives ``(64008, msg)``.
+  ``channel-conn-count`` events are ``CONTROL``; ``channel-conn-count-error`` is ``ERROR``.
 """
 
 from __future__ import annotations
@@ -51,6 +80,14 @@ _UNACK = MessageKind.UNACK
 _CONTROL = MessageKind.CONTROL
 _ERROR = MessageKind.ERROR
 _UNKNOWN = MessageKind.UNKNOWN
+_NOTICE = MessageKind.NOTICE
+
+_PUSH_ONLY = frozenset({"uid"})
+_SUBSCRIBE_ONLY = frozenset({"extraParams"})
+_SHUTDOWN_CODE = "64008"
+_CHAINED = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
+"""Channels with a ``prevSeqId`` chain ("prevSeqId ... Only applicable to books, books-l2-tbt,
+books50-l2-tbt", Order book channel, read 2026-11-30)."""
 
 _RATE_LIMIT_CODES = frozenset({"60014", "60023", "50011", "50061"})
 _PONG = "pong"
@@ -105,6 +142,8 @@ class Okx(VenueProtocol):
     ) -> None:
         self.heartbeat_interval = heartbeat_interval
         self.max_topics_per_connection = max_topics_per_connection
+        # channel -> {topic: its argument}, for topics whose push may not repeat their argument.
+        self._subscribed: dict[str, dict[str, dict[str, str]]] = {}
 
     # Coding ------------------------------------------------------------------------------
     def decode(self, frame: str | bytes) -> Any:
@@ -119,12 +158,27 @@ class Okx(VenueProtocol):
 
     # Outbound messages -------------------------------------------------------------------
     def subscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
-        """``{"id": "<id>", "op": "subscribe", "args": [<arg>, ...]}``."""
-        return {"id": str(request_id), "op": "subscribe", "args": [topic_arg(t) for t in topics]}
+        """``{"id": "<id>", "op": "subscribe", "args": [<arg>, ...]}``.
+
+        Remembers each topic that is not a plain ``channel:instId`` so that a push on it is
+        routed back to it (module docstring).
+        """
+        args = [topic_arg(t) for t in topics]
+        for topic, arg in zip(topics, args, strict=True):
+            if len(arg) != 2 or "instId" not in arg:
+                self._subscribed.setdefault(arg["channel"], {})[topic] = arg
+        return {"id": str(request_id), "op": "subscribe", "args": args}
 
     def unsubscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:
-        """``{"id": "<id>", "op": "unsubscribe", "args": [<arg>, ...]}``."""
-        return {"id": str(request_id), "op": "unsubscribe", "args": [topic_arg(t) for t in topics]}
+        """``{"id": "<id>", "op": "unsubscribe", "args": [<arg>, ...]}``; forgets the topics."""
+        args = [topic_arg(t) for t in topics]
+        for topic, arg in zip(topics, args, strict=True):
+            by_channel = self._subscribed.get(arg["channel"])
+            if by_channel is not None:
+                by_channel.pop(topic, None)
+                if not by_channel:
+                    del self._subscribed[arg["channel"]]
+        return {"id": str(request_id), "op": "unsubscribe", "args": args}
 
     def request_message(self, method: str, params: Any, request_id: Hashable) -> Any:
         """An operation ``{"id", "op": method, "args": [...]}``; a dict ``params`` becomes one arg."""
@@ -156,7 +210,7 @@ class Okx(VenueProtocol):
                 inst_id = arg.get("instId")
                 if type(channel) is str and type(inst_id) is str and len(arg) == 2:  # the common case
                     return _DATA, f"{channel}:{inst_id}"
-                return _topic_or_unknown(arg, _DATA)
+                return self._push_topic(arg)
             if "id" in message:
                 return _reply_or_unknown(message["id"])
             if "code" in message:
@@ -180,9 +234,45 @@ class Okx(VenueProtocol):
             return _CONTROL, event
         if event == "channel-conn-count-error":
             return _ERROR, event
+        if event == "notice":
+            return _NOTICE, "shutdown" if message.get("code") == _SHUTDOWN_CODE else "notice"
         if type(event) is str:
             return _CONTROL, event
         return _UNKNOWN, None
+
+    def _push_topic(self, arg: dict[str, Any]) -> tuple[MessageKind, Any]:
+        """The subscribed topic a push with a non-plain ``arg`` belongs to (module docstring)."""
+        channel = arg.get("channel")
+        if type(channel) is not str:
+            return _UNKNOWN, None
+        if not _PUSH_ONLY.isdisjoint(arg):
+            arg = {k: v for k, v in arg.items() if k not in _PUSH_ONLY}
+        key = topic_of_arg(arg)
+        by_channel = self._subscribed.get(channel)
+        if by_channel is None or key in by_channel:
+            return _DATA, key
+        best: str | None = None
+        best_size = -1
+        for topic, sub_arg in by_channel.items():
+            size = 0
+            for k, v in sub_arg.items():
+                if k in _SUBSCRIBE_ONLY:
+                    continue
+                if arg.get(k) != v:
+                    break
+                size += 1
+            else:
+                if size > best_size:
+                    best, best_size = topic, size
+        if best is None and len(by_channel) == 1:
+            best = next(iter(by_channel))
+        return _DATA, key if best is None else best
+
+    def notice_detail(self, message: Any) -> tuple[int | str | None, str]:
+        """The notice's ``code`` (``64008`` as an int) and ``msg``."""
+        if type(message) is not dict:
+            return None, str(message)[:200]
+        return _code(message.get("code")), str(message.get("msg", ""))[:200]
 
     def ack_topics(self, message: Any) -> tuple[str, ...]:
         """The topic a ``subscribe``/``unsubscribe`` event acknowledges."""
@@ -207,7 +297,9 @@ class Okx(VenueProtocol):
         return message.get("data", message)
 
     def sequence(self, message: Any) -> Seq | None:
-        """``Seq(seqId, seqId, prev=prevSeqId)`` of a book push; None without ``seqId``."""
+        """``Seq(seqId, seqId, prev=prevSeqId)`` on the chained book channels (module docstring);
+        a snapshot (``prevSeqId == -1``) starts a new chain (``reset=True``); None on every other
+        channel (a push without ``prevSeqId`` is let go first, before the channel is looked at)."""
         if type(message) is not dict:
             return None
         data = message.get("data")
@@ -215,10 +307,16 @@ class Okx(VenueProtocol):
             return None
         item = data[0]
         seq_id = item.get("seqId")
-        if type(seq_id) is not int:
-            return None
         prev = item.get("prevSeqId")
-        return make_seq(seq_id, seq_id, prev if type(prev) is int and prev >= 0 else None)
+        if type(seq_id) is not int or type(prev) is not int:
+            return None  # no prevSeqId: a channel without a chain (trades, books5, bbo-tbt...)
+        arg = message.get("arg")
+        channel = arg.get("channel") if type(arg) is dict else None
+        if type(channel) is not str or channel not in _CHAINED:
+            return None
+        if prev >= 0:
+            return make_seq(seq_id, seq_id, prev)
+        return make_seq(seq_id, seq_id, None, True)  # prevSeqId == -1: a snapshot
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """``"okx_<code>"`` for OKX's too-many-requests codes, top-level or per item (``sCode``)."""

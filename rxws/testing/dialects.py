@@ -77,6 +77,14 @@ class ServerDialect:
         """The venue's "too many requests" message, or None when it only closes with 1008."""
         return None
 
+    def shutdown_notice(self, *, raw: bool = False) -> str | None:
+        """The venue's "this connection closes soon" notice, or None when it documents none.
+
+        Args:
+            raw: the form a raw (non-combined) connection gets, where the venue has two.
+        """
+        return None
+
 
 class GenericServerDialect(ServerDialect):
     """The server side of :class:`rxws.protocols.GenericJson` (DESIGN.md section 4)."""
@@ -121,6 +129,20 @@ class GenericServerDialect(ServerDialect):
 
     def pong(self, op: ClientOp) -> str:
         return json_dumps({"id": op.id, "result": "pong"})
+
+
+_OKX_CHAINED = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
+_OKX_PRIVATE = frozenset(
+    {
+        "account",
+        "positions",
+        "balance_and_position",
+        "orders",
+        "fills",
+        "liquidation-warning",
+        "account-greeks",
+    }
+)
 
 
 def _load(frame: str | bytes) -> tuple[Any, str]:
@@ -209,9 +231,12 @@ class DeribitServerDialect(JsonRpcServerDialect):
     """The server side of :class:`rxws.protocols.Deribit`.
 
     ``public/subscribe`` and ``private/subscribe`` (and the unsubscribes) reply with the channel
-    list; ``public/test`` is the ping (answered ``{"version": ...}``); data are book-like
-    notifications whose ``change_id`` is the sequence number and ``prev_change_id`` the one
-    before; "too many requests" is error 10028.
+    list; ``public/test`` is the ping (answered ``{"version": ...}``); data on a
+    ``book.{instrument}.{interval}`` channel are book notifications whose ``change_id`` is the
+    sequence number: the first (``seq == 1``) is ``type: snapshot`` without ``prev_change_id``,
+    the others ``type: change`` with ``prev_change_id = seq - 1``; a grouped book
+    ``book.{instrument}.{group}.{depth}.{interval}`` carries ``change_id`` only (a whole book, no
+    chain); other channels carry the payload alone. "Too many requests" is error 10028.
     """
 
     name: ClassVar[str] = "deribit"
@@ -221,7 +246,14 @@ class DeribitServerDialect(JsonRpcServerDialect):
     list_methods: ClassVar[frozenset[str]] = frozenset({"public/get_subscriptions", "list_subscriptions"})
 
     def data(self, topic: str, seq: int, payload: Any) -> str:
-        item = _merged(payload, change_id=seq, prev_change_id=seq - 1)
+        if not topic.startswith("book."):
+            item = _merged(payload)
+        elif topic.count(".") != 2:
+            item = _merged(payload, change_id=seq)
+        elif seq == 1:
+            item = _merged(payload, type="snapshot", change_id=seq)
+        else:
+            item = _merged(payload, type="change", change_id=seq, prev_change_id=seq - 1)
         return self._notify({"channel": topic, "data": item})
 
     def pong(self, op: ClientOp) -> str:
@@ -240,9 +272,13 @@ class BinanceServerDialect(ServerDialect):
 
     ``SUBSCRIBE``/``UNSUBSCRIBE`` are acknowledged ``{"result": null, "id": n}``;
     ``LIST_SUBSCRIPTIONS`` lists; ``ping`` (as on the WebSocket API) answers ``{}``; errors are
-    ``{"error": {"code", "msg"}, "id"}``; data are ``{"stream": topic, "data": {..., "U": seq,
-    "u": seq}}`` (a diff-depth-like event with one update); "too many requests" is the WebSocket
-    API's status 429 with code -1003.
+    ``{"error": {"code", "msg"}, "id"}``; data are ``{"stream": topic, "data": {...}}``: on a
+    diff depth stream (``<s>@depth``, ``<s>@depth@100ms``) a ``depthUpdate`` event with one
+    update (``"U": seq, "u": seq``); on a partial depth stream (``<s>@depth5``...) a book with
+    ``lastUpdateId`` and no event type; on others the event named after the stream with its id
+    (``"t": seq`` for a trade). "Too many requests" is the WebSocket API's status 429 with code
+    -1003. :meth:`shutdown_notice` gives ``serverShutdown`` in the combined form (``raw=True``:
+    the raw form).
     """
 
     name: ClassVar[str] = "binance"
@@ -278,9 +314,19 @@ class BinanceServerDialect(ServerDialect):
         return json_dumps({"error": {"code": code, "msg": message}, "id": request_id})
 
     def data(self, topic: str, seq: int, payload: Any) -> str:
-        _, _, event = topic.partition("@")
-        item = _merged(payload, e=event or topic, U=seq, u=seq)
+        symbol, _, stream = topic.partition("@")
+        kind = stream.partition("@")[0]
+        if kind == "depth":
+            item = _merged(payload, e="depthUpdate", E=seq, s=symbol.upper(), U=seq, u=seq)
+        elif kind.startswith("depth"):
+            item = _merged(payload, lastUpdateId=seq)
+        else:
+            item = _merged(payload, e=kind or topic, E=seq, s=symbol.upper(), t=seq)
         return json_dumps({"stream": topic, "data": item})
+
+    def shutdown_notice(self, *, raw: bool = False) -> str | None:
+        event = {"e": "serverShutdown", "E": 1770123456789}
+        return json_dumps(event if raw else {"stream": "!serverShutdown", "data": event})
 
     def pong(self, op: ClientOp) -> str:
         return json_dumps({"id": op.id, "status": 200, "result": {}})
@@ -304,12 +350,18 @@ class OkxServerDialect(ServerDialect):
     Reads the text ``ping`` and ``{"op", "id", "args"}`` operations (``args`` of one object are
     passed to requests as that object); acknowledges each argument with its own
     ``{"event": "subscribe", "arg": ...}``; errors are ``{"event": "error", "code": "<c>", ...}``;
-    replies ``{"id", "code": "0", "msg": "", "data": result}``; data are book pushes whose one
-    item carries ``seqId = seq`` and ``prevSeqId = seq - 1``; "too many requests" is 60014.
+    replies ``{"id", "code": "0", "msg": "", "data": result}``; data on the chained book channels
+    (``books``, ``books-l2-tbt``, ``books50-l2-tbt``) carry ``seqId = seq`` and ``prevSeqId =
+    seq - 1`` (the first, ``seq == 1``, is ``action: snapshot`` with ``prevSeqId = -1``); other
+    public channels carry ``seqId = seq`` alone (no chain); pushes on private channels
+    (``account``, ``orders``, ...) carry ``uid`` in ``arg`` as the venue's do. "Too many
+    requests" is 60014; :meth:`shutdown_notice` is the ``64008`` notice.
     """
 
     name: ClassVar[str] = "okx"
     conn_id: ClassVar[str] = "a4d3ae55"
+    uid: ClassVar[str] = "44*********584"
+    """The ``uid`` private pushes carry (the value in OKX's Account channel example)."""
 
     def parse(self, frame: str | bytes) -> ClientOp:
         if frame == "ping" or frame == b"ping":
@@ -350,8 +402,27 @@ class OkxServerDialect(ServerDialect):
         return json_dumps(frame)
 
     def data(self, topic: str, seq: int, payload: Any) -> str:
-        item = _merged(payload, seqId=seq, prevSeqId=seq - 1)
-        return json_dumps({"arg": topic_arg(topic), "action": "update", "data": [item]})
+        arg: dict[str, str] = topic_arg(topic)
+        channel = arg["channel"]
+        if channel in _OKX_PRIVATE:
+            frame: dict[str, Any] = {"arg": {**arg, "uid": self.uid}, "data": [_merged(payload)]}
+        elif channel in _OKX_CHAINED:
+            action = "snapshot" if seq == 1 else "update"
+            item = _merged(payload, seqId=seq, prevSeqId=-1 if seq == 1 else seq - 1)
+            frame = {"arg": arg, "action": action, "data": [item]}
+        else:
+            frame = {"arg": arg, "data": [_merged(payload, seqId=seq)]}
+        return json_dumps(frame)
+
+    def shutdown_notice(self, *, raw: bool = False) -> str | None:
+        return json_dumps(
+            {
+                "event": "notice",
+                "code": "64008",
+                "msg": "The connection will soon be closed for a service upgrade. Please reconnect.",
+                "connId": self.conn_id,
+            }
+        )
 
     def pong(self, op: ClientOp) -> str:
         return "pong"
@@ -366,7 +437,9 @@ class BybitServerDialect(ServerDialect):
     Reads ``{"req_id", "op", "args"}``; acknowledges ``{"success": true, "ret_msg": "subscribe",
     "req_id", "op"}``; answers ``{"op": "ping"}`` with ``{"success": true, "ret_msg": "pong",
     "op": "ping"}``; errors are ``{"success": false, "retCode": c, "ret_msg": m, "req_id"}``; data
-    are order book deltas whose ``u`` is the sequence number; "too many requests" is 10006.
+    on ``orderbook.*`` topics are order book messages whose ``u`` is the sequence number (the
+    first, ``seq == 1``, a ``snapshot``, then ``delta``); other topics carry the payload alone
+    (``type: snapshot``). "Too many requests" is 10006.
     """
 
     name: ClassVar[str] = "bybit"
@@ -390,56 +463,30 @@ class BybitServerDialect(ServerDialect):
             args = args[0]
         return ClientOp("request", id=rid, method=op, params=args)
 
+    def _frame(self, success: bool, ret_msg: str, request_id: Any, **fields: Any) -> str:
+        """A response in the documented field order, with ``conn_id`` and ``req_id``."""
+        head = {"success": success, "ret_msg": ret_msg, "conn_id": self.conn_id}
+        return json_dumps({**head, "req_id": "" if request_id is None else request_id, **fields})
+
     def ack(self, op: ClientOp) -> list[str]:
-        return [
-            json_dumps(
-                {
-                    "success": True,
-                    "ret_msg": op.op,
-                    "conn_id": self.conn_id,
-                    "req_id": "" if op.id is None else op.id,
-                    "op": op.op,
-                }
-            )
-        ]
+        return [self._frame(True, op.op, op.id, op=op.op)]
 
     def reply(self, request_id: Any, result: Any) -> str:
-        return json_dumps(
-            {
-                "success": True,
-                "ret_msg": "",
-                "conn_id": self.conn_id,
-                "req_id": "" if request_id is None else request_id,
-                "data": result,
-            }
-        )
+        return self._frame(True, "", request_id, data=result)
 
     def error(self, request_id: Any, code: int, message: str) -> str:
-        return json_dumps(
-            {
-                "success": False,
-                "retCode": code,
-                "ret_msg": message,
-                "conn_id": self.conn_id,
-                "req_id": "" if request_id is None else request_id,
-            }
-        )
+        return self._frame(False, message, request_id, retCode=code)
 
     def data(self, topic: str, seq: int, payload: Any) -> str:
-        item = _merged(payload, u=seq, seq=seq)
         ts = 1672304484978 + seq
-        return json_dumps({"topic": topic, "type": "delta", "ts": ts, "data": item, "cts": ts})
+        if not topic.startswith("orderbook."):
+            return json_dumps({"topic": topic, "type": "snapshot", "ts": ts, "data": _merged(payload)})
+        item = _merged(payload, u=seq, seq=seq)
+        kind = "snapshot" if seq == 1 else "delta"
+        return json_dumps({"topic": topic, "type": kind, "ts": ts, "data": item, "cts": ts})
 
     def pong(self, op: ClientOp) -> str:
-        return json_dumps(
-            {
-                "success": True,
-                "ret_msg": "pong",
-                "conn_id": self.conn_id,
-                "req_id": "" if op.id is None else op.id,
-                "op": "ping",
-            }
-        )
+        return self._frame(True, "pong", op.id, op="ping")
 
     def rate_limited(self, request_id: Any) -> str | None:
         return self.error(request_id, 10006, "Too many visits!")

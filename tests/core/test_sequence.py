@@ -148,6 +148,87 @@ def test_forget_snapshot_restore() -> None:
     assert len(v) == 0
 
 
+def test_prev_equal_to_last_is_in_sequence_whatever_the_numbers() -> None:
+    # OKX "Order book channel" > "Sequence number" (read 2026-11-30): after maintenance seqId may be
+    # lower than prevSeqId while prevSeqId equals the last seqId; then the normal rule resumes.
+    t = SequenceTracker()
+    t.observe("book", Seq(10, 10), 0.0)
+    assert t.observe("book", Seq(15, 15, prev=10), 1.0) is None
+    assert t.observe("book", Seq(15, 15, prev=15), 2.0) is None  # idle: seqId == prevSeqId
+    assert t.observe("book", Seq(3, 3, prev=15), 3.0) is None  # the documented reset
+    assert t.mark("book") == TopicMark(3, 3.0)
+    assert t.observe("book", Seq(5, 5, prev=3), 4.0) is None
+    gap = t.observe("book", Seq(9, 9, prev=7), 5.0)  # normal rule again: 7 was never seen
+    assert gap is not None and (gap.gap, gap.last_seq, gap.next_seq) == ("sequence", 5, 9)
+    # A range whose first number is far ahead but whose prev matches (Binance USD-M pu == u).
+    assert t.observe("book", Seq(40, 50, prev=9), 6.0) is None
+
+
+def test_after_a_prev_reset_the_run_restarts_at_the_new_numbers() -> None:
+    t = SequenceTracker()
+    t.observe("book", Seq(100, 100), 0.0)
+    assert t.observe("book", Seq(3, 3, prev=100), 1.0) is None  # reset: the run is now 3..
+    old = t.observe("book", Seq(2, 2, prev=99), 2.0)  # below the new run: numbers went back
+    assert old is not None and old.gap == "regression"
+    assert t.observe("book", Seq(3, 3, prev=2), 3.0) is None  # prev == last (2) again
+    again = t.observe("book", Seq(3, 3, prev=1), 4.0)  # already received in this run
+    assert again is not None and again.gap == "duplicate"
+
+
+def test_reset_starts_a_new_chain_whatever_the_last_number() -> None:
+    t = SequenceTracker()
+    for n in (100, 101):
+        t.observe("ob", one(n), float(n))
+    assert t.observe("ob", Seq(101, 101, reset=True), 102.0) is None  # same snapshot re-sent
+    assert t.observe("ob", Seq(1, 1, reset=True), 103.0) is None  # Bybit u == 1: restart
+    assert t.mark("ob") == TopicMark(1, 103.0)
+    assert t.observe("ob", one(2), 104.0) is None
+    assert t.observe("ob", Seq(500, 500, prev=7, reset=True), 105.0) is None  # a jump forward
+    gap = t.observe("ob", one(502), 106.0)
+    assert gap is not None and (gap.gap, gap.last_seq, gap.next_seq) == ("sequence", 500, 502)
+    assert t.observe("new", Seq(7, 7, reset=True), 107.0) is None  # a topic's first message
+
+
+def test_reset_after_a_drop_still_reports_the_disconnect_window() -> None:
+    t = SequenceTracker()
+    t.observe("ob", one(10), 1.0)
+    t.disconnected(2.0)
+    gap = t.observe("ob", Seq(50, 50, reset=True), 5.0)
+    assert gap == GapDetected(
+        topic="ob", gap="disconnect", start=1.0, end=5.0, last_seq=10, next_seq=50, at=5.0
+    )
+    assert t.observe("ob", one(51), 6.0) is None
+
+
+def test_fast_path_record_follows_the_same_rules() -> None:
+    t = SequenceTracker()
+    rec = t.record("book", 0.0)
+    assert rec.advance(Seq(1, 1), 1.0) is False  # no number yet: left to observe
+    assert t.observe("book", Seq(15, 15), 1.0) is None
+    assert rec.advance(Seq(3, 3, prev=15), 2.0) is True  # the documented reset, on the fast path
+    assert (rec.last_seq, rec.run_start, rec.last_time) == (3, 3, 2.0)
+    assert rec.advance(Seq(4, 4), 3.0) is True
+    assert rec.advance(Seq(9, 9, prev=7), 4.0) is False  # a gap: left to observe, record untouched
+    assert rec.advance(Seq(9, 9, reset=True), 4.0) is False  # not contiguous: observe takes it
+    assert (rec.last_seq, rec.last_time) == (4, 3.0)
+    assert t.observe("book", Seq(9, 9, reset=True), 4.0) is None
+    assert rec.last_seq == 9
+    t.disconnected(5.0)
+    assert rec.advance(Seq(10, 10, prev=9), 6.0) is False  # a drop is always observe's
+
+
+@given(st.lists(st.integers(-5, 1000), min_size=1, max_size=40))
+def test_a_chain_of_matching_prevs_never_reports_a_gap(numbers: list[int]) -> None:
+    """Whatever the numbers do, each message naming the last one as its prev is in sequence."""
+    t = SequenceTracker()
+    last = numbers[0]
+    assert t.observe("a", one(last), 0.0) is None
+    for i, n in enumerate(numbers[1:], 1):
+        assert t.observe("a", Seq(n, n, prev=last), float(i)) is None
+        last = n
+    assert t.mark("a") == TopicMark(last, float(len(numbers) - 1))
+
+
 def test_backwards_range_is_rejected() -> None:
     with pytest.raises(ValueError, match="goes backwards"):
         SequenceTracker().observe("a", Seq(5, 4), 0.0)

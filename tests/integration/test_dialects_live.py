@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from rxws import GapDetected, WebSocketClient
-from rxws.events import Event
+from rxws import ConnectionState, GapDetected, WebSocketClient
+from rxws.events import Event, UnroutedMessage, VenueNotice
 from rxws.protocols import Binance, Bybit, Deribit, JsonRpc, Okx
 from rxws.protocols.base import VenueProtocol
 from rxws.testing import MockVenue
@@ -66,4 +66,65 @@ async def test_dialect_end_to_end(
             while client.pending_requests:
                 await asyncio.sleep(0.005)
         assert client.subscriptions.states() == {}
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("dialect", "protocol", "raw", "code", "detail"),
+    [
+        ("binance", Binance, False, None, "serverShutdown E=1770123456789"),
+        ("binance", Binance, True, None, "serverShutdown E=1770123456789"),
+        (
+            "okx",
+            Okx,
+            False,
+            64008,
+            "The connection will soon be closed for a service upgrade. Please reconnect.",
+        ),
+    ],
+    ids=["binance-combined", "binance-raw", "okx-64008"],
+)
+async def test_shutdown_notice_reaches_the_host_over_a_socket(
+    no_leaked_tasks: None,
+    timeline: Any,
+    dialect: str,
+    protocol: type[VenueProtocol],
+    raw: bool,
+    code: int | None,
+    detail: str,
+) -> None:
+    # Binance web-socket-streams.md "Server Shutdown"; OKX "Notification" (both read 2026-11-30).
+    async with MockVenue(rate=0, dialect=dialect) as venue:
+        client = WebSocketClient(venue.url, protocol=protocol(), ping_interval=None, subscribe_timeout=3)
+        tl = timeline(client)
+        await client.connect()
+        frame = venue.core.server.shutdown_notice(raw=raw)
+        assert frame is not None
+        await venue.connections[-1].ws.send(frame)
+        notice = await tl.wait_event(VenueNotice, timeout=3)
+        assert (notice.notice, notice.code, notice.detail) == ("shutdown", code, detail)
+        assert tl.of(UnroutedMessage) == []
+        assert client.state_value is ConnectionState.CONNECTED  # the host decides what to do
+        await client.close()
+
+
+async def test_okx_private_push_with_uid_reaches_its_watcher(no_leaked_tasks: None) -> None:
+    async with MockVenue(rate=0, dialect="okx") as venue:
+        client = WebSocketClient(venue.url, protocol=Okx(), ping_interval=None, subscribe_timeout=3)
+        await client.connect()
+        got: list[Any] = []
+        arrived = asyncio.Event()
+
+        def on_message(message: Any) -> None:
+            got.append(message)
+            arrived.set()
+
+        sub = client.watch("orders:instType=ANY").subscribe(on_message)
+        await venue.wait_subscribed("orders:instType=ANY")
+        await venue.publish("orders:instType=ANY", {"ordId": "1"})
+        async with asyncio.timeout(3):
+            await arrived.wait()
+        assert got[0]["arg"] == {"channel": "orders", "instType": "ANY", "uid": "44*********584"}
+        assert client.stats.unrouted == 0
+        sub.dispose()
         await client.close()

@@ -24,12 +24,13 @@ from rxws.exceptions import DecodeError
 from rxws.protocols import Binance, MessageKind, Seq
 from rxws.protocols.binance import raw_stream_name
 
-DATA, REPLY, CONTROL, ERROR, UNKNOWN = (
+DATA, REPLY, CONTROL, ERROR, UNKNOWN, NOTICE = (
     MessageKind.DATA,
     MessageKind.REPLY,
     MessageKind.CONTROL,
     MessageKind.ERROR,
     MessageKind.UNKNOWN,
+    MessageKind.NOTICE,
 )
 
 # STREAMS, "Subscribe to a stream".
@@ -224,8 +225,62 @@ def test_futures_depth_previous_update_id_is_prev(bn: Binance) -> None:
     assert bn.sequence(msg) == Seq(157, 160, 149)
 
 
-def test_server_shutdown_is_control(bn: Binance) -> None:
-    assert bn.classify({"e": "serverShutdown", "E": 1672515782136}) == (CONTROL, "serverShutdown")
+# STREAMS "Server Shutdown" (raw and combined forms) and WSAPI "Connection events" > "Server
+# Shutdown" (https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/connection-events),
+# read 2026-11-30: the three documented forms of one notice.
+SHUTDOWN_RAW = '{"e": "serverShutdown", "E": 1770123456789}'
+SHUTDOWN_COMBINED = '{"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": 1770123456789}}'
+SHUTDOWN_WSAPI = '{"event": {"e": "serverShutdown", "E": 1770123456789}}'
+
+
+@pytest.mark.parametrize(
+    "frame", [SHUTDOWN_RAW, SHUTDOWN_COMBINED, SHUTDOWN_WSAPI], ids=["raw", "combined", "wsapi"]
+)
+def test_server_shutdown_is_one_notice_in_every_form(bn: Binance, frame: str) -> None:
+    msg = bn.decode(frame)
+    assert bn.classify(msg) == (NOTICE, "shutdown")
+    assert bn.notice_detail(msg) == (None, "serverShutdown E=1770123456789")
+    assert bn.sequence(msg) is None
+
+
+def test_a_stream_event_named_like_the_notice_elsewhere_is_not_a_notice(bn: Binance) -> None:
+    # Only the documented "!serverShutdown" stream is the notice; other streams stay data.
+    assert bn.classify({"stream": "bnbbtc@trade", "data": json.loads(TRADE)}) == (DATA, "bnbbtc@trade")
+    assert bn.classify({"event": {"e": "outboundAccountPosition"}}) == (UNKNOWN, None)
+
+
+# USD-M Futures "Diff. Book Depth Streams" and "Partial Book Depth Streams" payloads
+# (https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/,
+# read 2026-11-30), comments left out; spot "Individual Symbol Book Ticker Streams" and "Partial
+# Book Depth Streams" from STREAMS.
+FUTURES_DIFF_DEPTH = """{"e": "depthUpdate", "E": 123456789, "T": 123456788, "s": "BTCUSDT",
+  "U": 157, "u": 160, "pu": 149, "b": [["0.0024", "10"]], "a": [["0.0026", "100"]]}"""
+FUTURES_PARTIAL_DEPTH = """{"e": "depthUpdate", "E": 1571889248277, "T": 1571889248276, "s": "BTCUSDT",
+  "U": 390497796, "u": 390497878, "pu": 390497794,
+  "b": [["7403.89", "0.002"]], "a": [["7405.96", "3.340"]]}"""
+SPOT_PARTIAL_DEPTH = '{"lastUpdateId": 160, "bids": [["0.0024", "10"]], "asks": [["0.0026", "100"]]}'
+SPOT_BOOK_TICKER = """{"u": 400900217, "s": "BNBUSDT", "b": "25.35190000", "B": "31.21000000",
+  "a": "25.36520000", "A": "40.66000000"}"""
+
+
+def combined(stream: str, payload: str) -> dict[str, Any]:
+    return {"stream": stream, "data": json.loads(payload)}
+
+
+def test_gap_rule_per_stream(bn: Binance) -> None:
+    # Diff depth (spot: U/u, the next U follows u + 1; futures: pu == previous u).
+    assert bn.sequence(combined("bnbbtc@depth", DIFF_DEPTH)) == Seq(157, 160)
+    assert bn.sequence(combined("bnbbtc@depth@100ms", DIFF_DEPTH)) == Seq(157, 160)
+    assert bn.sequence(combined("btcusdt@depth@500ms", FUTURES_DIFF_DEPTH)) == Seq(157, 160, 149)
+    assert bn.sequence(json.loads(FUTURES_DIFF_DEPTH)) == Seq(157, 160, 149)  # raw connection
+    # No chain: partial depth (even the futures payload with U/u/pu), bookTicker's u, trades.
+    assert bn.sequence(combined("btcusdt@depth5@100ms", FUTURES_PARTIAL_DEPTH)) is None
+    assert bn.sequence(combined("btcusdt@depth20", FUTURES_PARTIAL_DEPTH)) is None
+    assert bn.sequence(combined("bnbbtc@depth10", SPOT_PARTIAL_DEPTH)) is None
+    assert bn.sequence(combined("bnbusdt@bookTicker", SPOT_BOOK_TICKER)) is None
+    assert bn.sequence(json.loads(SPOT_BOOK_TICKER)) is None
+    assert bn.sequence(combined("bnbbtc@trade", TRADE)) is None
+    assert bn.sequence(json.loads(TRADE)) is None
 
 
 def test_limits_and_no_heartbeat(bn: Binance) -> None:
@@ -306,3 +361,14 @@ def test_reading_never_raises(msg: Any) -> None:
     bn.auto_reply(msg)
     bn.sequence({"stream": "x", "data": msg})
     bn.classify({"stream": "x", "data": msg})
+
+
+def test_stream_facts_are_cached_within_a_bound(bn: Binance) -> None:
+    # The per-stream "has a chain" fact is cached; 5000 distinct streams keep it bounded and the
+    # answers stay right past the bound.
+    for i in range(5000):
+        assert bn.sequence(combined(f"s{i}@trade", TRADE)) is None
+    assert len(bn._chained) == 4096
+    assert bn.sequence(combined("late@depth@100ms", DIFF_DEPTH)) == Seq(157, 160)
+    assert bn.sequence(combined("late@depth5", SPOT_PARTIAL_DEPTH)) is None
+    assert len(bn._chained) == 4096

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rxws.core.sequence import SequenceTracker
 from rxws.exceptions import DecodeError
 from rxws.protocols import Bybit, MessageKind, Seq
 
@@ -192,7 +193,52 @@ def test_heartbeat_and_every_documented_pong(bybit: Bybit) -> None:
 def test_orderbook_is_data_with_update_id_sequence(bybit: Bybit) -> None:
     msg = bybit.decode(ORDERBOOK)
     assert bybit.classify(msg) == (DATA, "orderbook.50.BTCUSDT")
-    assert bybit.sequence(msg) == Seq(18521288, 18521288)
+    # The example is a snapshot: "you have to reset your local orderbook" -- a new chain.
+    assert bybit.sequence(msg) == Seq(18521288, 18521288, None, True)
+    delta = dict(msg, type="delta")
+    assert bybit.sequence(delta) == Seq(18521288, 18521288)
+
+
+def orderbook(kind: str, update: int, topic: str = "orderbook.50.BTCUSDT") -> dict[str, Any]:
+    """A message of the documented ORDERBOOK shape with the given type and update id."""
+    msg = json.loads(ORDERBOOK)
+    msg["topic"] = topic
+    msg["type"] = kind
+    msg["data"]["u"] = update
+    return msg
+
+
+def test_orderbook_gap_rule_follows_the_docs(bybit: Bybit) -> None:
+    # ORDERBOOK (read 2026-11-30): u is the update id, continuous in general; a snapshot resets
+    # the book; level 1 re-sends the snapshot after 3 s idle with the same u; "u" = 1 after a
+    # service restart is a new snapshot.
+    tracker = SequenceTracker()
+    topic = "orderbook.1.BTCUSDT"
+    msgs = [
+        orderbook("snapshot", 100, topic),
+        orderbook("snapshot", 101, topic),
+        orderbook("snapshot", 101, topic),  # idle: the same snapshot again
+        orderbook("snapshot", 1, topic),  # service restart
+        orderbook("delta", 2, topic),
+    ]
+    assert [tracker.observe(topic, bybit.sequence(m), float(i)) for i, m in enumerate(msgs)] == [None] * 5
+    restart = orderbook("delta", 1)  # u == 1 is a restart whatever the type says
+    assert bybit.sequence(restart) == Seq(1, 1, None, True)
+    skipped = tracker.observe(topic, bybit.sequence(orderbook("delta", 5, topic)), 5.0)
+    assert skipped is not None and (skipped.gap, skipped.last_seq, skipped.next_seq) == ("sequence", 2, 5)
+
+
+def test_topics_without_a_chain_have_no_sequence(bybit: Bybit) -> None:
+    # Trade push example ("Trade", read 2026-11-30), shortened: data is a list and has no u.
+    trade = {
+        "topic": "publicTrade.BTCUSDT",
+        "type": "snapshot",
+        "ts": 1672304486868,
+        "data": [{"T": 1672304486865, "s": "BTCUSDT", "S": "Buy", "v": "0.001", "p": "16578.50", "i": "x"}],
+    }
+    assert bybit.sequence(trade) is None
+    # A non-book topic whose data happens to carry "u" is not read as a chain either.
+    assert bybit.sequence({"topic": "tickers.BTCUSDT", "type": "snapshot", "data": {"u": 5}}) is None
 
 
 def test_failed_subscribe_has_no_code(bybit: Bybit) -> None:
@@ -300,3 +346,29 @@ def test_reading_never_raises(msg: Any) -> None:
         bybit.sequence(probe)
         bybit.rate_limit_signal(probe)
         bybit.auto_reply(probe)
+
+
+def test_system_status_is_data_for_its_watchers_not_a_notice(bybit: Bybit) -> None:
+    # "Get System Status" response example (https://bybit-exchange.github.io/docs/v5/websocket/system/
+    # system-status, read 2026-11-30): a subscribed topic, so its watcher gets it.
+    msg = {
+        "topic": "system.status",
+        "ts": 1751858399649,
+        "data": [
+            {
+                "id": "4d95b2a0-587f-11f0-bcc9-56f28c94d6ea",
+                "title": "t06",
+                "state": "completed",
+                "begin": "1751596902000",
+                "end": "1751597011000",
+                "href": "",
+                "serviceTypes": [2, 3, 4, 5],
+                "product": [1, 2],
+                "uidSuffix": [],
+                "maintainType": 1,
+                "env": 1,
+            }
+        ],
+    }
+    assert bybit.classify(msg) == (DATA, "system.status")
+    assert bybit.sequence(msg) is None

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rxws.core.sequence import SequenceTracker
 from rxws.exceptions import DecodeError
 from rxws.protocols import Deribit, MessageKind, Seq
 from rxws.protocols.deribit import TEST_REQUEST_ID
@@ -187,8 +188,42 @@ def test_book_change_ids(deribit: Deribit) -> None:
     snapshot = book(BOOK_SNAPSHOT_DATA)
     change = book(BOOK_CHANGE_DATA)
     assert deribit.classify(snapshot) == (DATA, "book.BTC-PERPETUAL.100ms")
-    assert deribit.sequence(snapshot) == Seq(297217, 297217, None)
+    assert deribit.sequence(snapshot) == Seq(297217, 297217, None, True)
     assert deribit.sequence(change) == Seq(297218, 297218, 297217)
+
+
+# "book.{instrument_name}.{group}.{depth}.{interval}" notification data example (read
+# 2026-11-30): a whole book each interval, change_id but no prev_change_id.
+GROUPED_BOOK_DATA = """{"timestamp": 1554375447971, "instrument_name": "ETH-PERPETUAL", "change_id": 109615,
+  "bids": [[160, 40]], "asks": [[161, 20]]}"""
+
+
+def test_grouped_books_and_other_channels_have_no_chain(deribit: Deribit) -> None:
+    grouped = book(GROUPED_BOOK_DATA)
+    grouped["params"]["channel"] = "book.ETH-PERPETUAL.100.1.100ms"
+    assert deribit.classify(grouped) == (DATA, "book.ETH-PERPETUAL.100.1.100ms")
+    assert deribit.sequence(grouped) is None
+    tracker = SequenceTracker()
+    later = json.loads(json.dumps(grouped))
+    later["params"]["data"]["change_id"] = 109700  # the next interval's whole book
+    assert [tracker.observe("g", deribit.sequence(m), t) for t, m in ((0.0, grouped), (1.0, later))] == [
+        None,
+        None,
+    ]
+    assert deribit.sequence(deribit.decode(NOTIFICATION)) is None
+    # A grouped channel whose data would say prev_change_id is still not read as a chain.
+    grouped["params"]["data"]["prev_change_id"] = 109614
+    assert deribit.sequence(grouped) is None
+
+
+def test_raw_book_chain_after_a_snapshot(deribit: Deribit) -> None:
+    tracker = SequenceTracker()
+    topic = "book.BTC-PERPETUAL.100ms"
+    assert tracker.observe(topic, deribit.sequence(book(BOOK_SNAPSHOT_DATA)), 0.0) is None
+    assert tracker.observe(topic, deribit.sequence(book(BOOK_CHANGE_DATA)), 1.0) is None
+    resnapshot = book(BOOK_SNAPSHOT_DATA)  # a new subscription's snapshot: a new chain
+    assert tracker.observe(topic, deribit.sequence(resnapshot), 2.0) is None
+    assert tracker.mark(topic) == (297217, 2.0)
 
 
 def test_heartbeat_test_request_is_answered_with_public_test(deribit: Deribit) -> None:
@@ -299,3 +334,15 @@ def test_reading_never_raises(msg: Any) -> None:
         deribit.sequence(probe)
         deribit.rate_limit_signal(probe)
         deribit.auto_reply(probe)
+
+
+def test_platform_state_is_data_for_its_watchers_not_a_notice(deribit: Deribit) -> None:
+    # "platform_state" notification data example (https://docs.deribit.com/subscriptions/platform/
+    # platform_state, read 2026-11-30) in the documented notification envelope.
+    msg = {
+        "jsonrpc": "2.0",
+        "method": "subscription",
+        "params": {"channel": "platform_state", "data": {"price_index": "sol_usdc", "locked": True}},
+    }
+    assert deribit.classify(msg) == (DATA, "platform_state")
+    assert deribit.sequence(msg) is None

@@ -16,17 +16,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rxws.core.sequence import SequenceTracker
 from rxws.exceptions import DecodeError
 from rxws.protocols import MessageKind, Okx, Seq
 from rxws.protocols.okx import topic_arg, topic_of_arg
 
-DATA, REPLY, ACK, CONTROL, ERROR, UNKNOWN = (
+DATA, REPLY, ACK, CONTROL, ERROR, UNKNOWN, NOTICE_KIND = (
     MessageKind.DATA,
     MessageKind.REPLY,
     MessageKind.ACK,
     MessageKind.CONTROL,
     MessageKind.ERROR,
     MessageKind.UNKNOWN,
+    MessageKind.NOTICE,
 )
 
 # "Subscribe": request and response examples.
@@ -222,7 +224,14 @@ def test_error_without_id_is_an_error_keyed_by_code(okx: Okx) -> None:
 
 
 def test_notice_and_connection_counts(okx: Okx) -> None:
-    assert okx.classify(okx.decode(NOTICE)) == (CONTROL, "notice")
+    notice = okx.decode(NOTICE)
+    assert okx.classify(notice) == (NOTICE_KIND, "shutdown")
+    assert okx.notice_detail(notice) == (
+        64008,
+        "The connection will soon be closed for a service upgrade. Please reconnect.",
+    )
+    other = dict(notice, code="64009")  # an undocumented code: still a notice, labelled plainly
+    assert okx.classify(other) == (NOTICE_KIND, "notice")
     assert okx.classify(okx.decode(CONN_COUNT)) == (CONTROL, "channel-conn-count")
     assert okx.classify(okx.decode(CONN_COUNT_ERROR)) == (ERROR, "channel-conn-count-error")
 
@@ -249,12 +258,129 @@ def test_books_push_is_data_with_seq_and_prev(okx: Okx) -> None:
     assert okx.sequence(msg) == Seq(123457, 123457, 123456)
 
 
-def test_snapshot_prev_minus_one_is_no_prev(okx: Okx) -> None:
+def test_snapshot_starts_a_chain(okx: Okx) -> None:
     msg = json.loads(BOOKS_UPDATE)
     msg["action"] = "snapshot"
     msg["data"][0]["prevSeqId"] = -1
     msg["data"][0]["seqId"] = 123456
-    assert okx.sequence(msg) == Seq(123456, 123456, None)
+    assert okx.sequence(msg) == Seq(123456, 123456, None, True)
+
+
+def book(channel: str, seq_id: int, prev_seq_id: int, action: str = "update") -> dict[str, Any]:
+    """A push of the documented "Order book channel" shape with the given numbers."""
+    msg = json.loads(BOOKS_UPDATE)
+    msg["arg"]["channel"] = channel
+    msg["action"] = action
+    msg["data"][0].update(seqId=seq_id, prevSeqId=prev_seq_id)
+    return msg
+
+
+@pytest.mark.parametrize("channel", ["books", "books-l2-tbt", "books50-l2-tbt"])
+def test_documented_sequence_example_has_no_gap(okx: Okx, channel: str) -> None:
+    # "Order book channel" > "Sequence number" > "Example" (read 2026-11-30): snapshot -1/10,
+    # update 10/15, idle 15/15, reset after maintenance 15/3, then 3/5. None is a gap.
+    tracker = SequenceTracker()
+    msgs = [
+        book(channel, 10, -1, "snapshot"),
+        book(channel, 15, 10),
+        book(channel, 15, 15),
+        book(channel, 3, 15),
+        book(channel, 5, 3),
+    ]
+    gaps = [tracker.observe(f"{channel}:BTC-USDT", okx.sequence(m), float(i)) for i, m in enumerate(msgs)]
+    assert gaps == [None] * 5
+    assert tracker.mark(f"{channel}:BTC-USDT") == (5, 4.0)
+    # After the reset the normal rule applies again: a missed push is a gap.
+    gap = tracker.observe(f"{channel}:BTC-USDT", okx.sequence(book(channel, 9, 7)), 5.0)
+    assert gap is not None and (gap.gap, gap.last_seq, gap.next_seq) == ("sequence", 5, 9)
+
+
+# Push data examples (read 2026-11-30): "Trades channel", "Order book channel" (books5, bbo-tbt),
+# "Tickers channel"; copied with their documented seqId fields.
+TRADES_PUSH = """{"arg": {"channel": "trades", "instId": "BTC-USDT"}, "data": [{"instId": "BTC-USDT",
+  "tradeId": "130639474", "px": "42219.9", "sz": "0.12060306", "side": "buy", "ts": "1630048897897",
+  "count": "3", "source": "0", "seqId": 1234}]}"""
+BOOKS5_PUSH = """{"arg": {"channel": "books5", "instId": "BCH-USDT-SWAP"}, "data": [{"asks":
+  [["111.06", "55154", "0", "2"]], "bids": [["111.05", "57745", "0", "2"]], "instId": "BCH-USDT-SWAP",
+  "ts": "1670324386802", "seqId": 363996337}]}"""
+BBO_TBT_PUSH = """{"arg": {"channel": "bbo-tbt", "instId": "BCH-USDT-SWAP"}, "data": [{"asks":
+  [["111.06", "55154", "0", "2"]], "bids": [["111.05", "57745", "0", "2"]], "ts": "1670324386802",
+  "seqId": 363996337}]}"""
+
+
+@pytest.mark.parametrize(
+    "frame", [TRADES_PUSH, BOOKS5_PUSH, BBO_TBT_PUSH], ids=["trades", "books5", "bbo-tbt"]
+)
+def test_channels_without_a_chain_have_no_sequence(okx: Okx, frame: str) -> None:
+    msg = okx.decode(frame)
+    assert okx.classify(msg)[0] is DATA
+    assert okx.sequence(msg) is None  # seqId may repeat (trades) or be re-sent when idle
+
+
+def test_prev_seq_id_on_an_undocumented_channel_is_not_read_as_a_chain(okx: Okx) -> None:
+    msg = book("books5", 15, 15)  # books5 documents no prevSeqId; if one appeared, still no chain
+    assert okx.sequence(msg) is None
+    msg["arg"] = {"channel": ["books"], "instId": "BTC-USDT"}  # malformed: no error, no sequence
+    assert okx.sequence(msg) is None
+
+
+def test_snapshot_channels_resent_when_idle_are_not_gaps(okx: Okx) -> None:
+    # "If there are no updates to the depth for an extended period ... OKX will send the latest
+    # snapshot" with the same seqId: no chain, so the same push twice reports nothing.
+    tracker = SequenceTracker()
+    msg = okx.decode(BBO_TBT_PUSH)
+    assert [tracker.observe("bbo-tbt:BCH-USDT-SWAP", okx.sequence(msg), t) for t in (0.0, 60.0)] == [
+        None,
+        None,
+    ]
+
+
+# "Account channel" push data example (read 2026-11-30): the arg carries uid, never subscribed.
+ACCOUNT_PUSH = """{"arg": {"channel": "account", "uid": "44*********584"}, "eventType": "snapshot",
+  "curPage": 1, "lastPage": true, "data": [{"totalEq": "55868.06403501676", "uTime": "1705564223311"}]}"""
+# "Order channel" push arg shape with the subscribed instType ANY and uid (the contract's example).
+ORDERS_PUSH = """{"arg": {"channel": "orders", "instType": "ANY", "uid": "614488474791936"},
+  "data": [{"instType": "SPOT", "instId": "BTC-USDT", "ordId": "312269865356374016"}]}"""
+
+
+def test_private_pushes_route_to_the_subscribed_topic(okx: Okx) -> None:
+    okx.subscribe_message(["account", "orders:instType=ANY"], 1)
+    assert okx.classify(okx.decode(ACCOUNT_PUSH)) == (DATA, "account")
+    assert okx.classify(okx.decode(ORDERS_PUSH)) == (DATA, "orders:instType=ANY")
+    assert okx.sequence(okx.decode(ACCOUNT_PUSH)) is None
+    # Without any subscription bookkeeping the uid is still not part of the topic.
+    assert Okx().classify(okx.decode(ACCOUNT_PUSH)) == (DATA, "account")
+
+
+def test_private_push_without_the_subscribed_keys_finds_its_subscription(okx: Okx) -> None:
+    # The Account channel's request example subscribes {"channel": "account", "ccy": "BTC"} and
+    # with "extraParams"; the push arg lists only channel and uid.
+    okx.subscribe_message(["account:ccy=BTC"], 1)
+    assert okx.classify(okx.decode(ACCOUNT_PUSH)) == (DATA, "account:ccy=BTC")
+    okx.unsubscribe_message(["account:ccy=BTC"], 2)
+    extra = 'account:extraParams={"updateInterval": "0"}'
+    okx.subscribe_message([extra], 3)
+    assert okx.classify(okx.decode(ACCOUNT_PUSH)) == (DATA, extra)
+    okx.unsubscribe_message([extra], 4)
+    assert okx.classify(okx.decode(ACCOUNT_PUSH)) == (DATA, "account")
+
+
+def test_private_push_matching_several_subscriptions_takes_the_most_specific(okx: Okx) -> None:
+    okx.subscribe_message(["orders:instType=ANY", "orders:instType=SPOT", "orders:BTC-USDT,instType=SPOT"], 1)
+    push = {"arg": {"channel": "orders", "instType": "SPOT", "instId": "BTC-USDT", "uid": "1"}, "data": []}
+    assert okx.classify(push) == (DATA, "orders:BTC-USDT,instType=SPOT")
+    push = {"arg": {"channel": "orders", "instType": "SPOT", "uid": "1"}, "data": []}
+    assert okx.classify(push) == (DATA, "orders:instType=SPOT")
+    # Two subscriptions and a push matching neither: its own key (reported unrouted by the client).
+    okx.subscribe_message(["account:ccy=BTC", "account:ccy=ETH"], 2)
+    assert okx.classify(okx.decode(ACCOUNT_PUSH)) == (DATA, "account")
+
+
+def test_public_push_keys_are_unchanged_by_private_subscriptions(okx: Okx) -> None:
+    okx.subscribe_message(["account", "instruments:instType=SPOT"], 1)
+    assert okx.classify(okx.decode(BOOKS_UPDATE)) == (DATA, "books:BTC-USDT")
+    push = {"arg": {"channel": "instruments", "instType": "SPOT"}, "data": [{}]}
+    assert okx.classify(push) == (DATA, "instruments:instType=SPOT")
 
 
 def test_op_reply_is_a_reply_by_id(okx: Okx) -> None:

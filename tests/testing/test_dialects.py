@@ -21,16 +21,19 @@ from rxws.testing.dialects import (
 
 DATA, REPLY, ACK, CONTROL = MessageKind.DATA, MessageKind.REPLY, MessageKind.ACK, MessageKind.CONTROL
 
-# name, client dialect, two topics of that venue, whether data carries sequence numbers,
-# whether the venue has a "too many requests" message
-CASES: list[tuple[str, VenueProtocol, list[str], bool, bool]] = [
-    ("generic", GenericJson(), ["trades.BTC", "trades.ETH"], True, False),
-    ("jsonrpc", JsonRpc(), ["ticks.a", "ticks.b"], False, False),
-    ("binance", Binance(), ["btcusdt@depth", "ethusdt@trade"], True, True),
-    ("okx", Okx(), ["books:BTC-USDT", "instruments:instType=SPOT"], True, True),
-    ("bybit", Bybit(), ["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT"], True, True),
-    ("deribit", Deribit(), ["book.BTC-PERPETUAL.100ms", "deribit_price_index.btc_usd"], True, True),
+# name, client dialect, two topics of that venue, whether each topic's data carries an update
+# chain (by the venue's documentation: books do, trades/tickers/indexes do not), whether the venue
+# has a "too many requests" message
+CASES: list[tuple[str, VenueProtocol, list[str], tuple[bool, bool], bool]] = [
+    ("generic", GenericJson(), ["trades.BTC", "trades.ETH"], (True, True), False),
+    ("jsonrpc", JsonRpc(), ["ticks.a", "ticks.b"], (False, False), False),
+    ("binance", Binance(), ["btcusdt@depth", "ethusdt@trade"], (True, False), True),
+    ("okx", Okx(), ["books:BTC-USDT", "instruments:instType=SPOT"], (True, False), True),
+    ("bybit", Bybit(), ["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT"], (True, False), True),
+    ("deribit", Deribit(), ["book.BTC-PERPETUAL.100ms", "deribit_price_index.btc_usd"], (True, False), True),
 ]
+# Venues whose first book message is a snapshot that starts a chain (Seq.reset).
+SNAPSHOT_FIRST = {"okx", "bybit", "deribit"}
 IDS = [c[0] for c in CASES]
 RATE_LIMIT_CODES = {"binance": -1003, "okx": 60014, "bybit": 10006, "deribit": 10028}
 
@@ -54,7 +57,7 @@ def test_every_dialect_is_registered() -> None:
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
 def test_subscribe_round_trip(
-    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool
+    name: str, client: VenueProtocol, topics: list[str], sequenced: tuple[bool, bool], limited: bool
 ) -> None:
     server = server_dialect(name)
     op = server.parse(wire(client, client.subscribe_message(topics, 7)))
@@ -75,7 +78,7 @@ def test_subscribe_round_trip(
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
 def test_unsubscribe_round_trip(
-    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool
+    name: str, client: VenueProtocol, topics: list[str], sequenced: tuple[bool, bool], limited: bool
 ) -> None:
     server = server_dialect(name)
     op = server.parse(wire(client, client.unsubscribe_message(topics[:1], 8)))
@@ -91,7 +94,12 @@ def test_unsubscribe_round_trip(
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
 @pytest.mark.parametrize("params", [{"x": 1, "y": [1, 2]}, None])
 def test_request_reply_round_trip(
-    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool, params: Any
+    name: str,
+    client: VenueProtocol,
+    topics: list[str],
+    sequenced: tuple[bool, bool],
+    limited: bool,
+    params: Any,
 ) -> None:
     server = server_dialect(name)
     op = server.parse(wire(client, client.request_message("echo", params, 9)))
@@ -104,7 +112,7 @@ def test_request_reply_round_trip(
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
 def test_error_round_trip(
-    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool
+    name: str, client: VenueProtocol, topics: list[str], sequenced: tuple[bool, bool], limited: bool
 ) -> None:
     server = server_dialect(name)
     op = server.parse(wire(client, client.request_message("fail", {"code": 404}, 10)))
@@ -118,24 +126,32 @@ def test_error_round_trip(
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
 @pytest.mark.parametrize("payload", [{"p": "1.5", "q": 2}, [1, 2], "text", None])
 def test_data_round_trip_with_consistent_sequence(
-    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool, payload: Any
+    name: str,
+    client: VenueProtocol,
+    topics: list[str],
+    sequenced: tuple[bool, bool],
+    limited: bool,
+    payload: Any,
 ) -> None:
     server = server_dialect(name)
-    for topic in topics:
+    for topic, chained in zip(topics, sequenced, strict=True):
         for seq in (1, 2, 3):
             msg = read(client, server.data(topic, seq, payload))
             assert client.classify(msg) == (DATA, topic)
             found = client.sequence(msg)
-            if not sequenced:
+            if not chained:
                 assert found is None
                 continue
             assert found is not None and found.first == found.last == seq
+            assert found.reset == (seq == 1 and name in SNAPSHOT_FIRST)
             assert found.prev in (None, seq - 1)
+            if seq > 1 and name in {"okx", "deribit"}:
+                assert found.prev == seq - 1
 
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
 def test_rate_limited_round_trip(
-    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool
+    name: str, client: VenueProtocol, topics: list[str], sequenced: tuple[bool, bool], limited: bool
 ) -> None:
     server = server_dialect(name)
     op = server.parse(wire(client, client.request_message("echo", None, 11)))
@@ -152,7 +168,7 @@ def test_rate_limited_round_trip(
 
 @pytest.mark.parametrize("name, client, topics, sequenced, limited", CASES, ids=IDS)
 def test_heartbeat_round_trip(
-    name: str, client: VenueProtocol, topics: list[str], sequenced: bool, limited: bool
+    name: str, client: VenueProtocol, topics: list[str], sequenced: tuple[bool, bool], limited: bool
 ) -> None:
     ping = client.heartbeat_message()
     if ping is None:
@@ -254,3 +270,39 @@ def test_parse_never_raises(value: Any) -> None:
     frame = json.dumps(value)
     for name in SERVER_DIALECTS:
         server_dialect(name).parse(frame)
+
+
+def test_binance_twin_sends_server_shutdown_in_both_stream_forms() -> None:
+    # web-socket-streams.md "Server Shutdown" (read 2026-11-30): raw and combined forms.
+    server, client = server_dialect("binance"), Binance()
+    combined = server.shutdown_notice()
+    raw = server.shutdown_notice(raw=True)
+    assert combined is not None and raw is not None
+    assert json.loads(combined) == {
+        "stream": "!serverShutdown",
+        "data": {"e": "serverShutdown", "E": 1770123456789},
+    }
+    assert json.loads(raw) == {"e": "serverShutdown", "E": 1770123456789}
+    for frame in (combined, raw):
+        assert client.classify(read(client, frame)) == (MessageKind.NOTICE, "shutdown")
+
+
+def test_okx_twin_sends_the_64008_notice_and_private_pushes_with_uid() -> None:
+    server, client = server_dialect("okx"), Okx()
+    notice = server.shutdown_notice()
+    assert notice is not None
+    assert client.classify(read(client, notice)) == (MessageKind.NOTICE, "shutdown")
+    client.subscribe_message(["account", "orders:instType=ANY"], 1)
+    account = read(client, server.data("account", 1, {"totalEq": "1"}))
+    assert account["arg"] == {"channel": "account", "uid": "44*********584"}
+    assert client.classify(account) == (DATA, "account")
+    orders = read(client, server.data("orders:instType=ANY", 1, {"ordId": "1"}))
+    assert orders["arg"] == {"channel": "orders", "instType": "ANY", "uid": "44*********584"}
+    assert client.classify(orders) == (DATA, "orders:instType=ANY")
+    assert client.sequence(account) is None and client.sequence(orders) is None
+
+
+@pytest.mark.parametrize("name", ["generic", "jsonrpc", "bybit", "deribit"])
+def test_venues_without_a_documented_shutdown_notice_have_none(name: str) -> None:
+    assert server_dialect(name).shutdown_notice() is None
+    assert server_dialect(name).shutdown_notice(raw=True) is None
