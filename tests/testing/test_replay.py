@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import corpus  # tests/corpus.py, the loader of tests/data
 import pytest
 from reactivex.testing import TestScheduler
 
@@ -345,15 +346,6 @@ async def test_a_recorded_live_session_replays_to_the_same_messages_and_gaps(
 
 
 # Acceptance on real captured venue data (tests/data, see tests/data/SOURCES.md) -------------------------
-DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-def captured(venue: str, name: str) -> list[str]:
-    return [
-        line for line in (DATA / venue / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line
-    ]
-
-
 def wire(frames: list[str]) -> bytes:
     from websockets.frames import Frame as WsFrame
     from websockets.frames import Opcode
@@ -385,7 +377,7 @@ async def watch_binance(url: str, transport: Any, streams: list[str], count: int
 async def test_a_recorded_binance_depth_chain_of_real_frames_replays_to_the_same_messages_and_gap(
     no_leaked_tasks: None, tmp_path: Path, venue: str, topic: str
 ) -> None:
-    frames = captured(venue, "combined_depth_capture")
+    frames = corpus.frames(venue, "combined_depth_capture")
     chain = [i for i, f in enumerate(frames) if json.loads(f)["stream"] == topic]
     before, after = (json.loads(frames[i])["data"] for i in (chain[1], chain[3]))
     frames.pop(chain[2])  # one real update missing: one gap in the chain
