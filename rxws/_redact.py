@@ -119,6 +119,8 @@ def register_secrets(headers: Mapping[str, str], names: Iterable[str] = DEFAULT_
         for key, value in headers.items()
         if str(key).lower() in wanted and len(str(value)) >= _MIN_SECRET
     }
+    if found:
+        install()  # a secret is known: from now on every rxws/websockets record is filtered
     if found <= _values and wanted <= _names:
         return
     with _lock:

@@ -349,7 +349,9 @@ class WebsocketsLink(Link):
         except ConnectionClosed as exc:
             self._send_error = exc
             if self._backlog:
-                log.warning("send failed, %d frames sent while not writable not written: %s", len(self._backlog), exc)
+                log.warning(
+                    "send failed, %d frames sent while not writable not written: %s", len(self._backlog), exc
+                )
             return
         finally:
             self._drain_task = None

@@ -55,7 +55,9 @@ def test_queued_depth_is_reported_at_powers_of_two_and_when_it_drains(virtual: V
     limiter = VenueRateLimiter(message=[SlidingWindow(1, 1.0)])  # one frame per second
     client = virtual.client(rate_limiter=limiter)
     depths: list[tuple[float, int]] = []
-    client.rate_limit_events.subscribe(lambda e: depths.append((e.at, e.depth)) if isinstance(e, Queued) else None)
+    client.rate_limit_events.subscribe(
+        lambda e: depths.append((e.at, e.depth)) if isinstance(e, Queued) else None
+    )
     virtual.at(1.0, client.connect)
     virtual.at(2.0, lambda: [client.send({"op": "note", "n": i}) for i in range(16)])
     virtual.run(until=60.0)

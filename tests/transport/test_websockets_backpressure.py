@@ -101,7 +101,11 @@ class Run:
 
 async def _stalled(venue: Venue) -> tuple[WebSocketClient, Run]:
     client = WebSocketClient(
-        venue.url, protocol=GenericJson(), ping_interval=None, max_outbound_queue=MAX_QUEUE, write_high_water=HIGH
+        venue.url,
+        protocol=GenericJson(),
+        ping_interval=None,
+        max_outbound_queue=MAX_QUEUE,
+        write_high_water=HIGH,
     )
     await client.connect()
     run = Run(client)
