@@ -40,35 +40,37 @@ MASK = "***"
 """What a secret is replaced with."""
 
 DEFAULT_SECRET_HEADERS: tuple[str, ...] = (
-    # Binance: API key header, https://developers.binance.com/docs/binance-spot-api-docs/rest-api
-    # (section "Endpoint security type": "API-keys are passed into the Rest API via the
-    # X-MBX-APIKEY header").
+    # Binance: "API-keys are passed into the Rest API via the X-MBX-APIKEY header."
+    # https://developers.binance.com/docs/binance-spot-api-docs/rest-api/endpoint-security-type
     "X-MBX-APIKEY",
-    # OKX: https://www.okx.com/docs-v5/en/#overview-rest-authentication-making-requests
-    # (OK-ACCESS-KEY, OK-ACCESS-SIGN, OK-ACCESS-TIMESTAMP, OK-ACCESS-PASSPHRASE).
+    # OKX, REST Authentication > Making Requests: OK-ACCESS-KEY, OK-ACCESS-SIGN,
+    # OK-ACCESS-TIMESTAMP, OK-ACCESS-PASSPHRASE. https://www.okx.com/docs-v5/en/
     "OK-ACCESS-KEY",
     "OK-ACCESS-SIGN",
     "OK-ACCESS-PASSPHRASE",
-    # Bybit v5: https://bybit-exchange.github.io/docs/v5/guide#authentication
-    # (X-BAPI-API-KEY, X-BAPI-TIMESTAMP, X-BAPI-SIGN, X-BAPI-RECV-WINDOW).
+    # Bybit v5, Integration Guidance > Authentication: X-BAPI-API-KEY, X-BAPI-TIMESTAMP,
+    # X-BAPI-SIGN (+ X-BAPI-RECV-WINDOW). https://bybit-exchange.github.io/docs/v5/guide
     "X-BAPI-API-KEY",
     "X-BAPI-SIGN",
-    # Coinbase Exchange: https://docs.cdp.coinbase.com/exchange/docs/rest-auth
+    # Coinbase Exchange REST authentication: CB-ACCESS-KEY, CB-ACCESS-SIGN, CB-ACCESS-TIMESTAMP,
+    # CB-ACCESS-PASSPHRASE. https://docs.cdp.coinbase.com/exchange/rest-api/authentication
     "CB-ACCESS-KEY",
     "CB-ACCESS-SIGN",
     "CB-ACCESS-PASSPHRASE",
-    # KuCoin: https://www.kucoin.com/docs/basic-info/connection-method/authentication/creating-a-request
+    # KuCoin: KC-API-KEY, KC-API-SIGN, KC-API-TIMESTAMP, KC-API-PASSPHRASE, KC-API-KEY-VERSION.
+    # https://www.kucoin.com/docs/basic-info/connection-method/authentication/creating-a-request
     "KC-API-KEY",
     "KC-API-SIGN",
     "KC-API-PASSPHRASE",
-    # Kraken spot REST: https://docs.kraken.com/api/docs/guides/spot-rest-auth (API-Key, API-Sign).
+    # Kraken spot REST: API-Key, API-Sign. https://docs.kraken.com/api/docs/guides/spot-rest-auth
     "API-Key",
     "API-Sign",
-    # Bitget: https://www.bitget.com/api-doc/common/signature (ACCESS-KEY, ACCESS-SIGN, ...).
+    # Bitget: ACCESS-KEY, ACCESS-SIGN, ACCESS-TIMESTAMP, ACCESS-PASSPHRASE.
+    # https://www.bitget.com/api-doc/common/signature
     "ACCESS-KEY",
     "ACCESS-SIGN",
     "ACCESS-PASSPHRASE",
-    # HTTP itself: RFC 9110 sections 11.6.2 and 11.7.2; RFC 6265 sections 4.1 and 5.4.
+    # HTTP itself: credentials (RFC 9110 sections 11.6.2 and 11.7.2) and cookies (RFC 6265).
     "Authorization",
     "Proxy-Authorization",
     "Cookie",
