@@ -10,6 +10,7 @@ from conftest import Virtual
 
 from rxws import ConnectionLost, RateLimitExceeded
 from rxws.events import HeartbeatMissed, MessageDropped, OutboundFailed
+from rxws.protocols import Deribit
 from rxws.ratelimit.events import Queued, RateLimitEvent
 from rxws.transport.memory import MemoryLink
 
@@ -154,3 +155,20 @@ def test_a_due_ping_waits_for_the_drain_and_its_deadline_still_runs(virtual: Vir
     # the next ping was due at 13.0 (5 s after the one sent at the drain): dead at 13.0 + 3.0
     assert len(missed) == 1 and missed[0].at == 13.0 + 3.0
     assert set(sends.of(ConnectionLost.__name__)) == {100 + below}
+
+
+def test_an_automatic_reply_waits_its_turn_behind_unwritten_frames(virtual: Virtual) -> None:
+    client, sends, _events = _setup(virtual, protocol=Deribit())
+    below = _taken_before_the_mark(client)
+    peer = virtual.transport.peer
+    virtual.at(3.0, lambda: sends.fire(0, below + 3))  # held + 2 queued
+    virtual.at(
+        4.0, lambda: peer.push({"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}})
+    )
+    virtual.at(10.0, peer.resume_reading)
+    virtual.run(until=9.0)
+    assert len(client._outq) == 3  # the two sends and the reply, behind the held frame
+    virtual.run(until=12.0)
+    sent = [str(f) for f in peer.sent]
+    assert len(sent) == below + 4
+    assert '"public/test"' in sent[-1] and all('"public/test"' not in f for f in sent[:-1])
