@@ -153,8 +153,9 @@ class _OutboundMixin(_ClientBase):
             and self._sm.state is _S.CONNECTED
             and (self._limiter is None or self._admit())
         ):
+            written = link.send(frame)
             self.stats.frames_out += 1
-            if link.send(frame):
+            if written:
                 if done is not None:
                     done.set_result(None)
             else:
@@ -206,8 +207,9 @@ class _OutboundMixin(_ClientBase):
             if not self._admit():
                 return
             outq.popleft()
+            written = link.send(frame)
             self.stats.frames_out += 1
-            if link.send(frame):
+            if written:
                 if done is not None:
                     done.set_result(None)
             else:

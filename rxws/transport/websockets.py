@@ -7,10 +7,11 @@ No task per message, either way. Inbound data frames are delivered synchronously
 protocol's ``data_received`` callback, through ``create_connection`` — the documented extension
 point of ``connect()`` — with a connection subclass that hands complete messages to the link
 instead of queueing them for ``recv()``; control frames (ping, pong, close) are processed by
-``websockets`` as usual. Sends are written synchronously; a write that takes the OS transport's buffer above
-``LinkOptions.write_high_water`` returns ``False`` and starts the one drain task, which reports
-``on_drain`` when the buffer is back below its low-water mark (a quarter of the high one). The
-client holds its frames meanwhile, so nothing piles up here (see :class:`~rxws.transport.base.Link`).
+``websockets`` as usual. Sends are written synchronously; a write that takes the OS transport's
+buffer above ``LinkOptions.write_high_water`` returns ``False`` and starts the one drain task,
+which reports ``on_drain`` when the buffer is back below its low-water mark (a quarter of the
+high one). The client holds its frames meanwhile, so nothing piles up here (see
+:class:`~rxws.transport.base.Link`).
 """
 
 from __future__ import annotations
