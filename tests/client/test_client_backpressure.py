@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import Virtual
 
-from rxws import ConnectionLost, RateLimitExceeded
+from rxws import ConnectionLost, ExponentialBackoff, RateLimitExceeded, ReconnectPolicy
 from rxws.events import HeartbeatMissed, MessageDropped, OutboundFailed
 from rxws.protocols import Deribit
 from rxws.ratelimit.events import Queued, RateLimitEvent
@@ -172,3 +172,21 @@ def test_an_automatic_reply_waits_its_turn_behind_unwritten_frames(virtual: Virt
     sent = [str(f) for f in peer.sent]
     assert len(sent) == below + 4
     assert '"public/test"' in sent[-1] and all('"public/test"' not in f for f in sent[:-1])
+
+
+def test_with_keep_outbound_the_unwritten_frames_go_out_in_order_after_the_reconnect(
+    virtual: Virtual,
+) -> None:
+    policy = ReconnectPolicy(backoff=ExponentialBackoff(1.0, 2.0, 60.0, jitter="none", stable_after=1000.0))
+    client, sends, _events = _setup(virtual, reconnect=policy, keep_outbound_on_drop=True)
+    below = _taken_before_the_mark(client)
+    first = virtual.transport.peer
+    virtual.at(3.0, lambda: sends.fire(0, below + 3))  # held + 2 queued
+    virtual.at(5.0, first.drop)
+    virtual.run(until=30.0)
+    second = virtual.transport.peers[-1]
+    assert second is not first and client._link is second.link
+    assert sends.of("done") == list(range(below + 3))
+    assert not virtual.timeline.of(OutboundFailed)  # type: ignore[union-attr]
+    numbers = [int(str(f).split('"n":')[1].split(",")[0]) for f in second.sent if '"n":' in str(f)]
+    assert numbers == [below, below + 1, below + 2]  # the held frame first, then the queue
