@@ -30,6 +30,7 @@ from rxws._command import CommandResult
 from rxws._heartbeat import _HeartbeatMixin
 from rxws._lifecycle import _LifecycleMixin
 from rxws._outbound import _OutboundMixin
+from rxws._redact import DEFAULT_SECRET_HEADERS
 from rxws._subject import FastSubject
 from rxws._time import clock_of
 from rxws._topics import unique_topics
@@ -85,6 +86,11 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
             for after an approved reconnection, instead of failing them with ConnectionLost.
         detect_gaps: track each watched topic's sequence numbers (read through the protocol)
             and report ``GapDetected`` for jumps, duplicates, regressions and disconnect windows.
+        write_high_water: bytes the link may hold unwritten before sends wait in the outbound
+            queue (whose bound, ``max_outbound_queue``, then covers every unwritten frame).
+        secret_headers: more header names (beyond :data:`rxws._redact.DEFAULT_SECRET_HEADERS`:
+            ``X-MBX-APIKEY``, ``OK-ACCESS-KEY``, ``Authorization``...) whose values are masked in
+            logs, reprs and error messages.
     """
 
     def __init__(
@@ -108,12 +114,14 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         max_size: int | None = 2**20,
         max_in_flight: int = 10_000,
         max_outbound_queue: int = 10_000,
+        write_high_water: int = 2**16,
         # On a drop: keep queued outbound messages for after an approved reconnect, or fail them
         keep_outbound_on_drop: bool = False,
         # Report GapDetected for sequence jumps and disconnect windows on watched topics
         detect_gaps: bool = True,
         # Protocol details
         headers: Mapping[str, str] | None = None,
+        secret_headers: Sequence[str] = (),
         subprotocols: Sequence[str] = (),
         ssl: object | None = None,
         id_generator: IdGenerator | None = None,
@@ -132,8 +140,14 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
 
             transport = WebsocketsTransport()
         self._transport = transport
+        if not isinstance(write_high_water, int) or write_high_water < 1:
+            raise UsageError(f"write_high_water must be a positive number of bytes, got {write_high_water!r}")
+        if isinstance(secret_headers, str):
+            raise UsageError(f"secret_headers must be a sequence of header names, got {secret_headers!r}")
         self._options = LinkOptions(
             headers=dict(headers or {}),
+            secret_headers=(*DEFAULT_SECRET_HEADERS, *secret_headers),
+            write_high_water=write_high_water,
             subprotocols=tuple(subprotocols),
             max_size=max_size,
             ping_interval=None,  # the client pings itself (rxws._heartbeat): on its scheduler,
