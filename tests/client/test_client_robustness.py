@@ -29,7 +29,7 @@ from rxws.events import (
     ReconnectDenied,
     ReconnectProposed,
 )
-from rxws.exceptions import ConnectionLost, EncodeError, RateLimitExceeded, UsageError
+from rxws.exceptions import ConnectionLost, EncodeError, UsageError
 from rxws.protocols import GenericJson
 from rxws.ratelimit import SlidingWindow, VenueRateLimiter
 from rxws.transport.memory import MemoryTransport
@@ -503,14 +503,3 @@ def test_an_unencodable_param_fails_the_command_with_encode_error(
     assert "set" in str(errors[0]) and "object" in str(errors[1])
     assert client.pending_requests == 0
     good_data_still_flows(virtual, client, got)
-
-
-def test_rate_limit_exceeded_is_still_raised_for_max_in_flight(virtual: Virtual) -> None:
-    client = virtual.client(max_in_flight=1)
-    virtual.at(1.0, client.connect)
-    virtual.run(until=2.0)
-    virtual.transport.peer.on_receive = None
-    client.request("echo", timeout=30.0)
-    errors: list[BaseException] = []
-    client.request("echo", timeout=30.0).subscribe(on_error=errors.append)
-    assert len(errors) == 1 and isinstance(errors[0], RateLimitExceeded)
