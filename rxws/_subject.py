@@ -67,11 +67,22 @@ class FastSubject(Observable[T], Generic[T]):
         return Disposable(dispose)
 
     def on_next(self, value: T) -> None:
-        """Deliver ``value`` to every observer; an observer that raises does not stop the others."""
+        """Deliver ``value`` to every observer; an observer that raises does not stop the others.
+
+        Failures are reported once every observer has had ``value``, so a report (an event on
+        another stream, or on this one) never overtakes the value it is about.
+        """
+        failed: list[Exception] | None = None
         for observer in self._observers:
             try:
                 observer.on_next(value)
             except Exception as exc:  # isolate observers from each other
+                if failed is None:
+                    failed = [exc]
+                else:
+                    failed.append(exc)
+        if failed is not None:
+            for exc in failed:
                 self._report(exc)
 
     def on_error(self, error: BaseException) -> None:
@@ -144,11 +155,14 @@ class FastBehaviorSubject(FastSubject[T]):
                 return
             self.value = value
             observers = self._observers
+        failed: list[Exception] = []
         for observer in observers:
             try:
                 observer.on_next(value)
             except Exception as exc:
-                self._report(exc)
+                failed.append(exc)
+        for exc in failed:
+            self._report(exc)
 
     def on_completed(self) -> None:
         with self._lock:  # not between a concurrent subscriber's add and its replay

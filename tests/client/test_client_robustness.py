@@ -189,6 +189,8 @@ def test_an_events_observer_that_raises_on_disconnected_breaks_nothing(
             raise RuntimeError("host bug")
 
     client.events.subscribe(fragile)
+    later: list[tuple[float, str]] = []  # an observer after the one that raises
+    client.events.subscribe(lambda e: later.append((e.at, e.kind)))
     slow: list[tuple[float, BaseException]] = []
     virtual.at(1.0, client.connect)
     virtual.at(
@@ -218,6 +220,8 @@ def test_an_events_observer_that_raises_on_disconnected_breaks_nothing(
     ]
     at_drop = [k for e, k in zip(tl.events, tl.kinds(), strict=True) if e.at == 3.25]
     assert at_drop == ["disconnected", "observer_failed", "reconnect_proposed"]
+    # every observer gets the event before the report about it
+    assert [k for t, k in later if t == 3.25] == at_drop
 
 
 def test_an_events_observer_that_always_raises_does_not_recurse(
