@@ -82,8 +82,8 @@ class FastSubject(Observable[T], Generic[T]):
                 else:
                     failed.append(exc)
         if failed is not None:
-            for exc in failed:
-                self._report(exc)
+            for error in failed:
+                self._report(error)
 
     def on_error(self, error: BaseException) -> None:
         if self._stopped:
@@ -161,8 +161,8 @@ class FastBehaviorSubject(FastSubject[T]):
                 observer.on_next(value)
             except Exception as exc:
                 failed.append(exc)
-        for exc in failed:
-            self._report(exc)
+        for error in failed:
+            self._report(error)
 
     def on_completed(self) -> None:
         with self._lock:  # not between a concurrent subscriber's add and its replay
