@@ -289,6 +289,7 @@ class _ClientBase:
     def _set_state(self, target: ConnectionState) -> None:
         if self._sm.state is target:
             return
+        self._publish_state()  # a state moved to but not told yet (a drop's bookkeeping) goes first
         self._sm.to(target)
         self._state_subject.on_next(target)
 

@@ -122,10 +122,10 @@ class _LifecycleMixin(_ClientBase):
         self._open()
 
         def dispose() -> None:
-            if self._session_observer is observer:
-                self._session_observer = None
-            if self._sm.state is _S.CONNECTING:
-                self._open_sub.disposable = Disposable()
+            if self._session_observer is observer:  # only the current session cancels an open:
+                self._session_observer = None  # an ended one must not cancel its successor's
+                if self._sm.state is _S.CONNECTING:
+                    self._open_sub.disposable = Disposable()
 
         return Disposable(dispose)
 

@@ -441,7 +441,10 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
             if self._messages._observers:
                 self._messages.on_next(message)
         except Exception as exc:
-            self._internal_error(exc, frame)
+            try:
+                self._internal_error(exc, frame)
+            except Exception:  # the report (or the 1011 close) failed too: the log is the last word
+                log.exception("%s: handling an inbound failure failed", self.name)
 
     def _request_abandoned(self, request_id: Hashable, result: CommandResult[Any]) -> None:
         """Every waiter of a request gave up: withdraw it (runs on the client's loop)."""

@@ -507,3 +507,29 @@ def test_an_unencodable_param_fails_the_command_with_encode_error(
     assert "set" in str(errors[0]) and "object" in str(errors[1])
     assert client.pending_requests == 0
     good_data_still_flows(virtual, client, got)
+
+
+def test_connecting_again_from_the_failed_connects_own_error_callback_works(virtual: Virtual) -> None:
+    """The failed attempt is settled before its waiters hear of it, so a host that retries at once
+    (inside the callback) gets a clean new attempt, not one ended by the old attempt's error."""
+    client = virtual.client()
+    virtual.transport.refuse(1)
+    outcome: list[Any] = []
+
+    def retry(_error: Exception) -> None:
+        client.connect().subscribe(lambda _v: outcome.append(("connected", virtual.now())), outcome.append)
+
+    virtual.at(1.0, lambda: client.connect().subscribe(on_error=retry))
+    virtual.run(until=5.0)
+    assert outcome == [("connected", 1.5)]  # refused at 1.25, asked again at once, open at 1.5
+    assert client.state_value is S.CONNECTED and virtual.transport.attempts == 2
+    tl = virtual.timeline
+    assert tl is not None
+    # state observers see every state once, in order, ERROR included
+    assert tl.timed_states == [
+        (0.0, S.DISCONNECTED),
+        (1.0, S.CONNECTING),
+        (1.25, S.ERROR),
+        (1.25, S.CONNECTING),
+        (1.5, S.CONNECTED),
+    ]
