@@ -533,3 +533,29 @@ def test_connecting_again_from_the_failed_connects_own_error_callback_works(virt
         (1.25, S.CONNECTING),
         (1.5, S.CONNECTED),
     ]
+
+
+def test_a_raising_rate_observer_of_one_client_cannot_break_another_sharing_its_limiter(
+    virtual: Virtual,
+) -> None:
+    limiter = VenueRateLimiter(message=[SlidingWindow(100, 1.0)])
+    a = virtual.client(rate_limiter=limiter, name="a")
+    a_events: list[Any] = []
+    a.events.subscribe(a_events.append)
+    a.rate_limit_events.subscribe(lambda _e: 1 / 0)  # hears the shared limiter's events
+    b = virtual.client(rate_limiter=limiter, name="b")
+    b_events: list[Any] = []
+    b.events.subscribe(b_events.append)
+    virtual.at(1.0, a.connect)
+    virtual.at(1.1, b.connect)
+    virtual.at(3.0, lambda: virtual.transport.peers[1].close(1008, "too many"))  # b's venue: a violation
+    virtual.run(until=5.0)
+    # b handled its drop in full: the violation reached the limiter, the drop was reported
+    (down,) = [e for e in b_events if isinstance(e, Disconnected)]
+    assert (down.reason, down.code, down.at) == (DisconnectReason.RATE_LIMITED, 1008, 3.25)
+    assert limiter.penalty_remaining("b#1", 3.25) > 0
+    # a's raising observer was isolated and reported on a's own events
+    failures = [e for e in a_events if isinstance(e, ObserverFailed)]
+    assert failures and {e.stream for e in failures} == {"rate_limit_events"}
+    assert a.stats.observer_failures == len(failures) and b.stats.observer_failures == 0
+    assert a.state_value is S.CONNECTED
