@@ -52,11 +52,11 @@ class _OutboundMixin(_ClientBase):
         except Exception as exc:  # the dialect cannot read this reply: its request fails with why
             error = VenueError(None, f"the reply could not be read: {type(exc).__name__}: {exc}", message)
             error.__cause__ = exc
-            self._settle(entry, error)
+            self._settle_reply(entry, error)
             raise  # reported as InternalError by the client; the connection goes on
-        self._settle(entry, error, value)
+        self._settle_reply(entry, error, value)
 
-    def _settle(self, entry: _Pending, error: VenueError | None, value: Any = None) -> None:
+    def _settle_reply(self, entry: _Pending, error: VenueError | None, value: Any = None) -> None:
         if entry.kind == "request":
             assert entry.result is not None
             if error is not None:
