@@ -50,22 +50,32 @@ class _OutboundMixin(_ClientBase):
         if entry is None:
             if outcome == ReplyOutcome.LATE:
                 self.stats.late_replies += 1
-                why = "reply arrived after its request timed out"
+                why = "reply arrived after its request timed out or was cancelled"
             else:
                 self.stats.unknown_replies += 1
                 why = "no request with this id is pending"
             self._emit(LateReply(at=self._now(), request_id=_plain(request_id), why=why))
             self._check_rate_signal(message)
             return
-        error = self.protocol.reply_error(message)
-        if error is not None:
-            self._check_rate_signal(message)
+        try:
+            error = self.protocol.reply_error(message)
+            if error is not None:
+                self._check_rate_signal(message)
+            value = self.protocol.reply_result(message) if entry.kind == "request" and error is None else None
+        except Exception as exc:  # the dialect cannot read this reply: its request fails with why
+            error = VenueError(None, f"the reply could not be read: {type(exc).__name__}: {exc}", message)
+            error.__cause__ = exc
+            self._settle_reply(entry, error)
+            raise  # reported as InternalError by the client; the connection goes on
+        self._settle_reply(entry, error, value)
+
+    def _settle_reply(self, entry: _Pending, error: VenueError | None, value: Any = None) -> None:
         if entry.kind == "request":
             assert entry.result is not None
             if error is not None:
                 entry.result.set_error(error)
             else:
-                entry.result.set_result(self.protocol.reply_result(message))
+                entry.result.set_result(value)
         elif entry.kind == "subscribe":
             self._subscribed(entry.topics, error)
         else:
@@ -98,6 +108,7 @@ class _OutboundMixin(_ClientBase):
         except Exception:
             self._pending.discard(request_id)
             raise
+        result.on_abandon(lambda: self._run(lambda: self._request_abandoned(request_id, result), None))
 
     def _lifecycle_active(self) -> bool:
         return self._lifecycle_live
