@@ -11,6 +11,7 @@ helpers they all use: run on the client's loop, schedule, emit an event, change 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -20,17 +21,16 @@ from typing import TYPE_CHECKING, Any
 from reactivex import abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
-from reactivex.subject import BehaviorSubject, Subject
 
 from rxws._command import CommandResult
-from rxws._subject import FastSubject
+from rxws._subject import FastBehaviorSubject, FastSubject
 from rxws._time import clock_of
 from rxws.core.correlation import IdGenerator, PendingTable
 from rxws.core.routing import Router
 from rxws.core.sequence import SequenceTracker
 from rxws.core.state import ConnectionState, StateMachine
 from rxws.core.subscriptions import SubscriptionRegistry
-from rxws.events import DecodeFailed, Event, ObserverFailed, UnroutedMessage
+from rxws.events import DecodeFailed, Event, InternalError, ObserverFailed, UnroutedMessage
 from rxws.exceptions import NotConnected, UsageError, VenueError
 from rxws.protocols.base import VenueProtocol
 from rxws.ratelimit.events import RateLimitEvent, ViolationReported
@@ -44,15 +44,22 @@ log = logging.getLogger("rxws.client")
 
 
 class ClientStats:
-    """Counters of everything the client did not deliver the ordinary way — nothing lost uncounted."""
+    """Counters of everything the client did not deliver the ordinary way — nothing lost uncounted.
+
+    ``internal_errors`` counts inbound frames whose handling raised (see
+    :class:`~rxws.events.InternalError`); ``requests_cancelled`` counts requests withdrawn because
+    every waiter gave up (the awaiting task was cancelled).
+    """
 
     __slots__ = (
         "decode_failures",
         "frames_in",
         "frames_out",
+        "internal_errors",
         "late_replies",
         "observer_failures",
         "outbound_dropped",
+        "requests_cancelled",
         "unknown_replies",
         "unrouted",
     )
@@ -66,6 +73,8 @@ class ClientStats:
         self.unknown_replies = 0
         self.observer_failures = 0
         self.outbound_dropped = 0
+        self.internal_errors = 0
+        self.requests_cancelled = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -116,7 +125,7 @@ class _ClientBase:
     _options: LinkOptions
     _policy: ReconnectPolicy | None
     _limiter: WebSocketRateLimiter | None
-    _rate_events: Subject[RateLimitEvent]
+    _rate_events: FastSubject[RateLimitEvent]
     _limiter_unlisten: Callable[[], None] | None
     _conn_held: bool
     _max_connect_wait: float
@@ -141,9 +150,10 @@ class _ClientBase:
     _tracker: SequenceTracker | None
     _topics: dict[str, FastSubject[Any]]
     # Streams
-    _state_subject: BehaviorSubject[ConnectionState]
-    _events_subject: Subject[Event]
+    _state_subject: FastBehaviorSubject[ConnectionState]
+    _events_subject: FastSubject[Event]
     _messages: FastSubject[Any]
+    _reporting_events_failure: bool
     # Connection
     _link: Link | None
     _conn_id: str
@@ -172,6 +182,8 @@ class _ClientBase:
         def _expect(self, request_id: Hashable, entry: _Pending) -> None: ...
         def _subscribed(self, topics: Sequence[str], error: Exception | None) -> None: ...
         def _unsubscribed(self, topics: Sequence[str], error: VenueError | None) -> None: ...
+        def _untrusted(self, detail: str) -> None: ...
+        def _request_abandoned(self, request_id: Hashable, result: CommandResult[Any]) -> None: ...
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -194,9 +206,14 @@ class _ClientBase:
             try:
                 self._bind(asyncio.get_running_loop())
             except RuntimeError:
-                error = UsageError("no event loop: call this from a running loop, or pass scheduler=")
+                what = f"{result.name}()" if result is not None else "this call"
+                error = UsageError(
+                    f"{what}: no running asyncio loop and no scheduler: call it from a running loop "
+                    "(inside async code), or pass scheduler= to the client"
+                )
                 if result is None:
                     raise error from None
+                log.warning("%s: %s", self.name, error)  # visible even if nobody looks at the result
                 result.set_error(error)
                 return
         loop = self._loop
@@ -272,16 +289,87 @@ class _ClientBase:
     def _set_state(self, target: ConnectionState) -> None:
         if self._sm.state is target:
             return
+        self._publish_state()  # a state moved to but not told yet (a drop's bookkeeping) goes first
         self._sm.to(target)
         self._state_subject.on_next(target)
 
-    def _observer_failed(self, topic: str | None) -> Callable[[BaseException], None]:
+    def _publish_state(self) -> None:
+        """Tell ``state`` observers the current state, unless they already saw it.
+
+        Used after a drop's bookkeeping, which moves the state machine first and notifies later.
+        """
+        state = self._sm.state
+        if self._state_subject.value is not state:
+            self._state_subject.on_next(state)
+
+    def _observer_failed(self, topic: str | None, stream: str = "topic") -> Callable[[BaseException], None]:
+        """The isolation report for one stream's observers: count, WARNING log, ObserverFailed.
+
+        The event goes out on the client's loop (a report from another thread, e.g. a rate
+        limiter shared with a client on another loop, is marshalled there). An observer of
+        ``events`` that raises while ``ObserverFailed`` itself is being delivered is logged and
+        counted only: the report cannot recurse.
+        """
+        label = f"topic {topic!r}" if stream == "topic" else stream
+
         def report(exc: BaseException) -> None:
             self.stats.observer_failures += 1
-            log.warning("observer of %s raised %r; isolated", topic or "messages", exc)
-            self._emit(ObserverFailed(at=self._now(), topic=topic, error=f"{type(exc).__name__}: {exc}"))
+            log.warning("%s: an observer of %s raised %r; isolated", self.name, label, exc, exc_info=exc)
+            if self._reporting_events_failure and stream == "events":
+                return  # raised while ObserverFailed itself was delivered: logged, counted, done
+            event = ObserverFailed(
+                at=self._now(), topic=topic, error=f"{type(exc).__name__}: {exc}", stream=stream
+            )
+            loop, owner = self._loop, self._owner
+            if loop is not None and owner is not None and owner != threading.get_ident():
+                with contextlib.suppress(RuntimeError):  # a closed loop: the log above is all there is
+                    loop.call_soon_threadsafe(self._emit_observer_failed, event)
+                return
+            self._emit_observer_failed(event)
 
         return report
+
+    def _emit_observer_failed(self, event: Event) -> None:
+        if self._reporting_events_failure:
+            self._emit(event)
+            return
+        self._reporting_events_failure = True
+        try:
+            self._emit(event)
+        finally:
+            self._reporting_events_failure = False
+
+    def _internal_error(self, error: Exception, frame: Frame) -> None:
+        """An exception escaped the handling of one inbound frame: make it visible, then decide.
+
+        Every such exception is counted (``stats.internal_errors``), logged at WARNING with its
+        traceback and reported as :class:`~rxws.events.InternalError`. What follows depends on
+        what raised:
+
+        * the venue dialect (a method of ``self.protocol`` is on the traceback): the frame is
+          bad for this dialect, the client's own state was not touched. The frame is skipped
+          and the connection goes on with the next one. (A reply whose request had already
+          been taken from the pending table has that request failed first: see ``_on_reply``.)
+        * rxws's own bookkeeping: its state (pending table, registry, sequence records) may be
+          half-updated and can no longer be trusted. The connection is closed with 1011 and
+          handled as a drop: ``Disconnected(reason=INTERNAL_ERROR, code=1011)``, pending work
+          failed, and a reconnection proposed if the policy allows (a fresh connection starts
+          from a clean state).
+        """
+        self.stats.internal_errors += 1
+        where, by_protocol = _where(error, self.protocol)
+        sample = frame[:80] if isinstance(frame, str) else repr(frame[:80])
+        text = f"{type(error).__name__}: {error}"
+        log.warning(
+            "%s: %s raised on an inbound frame (%s)",
+            self.name,
+            where,
+            "frame skipped" if by_protocol else "closing with 1011",
+            exc_info=error,
+        )
+        self._emit(InternalError(at=self._now(), where=where, error=text[:200], sample=sample))
+        if not by_protocol:
+            self._untrusted(f"internal error in {where}: {text}"[:200])
 
     def _decode_failed(self, detail: str, frame: Frame, topic: str | None = None) -> None:
         self.stats.decode_failures += 1
@@ -292,6 +380,20 @@ class _ClientBase:
         self.stats.unrouted += 1
         why = "no topic" if topic is None else "nobody watches this topic"
         self._emit(UnroutedMessage(at=self._now(), topic=None if topic is None else str(topic), why=why))
+
+
+def _where(error: BaseException, protocol: object) -> tuple[str, bool]:
+    """Which code raised ``error``: the outermost method of ``protocol`` on its traceback, else
+    the innermost rxws function. Only called on the error path."""
+    tb = error.__traceback__
+    innermost = "unknown"
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if tb.tb_frame.f_locals.get("self") is protocol:
+            return f"protocol.{code.co_name}", True
+        innermost = code.co_name
+        tb = tb.tb_next
+    return f"client.{innermost}", False
 
 
 def _zero() -> float:

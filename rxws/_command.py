@@ -3,6 +3,12 @@
 ``connect()``, ``send()``, ``request()`` and ``close()`` act when called and return a
 :class:`CommandResult`. It replays its one value (or error) to every subscriber, late ones too,
 and ``await`` on it resolves on the running loop without a round trip through the scheduler.
+
+Host code cannot break the command: an observer that raises while being given the value (or
+error) is logged at WARNING with its traceback, and the other observers and awaiters still get
+it. A command whose every waiter gave up — the awaiting task was cancelled (``task.cancel()``,
+``asyncio.wait_for`` timing out) and nobody else observes it — calls its ``on_abandon`` hook
+(a request uses it to withdraw itself: see ``WebSocketClient.request``).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
@@ -42,6 +48,12 @@ class CommandResult(Observable[T], Generic[T]):
         self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[T]]] = []
         self._lock = _LOCK
         self._observed = False
+        self._on_abandon: Callable[[], None] | None = None
+
+    @property
+    def name(self) -> str:
+        """The command's name (``"connect"``, ``"request"``, ...)."""
+        return self._name
 
     @property
     def done(self) -> bool:
@@ -61,10 +73,24 @@ class CommandResult(Observable[T], Generic[T]):
                             self._observers.remove(observer)
 
                 return Disposable(dispose)
-        self._replay(observer)
+        self._deliver(observer)  # the subscriber's own call: its exception is its own
         return Disposable()
 
+    def on_abandon(self, hook: Callable[[], None] | None) -> None:
+        """Call ``hook`` (once, on the awaiting loop) if every waiter gives up before the result.
+
+        A waiter gives up when its awaiting task is cancelled; Rx subscribers count as waiting
+        until they dispose. Not called once the result is set.
+        """
+        self._on_abandon = hook
+
     def _replay(self, observer: abc.ObserverBase[T]) -> None:
+        try:
+            self._deliver(observer)
+        except Exception:  # a host observer raised: isolated, the others still get the result
+            log.warning("an observer of %s %s raised; isolated", self._name, self._detail, exc_info=True)
+
+    def _deliver(self, observer: abc.ObserverBase[T]) -> None:
         if self._status == _DONE:
             observer.on_next(self._value)
             observer.on_completed()
@@ -80,6 +106,7 @@ class CommandResult(Observable[T], Generic[T]):
             self._status, self._value = _DONE, value
             observers, self._observers = self._observers, []
             futures, self._futures = self._futures, []
+            self._on_abandon = None
         for observer in observers:
             self._replay(observer)
         for loop, future in futures:
@@ -94,6 +121,7 @@ class CommandResult(Observable[T], Generic[T]):
             observers, self._observers = self._observers, []
             futures, self._futures = self._futures, []
             observed = self._observed or bool(futures)
+            self._on_abandon = None
         for observer in observers:
             self._replay(observer)
         for loop, future in futures:
@@ -108,6 +136,7 @@ class CommandResult(Observable[T], Generic[T]):
                 loop = asyncio.get_running_loop()
                 future: asyncio.Future[T] = loop.create_future()
                 self._futures.append((loop, future))
+                future.add_done_callback(self._future_done)
                 pending = True
             else:
                 pending = False
@@ -117,6 +146,17 @@ class CommandResult(Observable[T], Generic[T]):
             assert self._error is not None
             raise self._error
         return self._value  # type: ignore[no-any-return]
+
+    def _future_done(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled():
+            return
+        with self._lock:
+            self._futures = [(lp, f) for lp, f in self._futures if f is not future]
+            hook = self._on_abandon
+            if self._status != _PENDING or hook is None or self._futures or self._observers:
+                return
+            self._on_abandon = None
+        hook()
 
     def __repr__(self) -> str:
         status = {_PENDING: "pending", _DONE: "done", _FAILED: "failed"}[self._status]

@@ -10,6 +10,9 @@ limiter like any other frame (Binance counts pings and pongs against its 5 messa
   every ``protocol.heartbeat_interval`` the client sends ``protocol.heartbeat_message()``; if
   nothing at all arrives during the next interval, the connection is declared dead the same way.
 * Pongs the transport sends by itself to the venue's pings are charged to the limiter afterwards.
+* Back-pressure: while the link is above its write high-water mark a due ping waits for the drain
+  (its pong deadline runs from when it was due, so a venue that stops reading for longer than
+  ``ping_timeout`` is declared dead); application pings wait in the outbound queue like any frame.
 """
 
 from __future__ import annotations
@@ -40,13 +43,22 @@ class _HeartbeatMixin(_ClientBase):
     _hb_token: int
     _app_frames: int
     _app_pinged: bool
+    _ping_waiting: bool = False
+    """A ping is due but the link is above its write high-water mark: it goes at the drain."""
 
     if TYPE_CHECKING:  # the lifecycle (rxws.client) handles a heartbeat failure like any drop
 
         def _link_failed(self, error: Exception) -> None: ...
 
+        # the outbound queue (rxws._outbound) tracks the link's back-pressure
+        _blocked: bool
+
+        def _watch_drain(self, link: Link) -> None: ...
+
     def _start_heartbeats(self, link: Link) -> None:
         link.on_control_sent = self._control_sent
+        self._watch_drain(link)
+        self._ping_waiting = False
         self._hb_token += 1
         if self._ping_interval is not None:
             self._hb_timer.disposable = self._after(self._ping_interval, self._ping_tick)
@@ -57,6 +69,7 @@ class _HeartbeatMixin(_ClientBase):
             self._app_timer.disposable = self._after(interval, self._app_tick)
 
     def _stop_heartbeats(self) -> None:
+        self._ping_waiting = False
         self._hb_token += 1
         self._hb_timer.disposable = Disposable()
         self._hb_deadline.disposable = Disposable()
@@ -67,22 +80,39 @@ class _HeartbeatMixin(_ClientBase):
         link = self._link
         if link is None or self._sm.state is not _S.CONNECTED or self._ping_interval is None:
             return
+        token = self._hb_token
+        if self._blocked:  # the link is above its mark: the ping waits for the drain, its deadline runs
+            if not self._ping_waiting:
+                self._ping_waiting = True
+                self._arm_pong_deadline(token)
+            return
         limiter = self._limiter
         if limiter is not None:
             decision = limiter.acquire_message(self._conn_id, self._now())
             if not decision.allowed:  # the ping waits its turn like any frame
                 self._hb_timer.disposable = self._after(decision.retry_after, self._ping_tick)
                 return
-        token = self._hb_token
         try:
-            link.ping(lambda: self._pong(token))
+            written = link.ping(lambda: self._pong(token))
         except NotConnected:
             return
         self.stats.frames_out += 1
+        if not written:
+            self._blocked = True
+        if not self._ping_waiting:  # a ping that waited keeps the deadline it got when it was due
+            self._arm_pong_deadline(token)
+        self._ping_waiting = False
+        self._hb_timer.disposable = self._after(self._ping_interval, self._ping_tick)
+
+    def _arm_pong_deadline(self, token: int) -> None:
         if self._ping_timeout is not None:
             timeout = self._ping_timeout
             self._hb_deadline.disposable = self._after(timeout, lambda: self._missed(token, timeout))
-        self._hb_timer.disposable = self._after(self._ping_interval, self._ping_tick)
+
+    def _resume_heartbeat(self) -> None:
+        """The link drained: send the ping that waited for it."""
+        if self._ping_waiting:
+            self._ping_tick()
 
     def _pong(self, token: int) -> None:
         if token == self._hb_token:

@@ -4,6 +4,13 @@ Every change of connection state happens here, through the one transition table
 (:mod:`rxws.core.state`). A connection is one *session*: an observable that opens a link, emits
 it, and errors when the link ends by itself. Without a policy a session ends the lifecycle; with
 one, :func:`~rxws.operators.retry_with_backoff` re-subscribes it after the host approves.
+
+Host code cannot break a drop: when a connection ends, the client first settles its own state
+(link torn down, state machine moved, subscriptions and sequence records told, pending requests
+failed with ``ConnectionLost``), then notifies (``state`` observers, ``Disconnected``, then
+``OutboundFailed`` for queued messages), and last ends the session, which proposes a
+reconnection (``ReconnectProposed``, then the host's ``approve``). Every stream isolates its
+observers, and the session ends even if a notification raised.
 """
 
 from __future__ import annotations
@@ -115,10 +122,10 @@ class _LifecycleMixin(_ClientBase):
         self._open()
 
         def dispose() -> None:
-            if self._session_observer is observer:
-                self._session_observer = None
-            if self._sm.state is _S.CONNECTING:
-                self._open_sub.disposable = Disposable()
+            if self._session_observer is observer:  # only the current session cancels an open:
+                self._session_observer = None  # an ended one must not cancel its successor's
+                if self._sm.state is _S.CONNECTING:
+                    self._open_sub.disposable = Disposable()
 
         return Disposable(dispose)
 
@@ -131,10 +138,19 @@ class _LifecycleMixin(_ClientBase):
         self._lifecycle_live = False
         self._fail_outbound(ConnectionLost(f"no reconnection: {error}"))
 
-    def _end_session(self, error: Exception) -> None:
+    def _take_session(self) -> abc.ObserverBase[Link] | None:
+        """Detach the current session's observer (ended later by :meth:`_end_session`)."""
         observer, self._session_observer = self._session_observer, None
+        return observer
+
+    def _end_session(self, error: Exception, observer: abc.ObserverBase[Link] | None) -> None:
         if observer is not None:
             observer.on_error(error)
+
+    def _move(self, target: ConnectionState) -> None:
+        """Move the state machine now; ``state`` observers are told later (:meth:`_publish_state`)."""
+        if self._sm.state is not target:
+            self._sm.to(target)
 
     def _open(self) -> None:
         self._set_state(_S.CONNECTING)
@@ -222,14 +238,18 @@ class _LifecycleMixin(_ClientBase):
         elif isinstance(error, RateLimitExceeded):
             reason = DisconnectReason.RATE_LIMITED
         self._release_connection()
-        self._set_state(_S.ERROR)
-        self._emit(Disconnected(at=self._now(), reason=reason, detail=str(error)))
-        if not self._reconnect_pending_possible():
-            self._fail_outbound(ConnectionLost(f"connect failed: {error}"))
+        self._move(_S.ERROR)
+        session = self._take_session()
         waiters, self._connect_waiters = self._connect_waiters, []
         for waiter in waiters:
             waiter.set_error(error)
-        self._end_session(error)
+        try:
+            self._publish_state()
+            self._emit(Disconnected(at=self._now(), reason=reason, detail=str(error)))
+            if not self._reconnect_pending_possible():
+                self._fail_outbound(ConnectionLost(f"connect failed: {error}"))
+        finally:
+            self._end_session(error, session)
 
     def _reconnect_pending_possible(self) -> bool:
         """Whether queued work may still go out after a reconnection (policy set, host keeps it)."""
@@ -265,26 +285,52 @@ class _LifecycleMixin(_ClientBase):
         self._dropped(error, why, code, str(error))
 
     def _dropped(self, error: Exception, why: DisconnectReason, code: int | None, detail: str) -> None:
-        """The connection ended without the host asking: report it and settle pending work."""
+        """The connection ended without the host asking: settle the client's state, then tell.
+
+        1. Bookkeeping: the link is torn down, the state machine moved (ERROR, or DISCONNECTED
+           for 1000/1001), subscriptions and sequence records told, and last the pending
+           requests failed with ``ConnectionLost``.
+        2. Notifications: ``state`` observers, ``Disconnected``, then ``OutboundFailed`` for
+           queued messages (unless kept for a reconnection).
+        3. The session ends, even if step 2 raised: with a policy, ``ReconnectProposed`` and
+           the host's ``approve``.
+        """
         self._teardown_link()
         now = self._now()
         if self._dropped_at is None:
             self._dropped_at = now
         clean = code in (1000, 1001)
-        self._set_state(_S.DISCONNECTED if clean else _S.ERROR)
-        self._emit(Disconnected(at=now, reason=why, code=code, detail=detail))
-        lost = ConnectionLost(f"connection lost before the reply: {detail}")
-        lost.__cause__ = error
-        self._fail_pending(lost)
+        self._move(_S.DISCONNECTED if clean else _S.ERROR)
+        session = self._take_session()
         self._registry.connection_lost()
         self._sub_request.clear()
         self._unsub_request.clear()
         self._restoring = None
         if self._tracker is not None:
             self._tracker.disconnected(now)
-        if not self._reconnect_pending_possible():
-            self._fail_outbound(lost)
-        self._end_session(error)
+        lost = ConnectionLost(f"connection lost before the reply: {detail}")
+        lost.__cause__ = error
+        self._fail_pending(lost)
+        try:
+            self._publish_state()
+            self._emit(Disconnected(at=now, reason=why, code=code, detail=detail))
+            if not self._reconnect_pending_possible():
+                self._fail_outbound(lost)
+        finally:
+            self._end_session(error, session)
+
+    def _untrusted(self, detail: str) -> None:
+        """rxws's own state can no longer be trusted: close with 1011 and handle it as a drop.
+
+        The drop reports ``Disconnected(reason=INTERNAL_ERROR, code=1011, detail=...)``; a
+        reconnection is proposed as for any drop the policy's ``retry_on`` accepts.
+        """
+        link = self._link
+        if link is None or self._sm.state is not _S.CONNECTED:
+            return
+        link.close(1011, "internal error")
+        error = ConnectionClosed(1011, detail, by_peer=False)
+        self._dropped(error, DisconnectReason.INTERNAL_ERROR, 1011, detail)
 
     def _teardown_link(self) -> None:
         self._stop_heartbeats()
@@ -319,26 +365,27 @@ class _LifecycleMixin(_ClientBase):
             self._finish_close()
 
     def _finish_close(self) -> None:
-        if self._sm.state is _S.DISCONNECTED and self._state_subject.is_disposed:
+        if self._sm.state is _S.DISCONNECTED and self._state_subject.is_stopped:
             return
         was_connected = self._sm.state is _S.DISCONNECTING and self._link is not None
         self._teardown_link()
         self._open_sub.disposable = Disposable()
         self._timers.dispose()
         self._deadline_timer.dispose()
-        self._set_state(_S.DISCONNECTED)
+        self._move(_S.DISCONNECTED)
+        closed = ConnectionLost("the client was closed")
+        self._fail_pending(closed)
+        waiters, self._connect_waiters = self._connect_waiters, []
+        for waiter in waiters:
+            waiter.set_error(closed)
+        self._publish_state()
         if was_connected:
             self._emit(
                 Disconnected(
                     at=self._now(), reason=DisconnectReason.USER, code=1000, detail="closed by the host"
                 )
             )
-        closed = ConnectionLost("the client was closed")
-        self._fail_pending(closed)
         self._fail_outbound(closed)
-        waiters, self._connect_waiters = self._connect_waiters, []
-        for waiter in waiters:
-            waiter.set_error(closed)
         for subject in list(self._topics.values()):
             subject.on_completed()
         self._topics.clear()

@@ -1,8 +1,10 @@
 """The way out: raw sends, requests and their deadlines, the outbound queue and the rate limiter.
 
 Every frame the client writes passes :meth:`_OutboundMixin._write`: straight to the link when the
-queue is empty and the limiter admits it, else into a bounded FIFO queue flushed when the limiter
-says. Requests wait in a :class:`~rxws.core.correlation.PendingTable` with one timer for all
+queue is empty, the link is below its write high-water mark and the limiter admits it, else into a
+bounded FIFO queue flushed when the limiter says and when the link drains. A send completes when
+the link took the frame (not when it was queued), and a drop fails every unwritten frame at once
+with one ``OutboundFailed`` carrying the count. Requests wait in a :class:`~rxws.core.correlation.PendingTable` with one timer for all
 deadlines.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactivex.disposable import Disposable
 
@@ -22,37 +24,58 @@ from rxws.events import LateReply, MessageDropped, OutboundFailed
 from rxws.exceptions import NotConnected, RateLimitExceeded, RequestTimeout, VenueError
 from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import Queued, Throttled
-from rxws.transport.base import Frame
+from rxws.transport.base import Frame, Link
 
 __all__: list[str] = []
 
 _S = ConnectionState
 
+_Entry = tuple[Frame, CommandResult[None] | None, Hashable]
+
 
 class _OutboundMixin(_ClientBase):
     """Sending, requests and replies, deadlines, the outbound queue."""
+
+    _blocked: bool = False
+    """The link is above its write high-water mark: frames wait in the queue until it drains."""
+    _held: _Entry | None = None
+    """The frame whose write took the link above its mark (done at the drain, failed at a drop)."""
+
+    if TYPE_CHECKING:  # the heartbeat (rxws._heartbeat) sends a ping that waited for the drain
+
+        def _resume_heartbeat(self) -> None: ...
 
     def _on_reply(self, request_id: Hashable, message: Any) -> None:
         outcome, entry = self._pending.resolve(request_id)
         if entry is None:
             if outcome == ReplyOutcome.LATE:
                 self.stats.late_replies += 1
-                why = "reply arrived after its request timed out"
+                why = "reply arrived after its request timed out or was cancelled"
             else:
                 self.stats.unknown_replies += 1
                 why = "no request with this id is pending"
             self._emit(LateReply(at=self._now(), request_id=_plain(request_id), why=why))
             self._check_rate_signal(message)
             return
-        error = self.protocol.reply_error(message)
-        if error is not None:
-            self._check_rate_signal(message)
+        try:
+            error = self.protocol.reply_error(message)
+            if error is not None:
+                self._check_rate_signal(message)
+            value = self.protocol.reply_result(message) if entry.kind == "request" and error is None else None
+        except Exception as exc:  # the dialect cannot read this reply: its request fails with why
+            error = VenueError(None, f"the reply could not be read: {type(exc).__name__}: {exc}", message)
+            error.__cause__ = exc
+            self._settle_reply(entry, error)
+            raise  # reported as InternalError by the client; the connection goes on
+        self._settle_reply(entry, error, value)
+
+    def _settle_reply(self, entry: _Pending, error: VenueError | None, value: Any = None) -> None:
         if entry.kind == "request":
             assert entry.result is not None
             if error is not None:
                 entry.result.set_error(error)
             else:
-                entry.result.set_result(self.protocol.reply_result(message))
+                entry.result.set_result(value)
         elif entry.kind == "subscribe":
             self._subscribed(entry.topics, error)
         else:
@@ -85,6 +108,7 @@ class _OutboundMixin(_ClientBase):
         except Exception:
             self._pending.discard(request_id)
             raise
+        result.on_abandon(lambda: self._run(lambda: self._request_abandoned(request_id, result), None))
 
     def _lifecycle_active(self) -> bool:
         return self._lifecycle_live
@@ -122,6 +146,12 @@ class _OutboundMixin(_ClientBase):
     def _write(self, frame: Frame, done: CommandResult[None] | None, request_id: Hashable = None) -> None:
         """Write one frame now if the link and the limiter allow, else queue it (bounded, FIFO).
 
+        ``done`` completes when the link took the frame without back-pressure (see
+        :class:`~rxws.transport.base.Link`); a frame whose write took the link above its
+        high-water mark is *held* and completes at the link's drain. While the link is above its
+        mark, frames wait here, and ``max_outbound_queue`` bounds everything not yet written
+        (the queue and the held frame).
+
         A queued request frame (``request_id`` given) is sent only while its request still waits:
         one that timed out or failed meanwhile is dropped (counted, with an event), never sent
         after its caller was told it failed.
@@ -130,25 +160,30 @@ class _OutboundMixin(_ClientBase):
         if (
             link is not None
             and not self._outq
+            and not self._blocked
             and self._sm.state is _S.CONNECTED
             and (self._limiter is None or self._admit())
         ):
-            link.send(frame)
+            written = link.send(frame)
             self.stats.frames_out += 1
-            if done is not None:
-                done.set_result(None)
+            if written:
+                if done is not None:
+                    done.set_result(None)
+            else:
+                self._blocked = True
+                self._held = (frame, done, request_id)
             return
-        if len(self._outq) >= self._max_outbound_queue:
+        if len(self._outq) + (self._held is not None) >= self._max_outbound_queue:
             self.stats.outbound_dropped += 1
             self._emit(MessageDropped(at=self._now(), reason="outbound queue full"))
-            error = RateLimitExceeded(f"outbound queue full ({self._max_outbound_queue} frames)")
+            error = RateLimitExceeded(f"outbound queue full ({self._max_outbound_queue} frames unwritten)")
             if done is not None:
                 done.set_error(error)
                 return
             raise error
         self._outq.append((frame, done, request_id))
         depth = len(self._outq)
-        if depth == 1 or (depth % 100 == 0 and self._limiter is not None):
+        if not depth & (depth - 1):  # 1, 2, 4, 8, ...: see Queued
             self._emit_rate(Queued(at=self._now(), action=Action.MESSAGE, conn_id=self._conn_id, depth=depth))
 
     def _admit(self) -> bool:
@@ -168,10 +203,13 @@ class _OutboundMixin(_ClientBase):
 
     def _flush_outbound(self) -> None:
         link = self._link
-        while self._outq and link is not None and self._sm.state is _S.CONNECTED:
-            frame, done, request_id = self._outq[0]
+        outq = self._outq
+        if not outq:
+            return
+        while outq and link is not None and not self._blocked and self._sm.state is _S.CONNECTED:
+            frame, done, request_id = outq[0]
             if request_id is not None and request_id not in self._pending:
-                self._outq.popleft()
+                outq.popleft()
                 self.stats.outbound_dropped += 1
                 self._emit(
                     MessageDropped(at=self._now(), reason=f"request {request_id!r} failed before it was sent")
@@ -179,18 +217,53 @@ class _OutboundMixin(_ClientBase):
                 continue
             if not self._admit():
                 return
-            self._outq.popleft()
-            link.send(frame)
+            outq.popleft()
+            written = link.send(frame)
             self.stats.frames_out += 1
-            if done is not None:
-                done.set_result(None)
+            if written:
+                if done is not None:
+                    done.set_result(None)
+            else:
+                self._blocked = True
+                self._held = (frame, done, request_id)
+        if not outq:
+            self._emit_rate(Queued(at=self._now(), action=Action.MESSAGE, conn_id=self._conn_id, depth=0))
+
+    def _watch_drain(self, link: Link) -> None:
+        """Listen to ``link``'s drain (a new link starts writable; a frame held by a link that
+        ended goes back to the head of the queue, for the next link, when it was kept)."""
+        self._blocked = False
+        held, self._held = self._held, None
+        if held is not None:
+            self._outq.appendleft(held)
+        link.on_drain = lambda: self._link_drained(link)
+
+    def _link_drained(self, link: Link) -> None:
+        """The link fell back below its high-water mark: the held frame is written; flush."""
+        if link is not self._link or not self._blocked:
+            return
+        self._blocked = False
+        held, self._held = self._held, None
+        if held is not None and held[1] is not None:
+            held[1].set_result(None)
+        self._flush_outbound()
+        if not self._blocked:
+            self._resume_heartbeat()
 
     def _fail_outbound(self, error: Exception) -> None:
+        """Fail every unwritten frame (the held one and the queue) with ``error``: one event."""
+        self._blocked = False
+        had_queue = bool(self._outq)
+        held, self._held = self._held, None
+        if held is not None:
+            self._outq.appendleft(held)
         if not self._outq:
             return
         queued, self._outq = self._outq, deque()
         self.stats.outbound_dropped += len(queued)
         self._emit(OutboundFailed(at=self._now(), count=len(queued), why=str(error)))
+        if had_queue:
+            self._emit_rate(Queued(at=self._now(), action=Action.MESSAGE, conn_id=self._conn_id, depth=0))
         for _frame, done, _request_id in queued:
             if done is not None:
                 done.set_error(error)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from threading import get_ident as _get_ident
@@ -23,14 +24,14 @@ from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
-from reactivex.subject import BehaviorSubject, Subject
 
 from rxws._client_base import ClientStats, _Pending, _plain, _zero
 from rxws._command import CommandResult
 from rxws._heartbeat import _HeartbeatMixin
 from rxws._lifecycle import _LifecycleMixin
 from rxws._outbound import _OutboundMixin
-from rxws._subject import FastSubject
+from rxws._redact import DEFAULT_SECRET_HEADERS
+from rxws._subject import FastBehaviorSubject, FastSubject
 from rxws._time import clock_of
 from rxws._topics import unique_topics
 from rxws._watching import _WatchingMixin
@@ -85,6 +86,11 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
             for after an approved reconnection, instead of failing them with ConnectionLost.
         detect_gaps: track each watched topic's sequence numbers (read through the protocol)
             and report ``GapDetected`` for jumps, duplicates, regressions and disconnect windows.
+        write_high_water: bytes the link may hold unwritten before sends wait in the outbound
+            queue (whose bound, ``max_outbound_queue``, then covers every unwritten frame).
+        secret_headers: more header names (beyond :data:`rxws._redact.DEFAULT_SECRET_HEADERS`:
+            ``X-MBX-APIKEY``, ``OK-ACCESS-KEY``, ``Authorization``...) whose values are masked in
+            logs, reprs and error messages.
     """
 
     def __init__(
@@ -108,12 +114,14 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         max_size: int | None = 2**20,
         max_in_flight: int = 10_000,
         max_outbound_queue: int = 10_000,
+        write_high_water: int = 2**16,
         # On a drop: keep queued outbound messages for after an approved reconnect, or fail them
         keep_outbound_on_drop: bool = False,
         # Report GapDetected for sequence jumps and disconnect windows on watched topics
         detect_gaps: bool = True,
         # Protocol details
         headers: Mapping[str, str] | None = None,
+        secret_headers: Sequence[str] = (),
         subprotocols: Sequence[str] = (),
         ssl: object | None = None,
         id_generator: IdGenerator | None = None,
@@ -132,8 +140,14 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
 
             transport = WebsocketsTransport()
         self._transport = transport
+        if not isinstance(write_high_water, int) or write_high_water < 1:
+            raise UsageError(f"write_high_water must be a positive number of bytes, got {write_high_water!r}")
+        if isinstance(secret_headers, str):
+            raise UsageError(f"secret_headers must be a sequence of header names, got {secret_headers!r}")
         self._options = LinkOptions(
             headers=dict(headers or {}),
+            secret_headers=(*DEFAULT_SECRET_HEADERS, *secret_headers),
+            write_high_water=write_high_water,
             subprotocols=tuple(subprotocols),
             max_size=max_size,
             ping_interval=None,  # the client pings itself (rxws._heartbeat): on its scheduler,
@@ -188,10 +202,17 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         self.stats = ClientStats()
 
         # Streams
-        self._state_subject: BehaviorSubject[ConnectionState] = BehaviorSubject(_S.DISCONNECTED)
-        self._events_subject: Subject[Event] = Subject()
-        self._messages: FastSubject[Any] = FastSubject(self._observer_failed(None))
-        self._rate_events: Subject[RateLimitEvent] = Subject()
+        # Every stream isolates its observers: one that raises is reported (ObserverFailed, a
+        # WARNING log, stats.observer_failures) and the client and the other observers go on.
+        self._reporting_events_failure = False
+        self._state_subject: FastBehaviorSubject[ConnectionState] = FastBehaviorSubject(
+            _S.DISCONNECTED, self._observer_failed(None, "state")
+        )
+        self._events_subject: FastSubject[Event] = FastSubject(self._observer_failed(None, "events"))
+        self._messages: FastSubject[Any] = FastSubject(self._observer_failed(None, "messages"))
+        self._rate_events: FastSubject[RateLimitEvent] = FastSubject(
+            self._observer_failed(None, "rate_limit_events")
+        )
         self._limiter_unlisten = (
             None if rate_limiter is None else rate_limiter.add_listener(self._rate_events.on_next)
         )
@@ -206,6 +227,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         self._timers = CompositeDisposable()
         self._connect_waiters: list[CommandResult[None]] = []
         self._close_result: CommandResult[None] | None = None
+        self._close_lock = threading.Lock()
         self._closed = False
         self._outq: deque[tuple[Frame, CommandResult[None] | None, Hashable]] = deque()
         self._flush_timer = SerialDisposable()
@@ -228,7 +250,11 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
     # Observables
     @property
     def state(self) -> Observable[ConnectionState]:
-        """Connection states, replaying the current one to each new subscriber."""
+        """Connection states, replaying the current one to each new subscriber.
+
+        Safe to subscribe from any thread. An observer that raises is isolated (an
+        ``ObserverFailed(stream="state")`` event and a WARNING log); the client goes on.
+        """
         return self._state_subject
 
     @property
@@ -238,17 +264,28 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
 
     @property
     def events(self) -> Observable[Event]:
-        """Lifecycle, subscription, gap and diagnostic events (frozen pydantic models)."""
+        """Lifecycle, subscription, gap and diagnostic events (frozen pydantic models).
+
+        An observer that raises is isolated: ``ObserverFailed(stream="events")`` goes to the
+        observers (the one that raised included), a WARNING is logged, and the client's own
+        handling of whatever the event reported is already done (see ``_dropped``). If it raises
+        again on that ``ObserverFailed``, that is logged and counted only.
+        """
         return self._events_subject
 
     @property
     def rate_limit_events(self) -> Observable[RateLimitEvent]:
-        """What the rate limiter did: throttles, queueing, rejections, violations, penalties."""
+        """What the rate limiter did: throttles, queueing, rejections, violations, penalties.
+
+        The limiter may be shared with other clients, so observers may be called from the
+        thread of whichever client acted. An observer that raises is isolated and reported as
+        ``ObserverFailed(stream="rate_limit_events")`` on this client's loop.
+        """
         return self._rate_events
 
     @property
     def messages(self) -> Observable[Any]:
-        """Every decoded inbound message, routed or not."""
+        """Every decoded inbound message, routed or not. An observer that raises is isolated."""
         return self._messages
 
     @property
@@ -268,18 +305,33 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
     # ------------------------------------------------------------------------------------------
     # Commands
     def connect(self) -> CommandResult[None]:
-        """Open the connection; completes once CONNECTED, errors with the translated cause."""
+        """Open the connection; completes once CONNECTED, errors with the translated cause.
+
+        Called with no running asyncio loop and no ``scheduler=``, it cannot do anything: the
+        result fails with a :class:`UsageError` saying so (also raised when awaited), and a
+        WARNING is logged in case nobody looks at the result.
+        """
         result: CommandResult[None] = CommandResult("connect")
         self._run(lambda: self._connect(result), result)
         return result
 
     def close(self) -> CommandResult[None]:
-        """Close gracefully (close frame 1000, bounded wait), completing every stream. Idempotent."""
-        if self._close_result is not None:
-            return self._close_result
-        result: CommandResult[None] = CommandResult("close")
-        self._close_result = result
+        """Close gracefully (close frame 1000, bounded wait), completing every stream. Idempotent.
+
+        Safe from several threads at once: exactly one close starts, and every caller gets the
+        same result. A close that could not start (no loop, see :meth:`connect`) is not kept:
+        the next call tries again.
+        """
+        with self._close_lock:
+            if self._close_result is not None:
+                return self._close_result
+            result: CommandResult[None] = CommandResult("close")
+            self._close_result = result
         self._run(lambda: self._close(result), result)
+        if result.done and not self._closed:  # could not even start (no loop): let a retry try
+            with self._close_lock:
+                if self._close_result is result:
+                    self._close_result = None
         return result
 
     def send(self, message: Any) -> CommandResult[None]:
@@ -292,7 +344,14 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         """Send a request with a unique id; the result is the venue's reply.
 
         Errors with :class:`RequestTimeout` after ``timeout`` seconds, :class:`VenueError` on an
-        error reply, :class:`ConnectionLost` when the connection drops first.
+        error reply, :class:`ConnectionLost` when the connection drops first, and
+        :class:`~rxws.exceptions.EncodeError` when ``params`` cannot be encoded.
+
+        Cancelling the task that awaits the result (``task.cancel()``, ``asyncio.wait_for``
+        timing out), when nobody else waits for it, withdraws the request: it leaves the
+        pending table (freeing its ``max_in_flight`` slot; a reply that still comes is a late
+        reply), is not sent if it was still queued (counted as dropped), and is counted in
+        ``stats.requests_cancelled``.
         """
         result: CommandResult[Any] = CommandResult("request", method)
         deadline = self._request_timeout if timeout is None else timeout
@@ -367,26 +426,48 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
     # ------------------------------------------------------------------------------------------
     # Inbound: the hot path
     def _on_frame(self, frame: Frame) -> None:
+        """Decode, classify and dispatch one inbound frame.
+
+        Nothing raised here is lost: an exception is reported by :meth:`_internal_error`
+        (``InternalError`` event, counter, WARNING log); the frame is skipped and the next one
+        is handled, unless rxws's own bookkeeping raised (then the connection is closed, 1011).
+        The ``try`` costs nothing while nothing raises.
+        """
         self.stats.frames_in += 1
         protocol = self.protocol
         try:
-            message = protocol.decode(frame)
-        except DecodeError as exc:
-            self._decode_failed(str(exc), frame)
-            return
-        kind, key = protocol.classify(message)
-        if kind is _DATA:
-            sink = self._route(key)
-            if sink is not None:
-                sink(message)
+            try:
+                message = protocol.decode(frame)
+            except DecodeError as exc:
+                self._decode_failed(str(exc), frame)
+                return
+            kind, key = protocol.classify(message)
+            if kind is _DATA:
+                sink = self._route(key)
+                if sink is not None:
+                    sink(message)
+                else:
+                    self._unrouted(key, message)
+            elif kind is _REPLY:
+                self._on_reply(key, message)
             else:
-                self._unrouted(key, message)
-        elif kind is _REPLY:
-            self._on_reply(key, message)
-        else:
-            self._on_other(kind, key, message)
-        if self._messages._observers:
-            self._messages.on_next(message)
+                self._on_other(kind, key, message)
+            if self._messages._observers:
+                self._messages.on_next(message)
+        except Exception as exc:
+            try:
+                self._internal_error(exc, frame)
+            except Exception:  # the report (or the 1011 close) failed too: the log is the last word
+                log.exception("%s: handling an inbound failure failed", self.name)
+
+    def _request_abandoned(self, request_id: Hashable, result: CommandResult[Any]) -> None:
+        """Every waiter of a request gave up: withdraw it (runs on the client's loop)."""
+        entry = self._pending.get(request_id)
+        if entry is None or entry.result is not result:  # answered, failed or timed out meanwhile
+            return
+        self._pending.cancel(request_id)
+        self.stats.requests_cancelled += 1
+        result.set_error(asyncio.CancelledError(f"request {request_id!r} cancelled by its caller"))
 
     def _on_other(self, kind: MessageKind, key: Any, message: Any) -> None:
         self._check_rate_signal(message)

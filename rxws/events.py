@@ -22,6 +22,7 @@ __all__ = [
     "Event",
     "GapDetected",
     "HeartbeatMissed",
+    "InternalError",
     "LateReply",
     "MessageDropped",
     "ObserverFailed",
@@ -53,6 +54,8 @@ class DisconnectReason(StrEnum):
     """No pong or data arrived before the heartbeat deadline (half-open connection)."""
     RATE_LIMITED = "RATE_LIMITED"
     """The venue closed or refused us for sending too much (1008, HTTP 429/418, venue codes)."""
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    """rxws closed the connection (1011) after its own bookkeeping failed on an inbound frame."""
 
     def __str__(self) -> str:
         return self.value
@@ -202,11 +205,35 @@ class LateReply(Event):
 
 
 class ObserverFailed(Event):
-    """A host observer raised; it was isolated and the other observers went on."""
+    """A host observer raised; it was isolated and the other observers went on.
+
+    ``stream`` says which stream the observer was on: ``"topic"`` (a ``watch()``; ``topic``
+    names it), ``"messages"``, ``"events"``, ``"state"`` or ``"rate_limit_events"``. An
+    observer of ``events`` that raises on this very event is only logged and counted (no
+    further event: the report cannot loop).
+    """
 
     kind: Literal["observer_failed"] = "observer_failed"
     topic: str | None = None
     error: str
+    stream: str = "topic"
+
+
+class InternalError(Event):
+    """An exception was raised while handling an inbound frame; the frame was skipped.
+
+    ``where`` names what raised: ``"protocol.<method>"`` when the venue dialect failed on this
+    frame (the connection goes on with the next frame), ``"client.<function>"`` when rxws's own
+    bookkeeping failed (its state can no longer be trusted: the connection is closed with 1011
+    and a ``Disconnected(reason=INTERNAL_ERROR)`` follows). ``error`` is the exception's type and
+    text, ``sample`` the start of the frame. Counted in ``ClientStats.internal_errors`` and
+    logged at WARNING with the traceback.
+    """
+
+    kind: Literal["internal_error"] = "internal_error"
+    where: str
+    error: str
+    sample: str = ""
 
 
 class VenueNotice(Event):
@@ -249,6 +276,7 @@ ClientEvent = Annotated[
     | UnroutedMessage
     | LateReply
     | ObserverFailed
+    | InternalError
     | OutboundFailed
     | VenueNotice,
     Field(discriminator="kind"),

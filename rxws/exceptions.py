@@ -8,6 +8,7 @@ host can catch "the venue said no" without also catching its own bugs::
     ├── UsageError                      local misuse: fix the calling code
     │   ├── InvalidURL                  the URL is not ws:// or wss:// with a host
     │   ├── InvalidTransition           a ConnectionState change the table forbids
+    │   ├── EncodeError                 an outbound message cannot be encoded (e.g. not JSON-able)
     │   └── NotConnected                a command that needs a live connection, without one
     ├── TransportError                  the network or the WebSocket protocol failed
     │   ├── ConnectFailed               the connection could not be opened (refused, DNS, TLS)
@@ -40,6 +41,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionLost",
     "DecodeError",
+    "EncodeError",
     "HandshakeRejected",
     "HeartbeatTimeout",
     "InvalidTransition",
@@ -81,6 +83,14 @@ class InvalidTransition(UsageError):
         super().__init__(f"illegal connection state transition {source} -> {target}")
         self.source = source
         self.target = target
+
+
+class EncodeError(UsageError, TypeError):
+    """An outbound message (``send()``, ``request()`` params) cannot be encoded into a frame.
+
+    Raised through the command's result, whichever JSON library is installed; the message names
+    the offending type. Also a ``TypeError``, as the JSON libraries' own errors were.
+    """
 
 
 class NotConnected(UsageError):

@@ -55,6 +55,7 @@ class PendingTable(Generic[E]):
         "_order",
         "_orders",
         "_remember",
+        "cancelled",
         "late_replies",
         "timeouts",
         "unknown_replies",
@@ -70,6 +71,7 @@ class PendingTable(Generic[E]):
         self.late_replies = 0
         self.unknown_replies = 0
         self.timeouts = 0
+        self.cancelled = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -124,12 +126,20 @@ class PendingTable(Generic[E]):
         return self._entries.get(request_id)
 
     def resolve(self, request_id: Hashable) -> tuple[str, E | None]:
-        """Take the entry a reply answers: ``(PENDING, entry)``, ``(LATE, None)`` or ``(UNKNOWN, None)``."""
-        entry = self._entries.pop(request_id, None)
-        if entry is not None:
-            self._orders.pop(request_id, None)
-            return ReplyOutcome.PENDING, entry
-        if request_id in self._expired:
+        """Take the entry a reply answers: ``(PENDING, entry)``, ``(LATE, None)`` or ``(UNKNOWN, None)``.
+
+        An unhashable id (a venue reply whose ``id`` is a JSON list or object) is ``UNKNOWN``:
+        no request can be waiting for it.
+        """
+        try:
+            entry = self._entries.pop(request_id, None)
+            if entry is not None:
+                self._orders.pop(request_id, None)
+                return ReplyOutcome.PENDING, entry
+            late = request_id in self._expired
+        except TypeError:  # unhashable: never one of ours (the try costs nothing when nothing raises)
+            late = False
+        if late:
             del self._expired[request_id]
             self.late_replies += 1
             return ReplyOutcome.LATE, None
@@ -148,8 +158,20 @@ class PendingTable(Generic[E]):
             self._expired.popitem(last=False)
         return entry
 
+    def cancel(self, request_id: Hashable) -> E | None:
+        """Remove a request its caller gave up on; a later reply to it will count as late."""
+        entry = self._entries.pop(request_id, None)
+        if entry is None:
+            return None
+        self._orders.pop(request_id, None)
+        self.cancelled += 1
+        self._expired[request_id] = None
+        if len(self._expired) > self._remember:
+            self._expired.popitem(last=False)
+        return entry
+
     def discard(self, request_id: Hashable) -> E | None:
-        """Remove a request without remembering it (cancelled by its caller)."""
+        """Remove a request without remembering it (it was never sent: a reply cannot come)."""
         self._orders.pop(request_id, None)
         return self._entries.pop(request_id, None)
 

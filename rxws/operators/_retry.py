@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar
 
@@ -19,6 +20,7 @@ from rxws.exceptions import ReconnectDeniedError
 __all__ = ["Approval", "ApproveFn", "ReconnectProposal", "retry_with_backoff"]
 
 _T = TypeVar("_T")
+log = logging.getLogger("rxws.reconnect")
 
 ReconnectProposal: TypeAlias = ReconnectProposed
 """What ``approve`` is asked about: the :class:`~rxws.events.ReconnectProposed` event."""
@@ -55,9 +57,15 @@ def retry_with_backoff(
        empty denies). No ``approve`` approves everything.
     4. approved: the source is subscribed again ``delay`` seconds after the approval, on the
        scheduler. Denied: ``on_denied`` is told and the result errors with
-       :class:`~rxws.exceptions.ReconnectDeniedError` whose ``__cause__`` is ``exc``. An
-       ``approve`` (or ``retry_on``) that raises ends the result with its own exception; an
-       awaitable that is cancelled (not by disposal) counts as a denial.
+       :class:`~rxws.exceptions.ReconnectDeniedError` whose ``__cause__`` is ``exc``.
+       An ``approve`` that raises — synchronously, through its awaitable or through its
+       observable — is a denial too, the same in every form: ``on_denied`` gets
+       ``ReconnectDenied(why="approve raised <Type>: <text>")``, a WARNING is logged with the
+       traceback, and the result errors with ``ReconnectDeniedError`` (``__cause__``: ``exc``;
+       the approve's exception is named in its message). The same holds for a ``retry_on`` that
+       raises (``why="retry_on raised ..."``). An awaitable that is cancelled (not by disposal)
+       counts as a denial. An ``on_proposal`` or ``on_denied`` that raises ends the result with
+       its own exception.
 
     "Stable" connections: the first item after each (re)subscription marks the connection
     up (``state.on_connected``) and the error marks it down (``state.on_disconnected``), both at
@@ -130,9 +138,15 @@ def retry_with_backoff(
                 )
 
             def failed(exc: Exception) -> None:
-                if retry_on is not None and not retry_on(exc):
-                    observer.on_error(exc)
-                    return
+                if retry_on is not None:
+                    try:
+                        retry = retry_on(exc)
+                    except Exception as err:  # host code: a raising retry_on is a denial
+                        host_failed(err, exc, state.attempt + 1, "retry_on raised")
+                        return
+                    if not retry:
+                        observer.on_error(exc)
+                        return
                 delay = state.next_delay()
                 if delay is None:
                     deny(exc, state.attempt, "backoff exhausted", wrap=False)
@@ -145,7 +159,12 @@ def retry_with_backoff(
                 if approve is None:
                     decided(True, exc, proposal)
                     return
-                ask(approve(proposal), exc, proposal)
+                try:
+                    answer = approve(proposal)
+                except Exception as err:  # host code: a raising approve is a denial
+                    fail_with(err, exc, proposal)
+                    return
+                ask(answer, exc, proposal)
 
             def ask(answer: Any, exc: Exception, proposal: ReconnectProposed) -> None:
                 if isinstance(answer, abc.ObservableBase):
@@ -202,16 +221,15 @@ def retry_with_backoff(
                     subscribe_source()
 
             def fail_with(err: Exception, exc: Exception, proposal: ReconnectProposed) -> None:
+                how = "approve could not run" if isinstance(err, _NoLoop) else "approve raised"
+                host_failed(err, exc, proposal.attempt, how)
+
+            def host_failed(err: Exception, exc: Exception, attempt: int, how: str) -> None:
                 if disposed:
                     return
-                err.__context__ = err.__context__ or exc
-                if on_denied is not None:
-                    on_denied(
-                        ReconnectDenied(
-                            attempt=proposal.attempt, why=f"approve failed: {_describe(err)}", at=now()
-                        )
-                    )
-                observer.on_error(err)
+                why = f"{how} {_describe(err)}"
+                log.warning("reconnect attempt %d denied: %s", attempt, why, exc_info=err)
+                deny(exc, attempt, why, wrap=True)
 
             def deny(exc: Exception, attempt: int, why: str, *, wrap: bool) -> None:
                 if on_denied is not None:
@@ -235,6 +253,10 @@ def retry_with_backoff(
         return Observable(subscribe)
 
     return _retry_with_backoff
+
+
+class _NoLoop(RuntimeError):
+    """An async ``approve`` with no asyncio loop to run it on."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -297,7 +319,7 @@ def _await_on_loop(
     close = getattr(awaitable, "close", None)
     if callable(close):
         close()  # a coroutine that will never run: no "never awaited" warning
-    on_error(RuntimeError("approve returned an awaitable but no asyncio loop is running"))
+    on_error(_NoLoop("approve returned an awaitable but no asyncio loop is running"))
     return Disposable()
 
 

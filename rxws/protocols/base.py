@@ -12,7 +12,7 @@ from collections.abc import Hashable, Sequence
 from enum import IntEnum
 from typing import Any, ClassVar, NamedTuple
 
-from rxws.exceptions import DecodeError, VenueError
+from rxws.exceptions import DecodeError, EncodeError, VenueError
 
 __all__ = ["MessageKind", "Seq", "VenueProtocol", "json_dumps", "json_loads", "make_seq"]
 
@@ -132,10 +132,19 @@ class VenueProtocol:
             raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
 
     def encode(self, message: Any) -> str | bytes:
-        """Turn one outbound message into a frame."""
+        """Turn one outbound message into a frame.
+
+        Raises:
+            EncodeError: the message cannot be encoded as JSON (an unsupported type, a circular
+                reference, an integer out of range); the error names the cause, under orjson
+                and the standard library alike.
+        """
         if isinstance(message, str | bytes):
             return message
-        return json_dumps(message)
+        try:
+            return json_dumps(message)
+        except (TypeError, ValueError, RecursionError) as exc:  # orjson's JSONEncodeError is a TypeError
+            raise EncodeError(f"cannot encode the message as JSON: {exc}") from exc
 
     # Outbound messages -------------------------------------------------------------------
     def subscribe_message(self, topics: Sequence[str], request_id: Hashable) -> Any:

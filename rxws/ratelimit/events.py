@@ -43,10 +43,13 @@ class Throttled(Event):
 
 
 class Queued(Event):
-    """Items are waiting in a rate-limit queue, which now holds ``depth`` of them.
+    """Items are waiting in a queue, which now holds exactly ``depth`` of them.
 
-    Emitted when a queue starts (depth 1) and then as it grows (the client's outbound queue
-    reports every 100 frames while a limiter paces it), not for every item: enough to plot.
+    The client's outbound queue (frames waiting for the rate limiter or for a back-pressured link
+    to drain) emits it when the queue starts (``depth`` 1), each time its depth reaches a power of
+    two (2, 4, 8, 16, ...), and with ``depth`` 0 when it is empty again (drained, or failed at a
+    drop): a reported depth is never stale by more than a factor of two, and a plot always comes
+    back to 0. The ``rate_limit`` operator emits it each time an item joins its queue.
     """
 
     kind: Literal["queued"] = "queued"

@@ -13,6 +13,20 @@ The contract of ``Link.inbound``:
   (:class:`~rxws.exceptions.ConnectionLost` for an abrupt drop,
   :class:`~rxws.exceptions.MessageTooBig` for a frame over ``max_size``,
   :class:`~rxws.exceptions.HeartbeatTimeout` for a missed pong, ...).
+
+The contract of writing (``send`` and ``ping``), i.e. back-pressure:
+
+* A link has a write high-water mark (``LinkOptions.write_high_water`` bytes). ``send`` writes the
+  frame and returns ``True`` when the link is still below its mark afterwards: the frame was handed
+  to the socket (the OS transport accepted it without having to wait), so the caller may report it
+  done.
+* ``send`` returns ``False`` when this write took the link above its mark. The frame is kept, in
+  order, and counts as written only when the link drains: ``writable`` is then ``False`` until the
+  link falls back below its low-water mark, at which point it calls ``on_drain`` (once, on the
+  client's thread). The caller holds further frames itself meanwhile (the client's bounded
+  outbound queue does); a ``send`` while not writable is still kept in order and returns ``False``.
+* If the link ends before draining, the frames it kept are not written; the caller, which knows
+  which frame got ``False``, fails it (``on_drain`` is then never called).
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from urllib.parse import urlsplit
 from reactivex import Observable
 from reactivex.abc import SchedulerBase
 
+from rxws._redact import DEFAULT_SECRET_HEADERS, mask_headers, register_secrets
 from rxws.exceptions import InvalidURL
 
 __all__ = ["Link", "LinkOptions", "Transport", "validate_url"]
@@ -32,15 +47,24 @@ __all__ = ["Link", "LinkOptions", "Transport", "validate_url"]
 Frame = str | bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class LinkOptions:
-    """Per-connection settings a transport honours where it can."""
+    """Per-connection settings a transport honours where it can.
+
+    ``write_high_water``: bytes a link may hold unwritten (in its own and the OS transport's
+    buffers beyond what the socket took) before ``send`` reports back-pressure; see :class:`Link`.
+    ``secret_headers``: names (case-insensitive) of headers whose values are secrets; they are
+    masked in every log record, in this object's ``repr`` and in error messages
+    (:mod:`rxws._redact` lists the defaults and where each comes from).
+    """
 
     # Protocol
     headers: Mapping[str, str] = field(default_factory=dict)
+    secret_headers: tuple[str, ...] = DEFAULT_SECRET_HEADERS
     subprotocols: tuple[str, ...] = ()
     # Limits
     max_size: int | None = 2**20
+    write_high_water: int = 2**16
     # Heartbeats (protocol-level ping); None disables
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
@@ -49,6 +73,16 @@ class LinkOptions:
     close_timeout: float = 5.0
     # TLS: None = the platform's default verified context for wss://
     ssl: object | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.write_high_water, int) or self.write_high_water < 1:
+            raise ValueError(f"write_high_water must be a positive int, got {self.write_high_water!r}")
+        register_secrets(self.headers, self.secret_headers)
+
+    def __repr__(self) -> str:
+        shown = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        shown["headers"] = mask_headers(self.headers, self.secret_headers)
+        return "LinkOptions(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 
 class Link(ABC):
@@ -60,6 +94,15 @@ class Link(ABC):
     on_control_sent: Callable[[str], None] | None = None
     """Told (with ``"pong"``) each time the transport answers the peer's ping by itself, so
     venues that count control frames against a message budget can be charged for it."""
+    on_drain: Callable[[], None] | None = None
+    """Called once each time the link falls back below its low-water mark after a ``send`` or
+    ``ping`` returned ``False``: the frame that got ``False`` is now written, and the link is
+    ``writable`` again."""
+
+    @property
+    def writable(self) -> bool:
+        """Whether the link is below its write high-water mark (a ``send`` now does not wait)."""
+        return True
 
     @property
     @abstractmethod
@@ -67,16 +110,24 @@ class Link(ABC):
         """Inbound messages; completes on a close frame, errors on any other ending."""
 
     @abstractmethod
-    def send(self, frame: Frame) -> None:
+    def send(self, frame: Frame) -> bool:
         """Write one message, in order with every earlier ``send``.
+
+        Returns:
+            ``True`` when the frame was handed to the socket and the link is still below its
+            high-water mark; ``False`` when the link is now above it (the frame is written when
+            the link drains, which ``on_drain`` reports).
 
         Raises:
             NotConnected: the link is closing or closed.
         """
 
     @abstractmethod
-    def ping(self, on_pong: Callable[[], None]) -> None:
+    def ping(self, on_pong: Callable[[], None]) -> bool:
         """Send a protocol-level ping; ``on_pong`` is called (on the client's thread) at its pong.
+
+        Returns:
+            like :meth:`send`: ``False`` when the ping's write took the link above its mark.
 
         Raises:
             NotConnected: the link is closing or closed.

@@ -4,7 +4,9 @@ With :class:`reactivex.testing.TestScheduler`, a whole client scenario — conne
 back off, reconnect, resubscribe — runs in virtual time in milliseconds of real time. The test
 plays the venue through :class:`MemoryPeer`: it sees what the client sent (``peer.sent``), pushes
 frames (``peer.push``), scripts them as a (marble) observable (``peer.script``), closes with a code
-or drops the connection. A ``responder`` (e.g. :class:`rxws.testing.Responder`) can answer
+or drops the connection. ``peer.stop_reading()`` makes it a venue that stops reading: what the
+client sends then piles up in the link up to ``LinkOptions.write_high_water`` bytes, after which
+``send`` reports back-pressure exactly as the native transport does, until ``peer.resume_reading()``. A ``responder`` (e.g. :class:`rxws.testing.Responder`) can answer
 automatically, as the mock venue would.
 """
 
@@ -103,6 +105,8 @@ class MemoryPeer:
         self.pings = 0
         """Pings the client sent on this connection."""
         self.client_close: tuple[int, str] | None = None
+        self.reading = True
+        """Whether the peer reads what the client sends (see :meth:`stop_reading`)."""
         self.link = MemoryLink(self)
         self._scripts = CompositeDisposable()
 
@@ -127,6 +131,20 @@ class MemoryPeer:
                 self.link.on_control_sent("pong")
 
         self._later(answered)
+
+    def stop_reading(self) -> None:
+        """Stop reading: the client's frames (and pings) wait in the link, unread."""
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        """Read again: every unread frame arrives (in order, after the latency) and the link drains."""
+        self.reading = True
+        self.link._drain()
+
+    @property
+    def unread(self) -> int:
+        """Bytes the client wrote that this peer has not read (held while it does not read)."""
+        return self.link._unread_bytes
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection from the venue's side with a close frame."""
@@ -161,17 +179,30 @@ class MemoryLink(Link):
         self._closing = False
         self._ended = False
         self._closed: AsyncSubject[None] = AsyncSubject()
+        self._high = peer.options.write_high_water
+        self._unread: deque[Callable[[], None]] = deque()
+        self._unread_bytes = 0
+        self._blocked = False
 
     @property
     def inbound(self) -> Observable[Frame]:
         return self._subject
 
-    def send(self, frame: Frame) -> None:
+    @property
+    def writable(self) -> bool:
+        return not self._blocked
+
+    def send(self, frame: Frame) -> bool:
         if self._closing or self._ended:
             raise NotConnected("the link is closed")
-        self._peer._later(lambda: None if self._ended else self._peer._received(frame))
+        peer = self._peer
+        if peer.reading and not self._unread:  # the common case: straight to the peer
+            peer._later(lambda: None if self._ended else peer._received(frame))
+            return True
+        size = len(frame.encode()) if isinstance(frame, str) else len(frame)
+        return self._hold(lambda: None if self._ended else peer._received(frame), size)
 
-    def ping(self, on_pong: Callable[[], None]) -> None:
+    def ping(self, on_pong: Callable[[], None]) -> bool:
         if self._closing or self._ended:
             raise NotConnected("the link is closed")
         peer = self._peer
@@ -181,7 +212,35 @@ class MemoryLink(Link):
             if not self._ended and peer.answer_pings:
                 peer._later(lambda: None if self._ended else on_pong())
 
-        peer._later(arrived)
+        if peer.reading and not self._unread:
+            peer._later(arrived)
+            return True
+        return self._hold(arrived, 6)  # a ping frame with no payload, as sent by a client
+
+    def _hold(self, arrive: Callable[[], None], size: int) -> bool:
+        """The peer is not reading: keep the frame unread; report when above the high-water mark."""
+        self._unread.append(arrive)
+        self._unread_bytes += size
+        if self._blocked:
+            return False
+        if self._unread_bytes > self._high:
+            self._blocked = True
+            return False
+        return True
+
+    def _drain(self) -> None:
+        """The peer reads again: deliver what was unread, in order, and tell the writer."""
+        unread, self._unread = self._unread, deque()
+        self._unread_bytes = 0
+        if self._ended:
+            return
+        for arrive in unread:
+            self._peer._later(arrive)
+        if self._blocked:
+            self._blocked = False
+            callback = self.on_drain
+            if callback is not None:
+                callback()
 
     def close(self, code: int = 1000, reason: str = "") -> Observable[None]:
         if not self._closing and not self._ended:

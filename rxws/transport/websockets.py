@@ -7,8 +7,11 @@ No task per message, either way. Inbound data frames are delivered synchronously
 protocol's ``data_received`` callback, through ``create_connection`` — the documented extension
 point of ``connect()`` — with a connection subclass that hands complete messages to the link
 instead of queueing them for ``recv()``; control frames (ping, pong, close) are processed by
-``websockets`` as usual. Sends are written synchronously when the socket is not back-pressured
-and fall back to one drain task otherwise, so order is kept.
+``websockets`` as usual. Sends are written synchronously; a write that takes the OS transport's
+buffer above ``LinkOptions.write_high_water`` returns ``False`` and starts the one drain task,
+which reports ``on_drain`` when the buffer is back below its low-water mark (a quarter of the
+high one). The client holds its frames meanwhile, so nothing piles up here (see
+:class:`~rxws.transport.base.Link`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from websockets.exceptions import (
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
 
+from rxws import _redact
 from rxws._subject import FastSubject
 from rxws.exceptions import (
     ConnectFailed,
@@ -87,6 +91,7 @@ class WebsocketsTransport(Transport):
 
 
 async def _open(url: str, options: LinkOptions, loop: asyncio.AbstractEventLoop) -> WebsocketsLink:
+    _redact.install()
     kwargs: dict[str, Any] = {
         "additional_headers": dict(options.headers) or None,
         "max_size": options.max_size,
@@ -95,6 +100,7 @@ async def _open(url: str, options: LinkOptions, loop: asyncio.AbstractEventLoop)
         "open_timeout": options.open_timeout,
         "close_timeout": options.close_timeout,
         "compression": None,
+        "write_limit": options.write_high_water,
     }
     if options.subprotocols:
         kwargs["subprotocols"] = list(options.subprotocols)
@@ -168,7 +174,16 @@ class _DirectConnection(ClientConnection):
 
 
 def translate_open_error(exc: BaseException, url: str) -> RxwsError:
-    """The rxws error for a failure to open ``url``."""
+    """The rxws error for a failure to open ``url``, with any secret (see :mod:`rxws._redact`)
+    masked in its message."""
+    error = _translate(exc, url)
+    text = str(error)
+    if _redact.redact(text) != text:
+        error.args = tuple(_redact.redact(a) if isinstance(a, str) else a for a in error.args)
+    return error
+
+
+def _translate(exc: BaseException, url: str) -> RxwsError:
     if isinstance(exc, RxwsError):
         return exc
     if isinstance(exc, InvalidURI):
@@ -198,26 +213,8 @@ def translate_open_error(exc: BaseException, url: str) -> RxwsError:
 
 
 @types.coroutine
-def _finish(coro: Coroutine[Any, Any, None], yielded: Any) -> Generator[Any, Any, None]:
-    """Drive an already-started coroutine to its end from inside a task."""
-    while True:
-        try:
-            sent = yield yielded
-        except BaseException as exc:
-            try:
-                yielded = coro.throw(exc)
-            except StopIteration:
-                return
-        else:
-            try:
-                yielded = coro.send(sent)
-            except StopIteration:
-                return
-
-
-@types.coroutine
 def _finish_value(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
-    """Like :func:`_finish`, returning the coroutine's value."""
+    """Drive an already-started coroutine to its end from inside a task; return its value."""
     while True:
         try:
             sent = yield yielded
@@ -251,6 +248,7 @@ class WebsocketsLink(Link):
         self._loop = loop
         self._subject: FastSubject[Frame] = FastSubject()
         self._backlog: deque[Frame] = deque()
+        self._blocked = False
         self._drain_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -317,36 +315,65 @@ class WebsocketsLink(Link):
         return ConnectionLost("connection dropped without a close frame")
 
     # Writing -------------------------------------------------------------------------------
-    def send(self, frame: Frame) -> None:
+    @property
+    def writable(self) -> bool:
+        return not self._blocked
+
+    def send(self, frame: Frame) -> bool:
         if self._closing or self._send_error is not None or self._ended:
             raise NotConnected("the link is closed")
-        if self._drain_task is not None:
+        if self._blocked:  # the caller did not wait for on_drain: keep the frame, in order
             self._backlog.append(frame)
-            return
+            return False
         coro = self._ws.send(frame)
         try:
             yielded = coro.send(None)
         except StopIteration:
-            return  # written synchronously: the common case
+            return True  # handed to the socket, below the high-water mark: the common case
         except ConnectionClosed as exc:
             raise NotConnected(f"the link is closed: {exc}") from exc
-        # Back-pressured: finish this send and the backlog in one task.
-        self._drain_task = self._loop.create_task(self._drain(coro, yielded))
+        # Written into the transport's buffer, which is now above its mark: wait for the drain.
+        self._blocked = True
+        self._drain_task = self._loop.create_task(self._drain(coro, yielded, None))
+        return False
 
-    async def _drain(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+    async def _drain(
+        self, coro: Coroutine[Any, Any, Any], yielded: Any, on_result: Callable[[Any], None] | None
+    ) -> None:
+        """Finish the write that went above the mark (and any backlog), then report the drain."""
         try:
-            await _finish(coro, yielded)
+            result = await _finish_value(coro, yielded)
+            if on_result is not None:
+                on_result(result)
             while self._backlog:
                 await self._ws.send(self._backlog.popleft())
         except ConnectionClosed as exc:
             self._send_error = exc
-            log.debug("send failed, %d frames not written: %s", len(self._backlog), exc)
+            if self._backlog:
+                log.warning(
+                    "send failed, %d frames sent while not writable not written: %s", len(self._backlog), exc
+                )
+            return
         finally:
             self._drain_task = None
+        transport = self._ws.transport
+        if transport is None or transport.is_closing():  # drained because the socket went away
+            self._send_error = ConnectionClosed(None, None)
+            return
+        self._blocked = False
+        callback = self.on_drain
+        if callback is not None:
+            callback()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the socket (the OS transport's buffer)."""
+        transport = self._ws.transport
+        return 0 if transport is None else transport.get_write_buffer_size()
 
     @property
     def backlog(self) -> int:
-        """Frames waiting for the socket to drain."""
+        """Frames sent while not writable, waiting for the drain (0 when the caller waits)."""
         return len(self._backlog)
 
     @property
@@ -357,23 +384,29 @@ class WebsocketsLink(Link):
     def on_control_sent(self, callback: Callable[[str], None] | None) -> None:
         self._ws.on_control_sent = callback
 
-    def ping(self, on_pong: Callable[[], None]) -> None:
+    def ping(self, on_pong: Callable[[], None]) -> bool:
         if self._closing or self._ended:
             raise NotConnected("the link is closed")
         coro = self._ws.ping()
         try:
             yielded = coro.send(None)
         except StopIteration as done:
-            waiter = done.value
+            _on_done(done.value, on_pong)
+            return not self._blocked
         except ConnectionClosed as exc:
             raise NotConnected(f"the link is closed: {exc}") from exc
-        else:  # back-pressured: finish sending the ping in a task, then wait for its pong
+
+        def sent(waiter: Any) -> None:
+            _on_done(waiter, on_pong)
+
+        if self._blocked:  # already draining: finish this ping's write on its own (rare)
             task = self._loop.create_task(_finish_value(coro, yielded))
-            task.add_done_callback(
-                lambda t: None if t.cancelled() or t.exception() else _on_done(t.result(), on_pong)
-            )
-            return
-        _on_done(waiter, on_pong)
+            task.add_done_callback(lambda t: None if t.cancelled() or t.exception() else sent(t.result()))
+            return False
+        # The ping was written and took the transport above its mark: wait for the drain.
+        self._blocked = True
+        self._drain_task = self._loop.create_task(self._drain(coro, yielded, sent))
+        return False
 
     # Closing -------------------------------------------------------------------------------
     def close(self, code: int = 1000, reason: str = "") -> Observable[None]:

@@ -34,6 +34,12 @@ def _then_good_data_still_flows(virtual: Virtual, client: Any, got: list[Any]) -
     ("frame", "event_type", "check"),
     [
         ({"id": 999, "result": 1}, LateReply, lambda e: e.request_id == 999 and "no request" in e.why),
+        (
+            {"id": [1, 2], "result": 1},
+            LateReply,
+            lambda e: e.request_id == "[1, 2]" and "no request" in e.why,
+        ),
+        ({"id": {"a": 1}, "result": 1}, LateReply, lambda e: e.request_id == "{'a': 1}"),
         ({"result": 1}, UnroutedMessage, lambda e: e.topic is None),  # a reply without an id
         ({"seq": 1, "data": 2}, UnroutedMessage, lambda e: e.topic is None),  # data without a topic
         ({"topic": "nobody", "seq": 1, "data": 2}, UnroutedMessage, lambda e: e.topic == "nobody"),
@@ -47,6 +53,8 @@ def _then_good_data_still_flows(virtual: Virtual, client: Any, got: list[Any]) -
     ],
     ids=[
         "unknown-id",
+        "list-id",
+        "object-id",
         "reply-without-id",
         "data-without-topic",
         "unwatched-topic",

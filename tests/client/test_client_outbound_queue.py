@@ -9,7 +9,7 @@ from conftest import Virtual
 
 from rxws import RateLimitExceeded, RequestTimeout
 from rxws.events import MessageDropped
-from rxws.ratelimit import SlidingWindow, VenueRateLimiter
+from rxws.ratelimit import Queued, SlidingWindow, VenueRateLimiter
 
 
 def test_overflow_fails_the_send_and_emits_message_dropped(virtual: Virtual) -> None:
@@ -49,3 +49,21 @@ def test_a_queued_request_that_timed_out_is_dropped_not_sent(virtual: Virtual) -
     assert not any('"echo"' in f for f in sent), "a request whose caller got RequestTimeout went out"
     reasons = [d.reason for d in virtual.timeline.of(MessageDropped)]  # type: ignore[union-attr]
     assert len(reasons) == 1 and "failed before it was sent" in reasons[0]
+
+
+def test_queued_depth_is_reported_at_powers_of_two_and_when_it_drains(virtual: Virtual) -> None:
+    limiter = VenueRateLimiter(message=[SlidingWindow(1, 1.0)])  # one frame per second
+    client = virtual.client(rate_limiter=limiter)
+    depths: list[tuple[float, int]] = []
+    client.rate_limit_events.subscribe(
+        lambda e: depths.append((e.at, e.depth)) if isinstance(e, Queued) else None
+    )
+    virtual.at(1.0, client.connect)
+    virtual.at(2.0, lambda: [client.send({"op": "note", "n": i}) for i in range(16)])
+    virtual.run(until=60.0)
+    # frame 0 goes out at once; 15 wait: depth reported at 1, 2, 4, 8 (never "1" while 15 wait)
+    assert [d for _t, d in depths[:-1]] == [1, 2, 4, 8]
+    assert {t for t, _d in depths[:-1]} == {2.0}
+    last_at, last_depth = depths[-1]
+    assert (last_at, last_depth) == (17.0, 0)  # when the 15th waiting frame went out (1 per second)
+    assert len(virtual.transport.peer.sent) == 16

@@ -87,3 +87,24 @@ def test_reused_id_keeps_its_own_deadline() -> None:
     table.add("r", "second", deadline=100.0)  # e.g. an id generator that cycles
     assert table.next_deadline() == 100.0
     assert table.due(5.0) == []
+
+
+@pytest.mark.parametrize("request_id", [[1, 2], {"a": 1}, {1}], ids=["list", "object", "set"])
+def test_an_unhashable_reply_id_is_unknown_not_an_exception(request_id: object) -> None:
+    table: PendingTable[str] = PendingTable()
+    table.add(1, "one", deadline=5.0)
+    assert table.resolve(request_id) == (ReplyOutcome.UNKNOWN, None)  # type: ignore[arg-type]
+    assert table.unknown_replies == 1 and len(table) == 1
+    assert table.resolve(1) == (ReplyOutcome.PENDING, "one")
+
+
+def test_cancel_frees_the_slot_and_a_later_reply_is_late() -> None:
+    table: PendingTable[str] = PendingTable()
+    table.add(1, "one", deadline=5.0)
+    table.add(2, "two", deadline=6.0)
+    assert table.cancel(1) == "one"
+    assert table.cancel(1) is None  # only once
+    assert len(table) == 1 and 1 not in table and table.cancelled == 1 and table.timeouts == 0
+    assert table.next_deadline() == 6.0  # the cancelled deadline no longer counts
+    assert table.due(5.5) == []
+    assert table.resolve(1) == (ReplyOutcome.LATE, None)

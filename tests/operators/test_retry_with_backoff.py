@@ -145,17 +145,73 @@ def test_retry_on_false_passes_the_error_at_once() -> None:
     assert proposals == []
 
 
-def test_approve_raising_ends_with_its_error() -> None:
-    scheduler = TestScheduler()
-    source = flaky(scheduler)
-
-    def approve(p: ReconnectProposed) -> bool:
+def _raising_approvals() -> dict[str, Any]:
+    def sync(p: ReconnectProposed) -> bool:
         raise KeyError("host bug")
 
-    results = scheduler.start(lambda: source.pipe(retry_with_backoff(ExponentialBackoff(), approve=approve)))
+    def observable(p: ReconnectProposed) -> Any:
+        return reactivex.throw(KeyError("host bug"))
+
+    return {"sync": sync, "observable": observable}
+
+
+@pytest.mark.parametrize("form", ["sync", "observable"])
+def test_approve_raising_is_a_denial_with_the_reason(form: str, caplog: pytest.LogCaptureFixture) -> None:
+    scheduler = TestScheduler()
+    source = flaky(scheduler)
+    denied: list[ReconnectDenied] = []
+    approve = _raising_approvals()[form]
+    with caplog.at_level("WARNING", logger="rxws.reconnect"):
+        results = scheduler.start(
+            lambda: source.pipe(
+                retry_with_backoff(ExponentialBackoff(), approve=approve, on_denied=denied.append)
+            )
+        )
     err = results.messages[-1].value.exception
-    assert isinstance(err, KeyError)
+    assert isinstance(err, ReconnectDeniedError) and err.__cause__ is BOOM
+    assert "approve raised KeyError: 'host bug'" in str(err)
     assert results.messages[-1].time == 230
+    assert [(d.attempt, d.why, d.at) for d in denied] == [(1, "approve raised KeyError: 'host bug'", 230.0)]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "approve raised" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].exc_info is not None
+    assert live_actions(scheduler) == 0
+
+
+async def test_async_approve_raising_is_the_same_denial(caplog: pytest.LogCaptureFixture) -> None:
+    loop = asyncio.get_running_loop()
+    scheduler = AsyncIOScheduler(loop)
+
+    async def approve(p: ReconnectProposed) -> bool:
+        raise KeyError("host bug")
+
+    denied: list[ReconnectDenied] = []
+    failed: asyncio.Future[Exception] = loop.create_future()
+    with caplog.at_level("WARNING", logger="rxws.reconnect"):
+        reactivex.throw(BOOM).pipe(
+            retry_with_backoff(ExponentialBackoff(), approve=approve, on_denied=denied.append)
+        ).subscribe(on_error=failed.set_result, scheduler=scheduler)
+        err = await asyncio.wait_for(failed, 5)
+    assert isinstance(err, ReconnectDeniedError) and err.__cause__ is BOOM
+    assert [(d.attempt, d.why) for d in denied] == [(1, "approve raised KeyError: 'host bug'")]
+    assert any("approve raised" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_retry_on_raising_is_a_denial_too() -> None:
+    scheduler = TestScheduler()
+    source = flaky(scheduler)
+    denied: list[ReconnectDenied] = []
+
+    def retry_on(exc: Exception) -> bool:
+        raise ValueError("host bug")
+
+    results = scheduler.start(
+        lambda: source.pipe(
+            retry_with_backoff(ExponentialBackoff(), retry_on=retry_on, on_denied=denied.append)
+        )
+    )
+    err = results.messages[-1].value.exception
+    assert isinstance(err, ReconnectDeniedError) and err.__cause__ is BOOM
+    assert [(d.attempt, d.why) for d in denied] == [(1, "retry_on raised ValueError: host bug")]
 
 
 def test_completion_passes_through() -> None:
@@ -299,9 +355,15 @@ def test_async_approve_without_a_loop_is_an_error() -> None:
     async def approve(p: ReconnectProposed) -> bool:
         return True
 
-    results = scheduler.start(lambda: source.pipe(retry_with_backoff(ExponentialBackoff(), approve=approve)))
+    denied: list[ReconnectDenied] = []
+    results = scheduler.start(
+        lambda: source.pipe(
+            retry_with_backoff(ExponentialBackoff(), approve=approve, on_denied=denied.append)
+        )
+    )
     err = results.messages[-1].value.exception
-    assert isinstance(err, RuntimeError) and "no asyncio loop" in str(err)
+    assert isinstance(err, ReconnectDeniedError) and "no asyncio loop" in str(err)
+    assert len(denied) == 1 and denied[0].why.startswith("approve could not run")
 
 
 def test_works_inside_a_pipeline_with_map() -> None:
