@@ -196,6 +196,18 @@ class RecordingLink(Link):
         self._inner.on_control_sent = value
 
     @property
+    def on_drain(self) -> Callable[[], None] | None:
+        return self._inner.on_drain
+
+    @on_drain.setter
+    def on_drain(self, value: Callable[[], None] | None) -> None:
+        self._inner.on_drain = value
+
+    @property
+    def writable(self) -> bool:
+        return self._inner.writable
+
+    @property
     def inbound(self) -> Observable[Frame]:
         source = self._inner.inbound
 
@@ -222,12 +234,13 @@ class RecordingLink(Link):
 
         return Observable(subscribe)
 
-    def send(self, frame: Frame) -> None:
-        self._inner.send(frame)
+    def send(self, frame: Frame) -> bool:
+        below = self._inner.send(frame)
         self._recorder._frame(self.number, "out", frame)
+        return below
 
-    def ping(self, on_pong: Callable[[], None]) -> None:
-        self._inner.ping(on_pong)
+    def ping(self, on_pong: Callable[[], None]) -> bool:
+        return self._inner.ping(on_pong)
 
     def close(self, code: int = 1000, reason: str = "") -> Observable[None]:
         done = self._inner.close(code, reason)

@@ -354,6 +354,10 @@ class ReplayTransport(_Replay, Transport):
         return Observable(subscribe)
 
 
+_RESOLUTION = 2e-6
+"""Seconds: a replay step due within this is played at once (see ``_Driver.pump``)."""
+
+
 class _Driver:
     """Drives one player on a scheduler, through a MemoryPeer."""
 
@@ -374,8 +378,9 @@ class _Driver:
 
     def pump(self, _s: abc.SchedulerBase | None = None, _st: Any = None) -> None:
         peer, player = self.peer, self.player
+        now = self.now()
         while peer.open and not player.finished:
-            steps, next_at = player.poll(self.now(), limit=1 << 30)
+            steps, next_at = player.poll(now, limit=1 << 30)
             for step in steps:
                 if step.kind == "send":
                     peer.push(step.frame)
@@ -385,7 +390,10 @@ class _Driver:
                     peer.close(1005 if step.code is None else step.code, step.reason)
             if next_at is None:
                 return
-            delay = next_at - self.now()
-            if delay > 0:
+            delay = next_at - now
+            if delay > _RESOLUTION:
                 self.timer.disposable = self.scheduler.schedule_relative(delay, self.pump)
                 return
+            # Due within the schedulers' resolution (reactivex rounds relative times to whole
+            # microseconds): play it now, or a sub-microsecond wait would be rescheduled forever.
+            now = next_at

@@ -473,3 +473,20 @@ async def test_a_recorded_close_is_replayed_with_its_code_or_as_a_drop_when_unse
             async with asyncio.timeout(5):
                 await ws.wait_closed()
             assert ws.close_code == seen
+
+
+def test_virtual_replay_of_sub_microsecond_offsets_terminates_and_delivers_everything(tmp_path: Path) -> None:
+    """TestScheduler rounds relative times to microseconds; a replay must still make progress."""
+    times = [0.1000004 + i * 0.0000003 for i in range(20)]
+    records = [rec(0.1, "open"), *(rec(t, "in", text=data(i + 1)) for i, t in enumerate(times))]
+    transport = ReplayTransport(write(tmp_path / "s.jsonl", *records), speed=3.0)
+    scheduler = TestScheduler()
+    client = WebSocketClient(
+        "ws://x.test", protocol=GenericJson(), transport=transport, scheduler=scheduler, ping_interval=None
+    )
+    got: list[Any] = []
+    scheduler.schedule_absolute(1.0000003, lambda *_: client.connect().subscribe(on_error=lambda _e: None))
+    scheduler.schedule_absolute(1.0000003, lambda *_: client.watch("trades.BTC").subscribe(got.append))
+    scheduler.advance_to(5.0)
+    assert [m["seq"] for m in got] == list(range(1, 21))
+    assert transport.finished
