@@ -213,3 +213,28 @@ def test_a_recording_cut_after_a_whole_line_is_readable(tmp_path: Path) -> None:
     loaded = load_recording(path)
     assert loaded.connections[0].ended is None
     assert [e.frame for e in loaded.connections[0].entries] == [SUBSCRIBE, b"\x00\x01"]
+
+
+def test_a_recording_link_reports_back_pressure_as_the_real_link_does() -> None:
+    from reactivex.testing import TestScheduler
+
+    from rxws.transport.base import LinkOptions
+    from rxws.transport.memory import MemoryTransport
+
+    scheduler, memory, stream = TestScheduler(), MemoryTransport(), io.StringIO()
+    recorder = Recorder(memory, stream)
+    links: list[Any] = []
+    recorder.open("ws://x.test", LinkOptions(write_high_water=10), scheduler).subscribe(links.append)
+    scheduler.advance_to(1.0)
+    (link,) = links
+    drained: list[float] = []
+    link.on_drain = lambda: drained.append(scheduler.clock)
+    memory.peer.stop_reading()
+    assert link.send("a" * 4) is True
+    assert link.send("b" * 20) is False and link.writable is False
+    scheduler.schedule_absolute(2.0, lambda *_: memory.peer.resume_reading())
+    scheduler.advance_to(3.0)
+    assert drained == [2.0] and link.writable is True
+    assert memory.peer.sent == ["a" * 4, "b" * 20]
+    outs = [json.loads(line) for line in stream.getvalue().splitlines() if '"out"' in line]
+    assert [r["text"] for r in outs] == ["a" * 4, "b" * 20]
