@@ -34,6 +34,7 @@ from rxws.core.state import ConnectionState
 from rxws.events import Event
 from rxws.exceptions import SubscriptionLimitExceeded, UsageError
 from rxws.protocols.base import VenueProtocol
+from rxws.ratelimit.pairing import check_pairing
 from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.transport.base import validate_url
 
@@ -92,6 +93,7 @@ class ConnectionPool:
         self.name = name or url
         self.max_topics_per_connection = cap
         self.max_connections = max_connections
+        check_pairing(protocol, rate_limiter)  # before any connection exists
         self._limiter = rate_limiter
         self._factory: ClientFactory = client_factory or WebSocketClient
         self._client_kwargs = client_kwargs
