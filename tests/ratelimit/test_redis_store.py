@@ -321,7 +321,9 @@ def test_penalty_reads_are_cached_for_max_age(clients: list[Any], prefix: str) -
 def test_binance_preset_shares_connect_budget_and_penalties(clients: list[Any], prefix: str) -> None:
     for headroom, budget, name in ((Headroom(), 300, "exact"), (DEFAULT_HEADROOM, 270, "default")):
         one, two = (
-            presets.binance_spot(shared=RedisLedger(c, prefix=f"{prefix}-{name}", max_age=0), headroom=headroom)
+            presets.binance_spot(
+                shared=RedisLedger(c, prefix=f"{prefix}-{name}", max_age=0), headroom=headroom
+            )
             for c in clients
         )
         allowed = 0
