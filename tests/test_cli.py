@@ -264,7 +264,7 @@ def test_listen_exits_non_zero_with_the_reason_when_the_venue_goes_away() -> Non
         assert json.loads(listener.stdout.readline())["topic"] == "t"  # it is listening
         status, _, err = stop(venue)  # Ctrl-C: the venue closes every connection with 1001
         assert status == 130, err
-        out, err = listener.communicate(timeout=15)
+        _, err = listener.communicate(timeout=15)
     finally:
         if listener.poll() is None:
             listener.kill()
