@@ -19,7 +19,12 @@ and everything is closed. The invariants checked at the end:
 (d) RSS is bounded: the peak (sampled every second) stays within ``rss_limit_mb`` of the RSS
     measured after the warm-up (the first 20 % of the run, at most 10 s), and so does the RSS at
     the end;
-(e) the client recovered: once the faults stopped it was connected again and every topic flowed.
+(e) the client recovered: once the faults stopped it was connected again, every topic flowed and
+    a probe request was answered;
+(f) a half-open connection is detected: after each blackhole, the client dropped the connection
+    (heartbeat timeout, or a failed open) within ``half_open_deadline`` seconds.
+
+Faults come in a seeded order, every kind once per round, so a short run covers them all.
 
 Run it with ``make soak`` (``MINUTES ?= 10``) or ``python benchmarks/soak.py --minutes 2
 --seed 7``; it prints the counts and exits 1 when an invariant fails. A 30-second run is part of
@@ -37,7 +42,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from rxws import ConnectionState, ExponentialBackoff, ReconnectPolicy, RxwsError, WebSocketClient
 from rxws.events import Disconnected, Event, GapDetected, Reconnected
@@ -61,6 +66,7 @@ class SoakConfig:
     ping_interval: float = 0.5
     ping_timeout: float = 1.0
     settle_timeout: float = 15.0
+    half_open_deadline: float = 5.0  # a black-holed connection must be dropped within this
     rss_limit_mb: float = 64.0
 
 
@@ -93,6 +99,8 @@ class SoakReport:
     fds: tuple[int, int] = (0, 0)
     leaked_tasks: list[str] = field(default_factory=list)
     recovered: bool = False
+    recovery: str = ""
+    half_open: tuple[int, int] = (0, 0)  # black-holed connections (detected, not detected)
     invariants: dict[str, tuple[bool, str]] = field(default_factory=dict)
 
     @property
@@ -114,7 +122,8 @@ class SoakReport:
             f"other exceptions {dict(self.other_errors)}  echo mismatches {self.echo_mismatches}  "
             f"hung {self.hung}  slowest {self.slowest_request:.2f}s",
             f"gaps reported: {dict(self.gaps)}",
-            f"disconnects: {dict(self.disconnects)}  reconnects: {self.reconnects}",
+            f"disconnects: {dict(self.disconnects)}  reconnects: {self.reconnects}  "
+            f"half-open detected/undetected: {self.half_open}",
             f"events: {dict(sorted(self.events.items()))}",
             f"RSS MiB: {self.rss_mb}",
             f"tasks before/after: {self.tasks}  fds before/after: {self.fds}",
@@ -209,7 +218,7 @@ class Soak:
             result = await client.request(method, params, timeout=self.cfg.request_timeout)
         except RxwsError as exc:
             r.failed[type(exc).__name__] += 1
-        except Exception as exc:  # noqa: BLE001 - counted: anything untyped breaks invariant (a)
+        except Exception as exc:  # counted: anything untyped breaks invariant (a)
             r.other_errors[type(exc).__name__] += 1
         else:
             r.replied += 1
@@ -226,11 +235,16 @@ class Soak:
             await asyncio.sleep(self.cfg.request_interval)
 
     async def inject(self, proxy: FaultProxy, until: float) -> None:
+        """Faults in a seeded order: every kind once per round of ``len(FAULT_KINDS)``, shuffled."""
         rng = self.rng
+        order: list[str] = []
         while self.loop.time() < until:
             await asyncio.sleep(rng.uniform(0.5, 2.0))
-            kind = rng.choice(FAULT_KINDS)
-            direction = rng.choice(("up", "down", "both"))
+            if not order:
+                order = list(FAULT_KINDS)
+                rng.shuffle(order)
+            kind = order.pop()
+            direction: Literal["up", "down", "both"] = rng.choice(("up", "down", "both"))
             self.report.faults[kind] += 1
             if kind == "reset":
                 proxy.reset_all()
@@ -245,10 +259,17 @@ class Soak:
                 proxy.set(direction, stop_reading=True)
                 hold = rng.uniform(0.2, 2.5)
             elif kind == "blackhole":
+                drops = sum(self.report.disconnects.values())
                 proxy.set(direction, blackhole=True)
-                hold = rng.uniform(0.5, 2.5)
+                await asyncio.sleep(self.cfg.half_open_deadline)  # the heartbeat must see it by now
+                detected, undetected = self.report.half_open
+                if sum(self.report.disconnects.values()) > drops:
+                    self.report.half_open = (detected + 1, undetected)
+                else:
+                    self.report.half_open = (detected, undetected + 1)
+                hold = 0.0
             else:
-                cut = "fin" if kind == "cut_fin" else "rst"
+                cut: Literal["fin", "rst"] = "fin" if kind == "cut_fin" else "rst"
                 done = proxy.stats.faults[kind]
                 proxy.set(direction, cut_after=rng.randrange(0, 20_000), cut=cut)
                 with contextlib.suppress(TimeoutError):  # cut one connection, then stop cutting
@@ -278,7 +299,10 @@ class Soak:
         start = self.loop.time()
         until = start + cfg.seconds
         sampler = self.loop.create_task(self.sample_rss(start + min(10.0, 0.2 * cfg.seconds)))
-        async with MockVenue(rate=cfg.rate, record=False) as venue, FaultProxy(venue.url, seed=cfg.seed) as proxy:
+        async with (
+            MockVenue(rate=cfg.rate, record=False) as venue,
+            FaultProxy(venue.url, seed=cfg.seed) as proxy,
+        ):
             backoff = ExponentialBackoff(0.05, 2.0, 1.0, jitter="full", seed=cfg.seed)
             client = WebSocketClient(
                 proxy.url,
@@ -299,7 +323,7 @@ class Soak:
             injector = self.loop.create_task(self.inject(proxy, until))
             await asyncio.gather(workload, injector)
             proxy.clear()
-            r.recovered = await self.settle(client, venue)
+            r.recovered, r.recovery = await self.settle(client, venue)
             await self.finish_requests()
             await client.close()
             r.proxy = {
@@ -319,10 +343,11 @@ class Soak:
         self.check()
         return r
 
-    async def settle(self, client: WebSocketClient, venue: MockVenue) -> bool:
-        """Faults are off: wait until the client is connected and every topic flows again, then
-        pause publishing and wait for the tail. False when that did not happen in time."""
+    async def settle(self, client: WebSocketClient, venue: MockVenue) -> tuple[bool, str]:
+        """Faults are off: wait until the client is connected and every topic flows again, check
+        that a request is answered, then pause publishing and wait for the tail."""
         marks = {t: venue.core.seqs.get(t, 0) for t in self.topics}
+        stage = "connected with every topic flowing"
         try:
             async with asyncio.timeout(self.cfg.settle_timeout):
                 while not (
@@ -330,13 +355,22 @@ class Soak:
                     and all(self.streams[t].last > marks[t] for t in self.topics)
                 ):
                     await asyncio.sleep(0.05)
+                stage = "a probe request answered"
+                probe = {"probe": True}
+                try:
+                    reply = await client.request("echo", probe, timeout=self.cfg.request_timeout)
+                except RxwsError as exc:
+                    return False, f"probe request failed after recovery: {type(exc).__name__}: {exc}"
+                if reply != probe:
+                    return False, f"probe request got {reply!r}"
+                stage = "the tail delivered"
                 venue.pause_publishing()
                 await asyncio.sleep(2.0 / self.cfg.rate)  # a publish round already under way ends
                 while not all(self.streams[t].last >= venue.core.seqs.get(t, 0) for t in self.topics):
                     await asyncio.sleep(0.05)
         except TimeoutError:
-            return False
-        return True
+            return False, f"not {stage} within {self.cfg.settle_timeout:g}s after the faults stopped"
+        return True, "connected, every topic flowing, a probe request answered, the tail delivered"
 
     async def finish_requests(self) -> None:
         """Give each request until ``request_timeout + 5`` s after it was sent; cancel the rest."""
@@ -409,11 +443,12 @@ class Soak:
             peak - warm <= cfg.rss_limit_mb and end - warm <= cfg.rss_limit_mb,
             f"after warm-up {warm} MiB, peak {peak}, end {end}; limit +{cfg.rss_limit_mb:g} MiB",
         )
-        r.invariants["e_recovered"] = (
-            r.recovered,
-            "connected and every topic flowing after the faults stopped"
-            if r.recovered
-            else f"not connected and flowing within {cfg.settle_timeout:g}s after the faults stopped",
+        r.invariants["e_recovered"] = (r.recovered, r.recovery)
+        detected, undetected = r.half_open
+        r.invariants["f_half_open_detected"] = (
+            undetected == 0,
+            f"{detected} of {detected + undetected} black-holed connections dropped within "
+            f"{cfg.half_open_deadline:g}s (ping_interval {cfg.ping_interval:g}s, ping_timeout {cfg.ping_timeout:g}s)",
         )
 
 
@@ -429,9 +464,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="overrides --minutes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rss-limit-mb", type=float, default=64.0)
+    parser.add_argument("--ping-interval", type=float, default=0.5)
+    parser.add_argument("--ping-timeout", type=float, default=1.0)
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else args.minutes * 60.0
-    config = SoakConfig(seconds=seconds, seed=args.seed, rss_limit_mb=args.rss_limit_mb)
+    config = SoakConfig(
+        seconds=seconds,
+        seed=args.seed,
+        rss_limit_mb=args.rss_limit_mb,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
+    )
     started = time.perf_counter()
     report = asyncio.run(run_soak(config))
     print(f"soak: {seconds:g}s of faults, seed {args.seed}, wall {time.perf_counter() - started:.1f}s")
