@@ -18,7 +18,6 @@ from rxws.pool import ConnectionPool
 from rxws.protocols import Bybit
 from rxws.testing.responder import Responder
 from rxws.transport.memory import MemoryTransport
-from tests.conftest import Virtual
 
 URL = "ws://venue.test/v5/public/linear"
 CAP = 21_000
@@ -26,12 +25,15 @@ TOPICS = [f"orderbook.50.SYM{i:05d}" for i in range(1000)]  # 21 characters: 24 
 FIT = CAP // 24  # 875 topics take exactly 21,000 characters
 
 
+Virtual = Any  # tests/conftest.py's Virtual: scheduler, transport, responder, client factory
+
+
 @pytest.fixture
-def bybit() -> Virtual:
-    v = Virtual()
-    v.responder = Responder(dialect="bybit")
-    v.transport = MemoryTransport(latency=0.25, responder=v.responder)
-    return v
+def bybit(virtual: Virtual) -> Virtual:
+    """The conftest's virtual venue, answering in the Bybit dialect."""
+    virtual.responder = Responder(dialect="bybit")
+    virtual.transport = MemoryTransport(latency=0.25, responder=virtual.responder)
+    return virtual
 
 
 def client_on(v: Virtual, protocol: Bybit | None = None) -> WebSocketClient:

@@ -1,5 +1,7 @@
 """rxws.ratelimit.headroom: the margin holds whatever the delay jitter, in virtual time.
 
+(Named apart from tests/integration/test_headroom.py: test modules share one namespace.)
+
 The model (module docstring of :mod:`rxws.ratelimit.headroom`): a sender paces frames with a
 limiter; each frame reaches the venue's count after a delay anywhere in ``[0, J]``. With a time
 margin of at least ``J``, no window of ``per`` seconds at the venue sees more than ``N`` arrivals
