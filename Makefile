@@ -5,8 +5,10 @@ VENV_AIO := .venv-aio
 PY := $(VENV)/bin/python
 PY_AIO := $(VENV_AIO)/bin/python
 DURATION ?= 8
+MINUTES ?= 10
+SEED ?= 1
 
-.PHONY: demo test lint types unit unit-aio notebooks services bench clean venv
+.PHONY: demo test lint types unit unit-aio notebooks services bench soak clean venv
 
 # .venv: reactivex 6.x with the dev, fast (orjson), bench and redis extras.
 $(VENV)/.installed: pyproject.toml
@@ -55,6 +57,11 @@ test: lint types unit unit-aio notebooks
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run.py
+
+# Chaos soak: requests + streams through FaultProxy with random faults for $(MINUTES) minutes;
+# prints the counts and fails when an invariant breaks (see benchmarks/soak.py).
+soak: $(VENV)/.installed
+	$(PY) benchmarks/soak.py --minutes $(MINUTES) --seed $(SEED)
 
 clean:
 	rm -rf $(VENV) $(VENV_AIO) .pytest_cache .mypy_cache .ruff_cache

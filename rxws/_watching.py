@@ -79,17 +79,33 @@ class _WatchingMixin(_ClientBase):
         self._schedule_subscription_flush()
 
     def _over_cap(self, topics: Sequence[str]) -> SubscriptionLimitExceeded | None:
-        """The error when ``topics`` would take this connection past the venue's topic cap."""
-        cap = self.protocol.max_topics_per_connection
-        if cap is None:
-            return None
+        """The error when ``topics`` would take this connection past the venue's topic cap, or
+        past its cap on the characters of all subscribed topics (Bybit: 21,000 in ``args``)."""
+        protocol = self.protocol
+        cap = protocol.max_topics_per_connection
         registry = self._registry
-        new = registry.count_new(topics)
-        if new == 0 or registry.wanted_count + new <= cap:
+        if cap is not None:
+            new = registry.count_new(topics)
+            if new and registry.wanted_count + new > cap:
+                return SubscriptionLimitExceeded(
+                    f"{new} more topic(s) would take this connection past the venue's cap of {cap} "
+                    f"({registry.wanted_count} already wanted); spread them with rxws.pool.ConnectionPool"
+                )
+        chars_cap: int | None = getattr(protocol, "max_chars_per_connection", None)
+        if chars_cap is None:
+            return None
+        fresh = [t for t in dict.fromkeys(topics) if (r := registry.get(t)) is None or not r.wanted]
+        if not fresh:
+            return None
+        chars = protocol.topic_chars
+        added = sum(map(chars, fresh))
+        used = sum(map(chars, registry.wanted()))  # O(wanted): bounded by the cap itself
+        if used + added <= chars_cap:
             return None
         return SubscriptionLimitExceeded(
-            f"{new} more topic(s) would take this connection past the venue's cap of {cap} "
-            f"({registry.wanted_count} already wanted); spread them with rxws.pool.ConnectionPool"
+            f"{len(fresh)} more topic(s) ({added} characters) would take this connection's "
+            f"subscriptions past the venue's cap of {chars_cap} characters ({used} already wanted); "
+            "spread them with rxws.pool.ConnectionPool"
         )
 
     def _topic_subject(self, topic: str) -> FastSubject[Any]:

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import signal
+import ssl
 import sys
 import time
 from collections import Counter, deque
@@ -29,13 +30,14 @@ from rxws import __version__, _cli_record
 from rxws.client import WebSocketClient
 from rxws.core.backoff import ExponentialBackoff
 from rxws.core.state import ConnectionState
-from rxws.events import Disconnected, DisconnectReason, Event, GapDetected, ReconnectProposed
-from rxws.exceptions import RxwsError
+from rxws.events import Disconnected, DisconnectReason, Event, GapDetected, ReconnectDenied, ReconnectProposed
+from rxws.exceptions import ConnectFailed, RxwsError
 from rxws.protocols import Binance, Bybit, Deribit, GenericJson, JsonRpc, Okx
 from rxws.protocols.base import VenueProtocol
 from rxws.ratelimit import Rule, Scope, SlidingWindow, VenueRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.testing import MockVenue
+from rxws.transport.base import validate_url
 
 __all__ = ["main"]
 
@@ -271,32 +273,102 @@ async def run_mock_venue(port: int, dialect: str, rate: float, out: TextIO = sys
     return 0
 
 
+def _check_topics(topics: Sequence[str]) -> list[str]:
+    """``--watch`` topics, checked before any I/O: each a non-empty name without edge spaces."""
+    for topic in topics:
+        if not topic.strip() or topic != topic.strip():
+            raise RxwsError(
+                f"--watch: a topic must be a non-empty name without surrounding spaces, got {topic!r}"
+            )
+    return list(topics)
+
+
+def _connect_failure(url: str, exc: BaseException) -> str:
+    """The one-line reason a connection could not be opened, never an empty one."""
+    text = str(exc)
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and text.rstrip().endswith(":"):  # the transport had no words for it
+        text = f"{text.rstrip()} {type(cause).__name__}"
+        if isinstance(cause, ConnectionResetError):
+            text += " (the server reset the connection)"
+    tls_handshake = isinstance(cause, ssl.SSLError | ConnectionResetError | EOFError)
+    if url.startswith("wss://") and tls_handshake:
+        text += "; the TLS handshake failed: is the server plain ws:// (no TLS) on that port?"
+    return text
+
+
+_CLOSE_CODES = {
+    1000: "normal closure",
+    1001: "going away",
+    1008: "policy violation",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+}
+
+
+def _ended(event: Disconnected) -> str:
+    """Why the venue side ended the connection, in one line."""
+    if event.reason is DisconnectReason.REMOTE_CLOSED:
+        text = f"the venue closed the connection: code {event.code}"
+        meaning = _CLOSE_CODES.get(event.code or 0)
+        if meaning:
+            text += f" ({meaning})"
+        if event.detail and str(event.code) not in event.detail:  # a reason of the venue's own
+            text += f": {event.detail}"
+        return text
+    code = f", code {event.code}" if event.code is not None else ""
+    return f"connection lost ({event.reason}{code})" + (f": {event.detail}" if event.detail else "")
+
+
 async def run_listen(
-    url: str, protocol: str, topics: Sequence[str], reconnect: bool, out: TextIO = sys.stdout
+    url: str,
+    protocol: str,
+    topics: Sequence[str],
+    reconnect: bool,
+    out: TextIO = sys.stdout,
+    *,
+    subscribe_timeout: float = 10.0,
 ) -> int:
     """Print the messages of ``topics`` as JSON lines on ``out``, events as JSON lines on stderr.
 
-    Without ``reconnect``, a drop ends the command: status 0 for a clean close by the venue
-    (1000/1001), 1 otherwise.
+    The command runs until a signal stops it (status 128 + signal) or the reader of ``out`` goes
+    away (status 0). It ends with one ``rxws: error:`` line on stderr and status 1 when a topic
+    cannot be had (the venue refused it, or did not acknowledge it within ``subscribe_timeout``:
+    e.g. a dialect the venue does not speak), when the venue ends the connection without
+    ``reconnect`` (whatever the close code: a listener that stops listening has failed), or when a
+    reconnection is denied. Arguments are checked before any I/O.
     """
     if protocol not in PROTOCOLS:
         raise RxwsError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(PROTOCOLS))}")
+    topics = _check_topics(topics)
+    if not subscribe_timeout > 0:
+        raise RxwsError(f"--subscribe-timeout must be > 0, got {subscribe_timeout!r}")
     client = WebSocketClient(
-        url, protocol=PROTOCOLS[protocol](), reconnect=ReconnectPolicy() if reconnect else None
+        url,
+        protocol=PROTOCOLS[protocol](),
+        reconnect=ReconnectPolicy() if reconnect else None,
+        subscribe_timeout=subscribe_timeout,
     )
     ended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     connected = False
 
+    failed: list[str] = []
+
+    def fail(message: str) -> None:
+        if not ended.done():
+            failed.append(message)
+            print(f"rxws: error: {message}", file=sys.stderr, flush=True)
+            ended.set_result(1)
+
     def on_event(event: Event) -> None:
-        if connected:  # before that, a failed connect is reported once, as the error
-            print(event.model_dump_json(), file=sys.stderr, flush=True)
-        if not connected or reconnect or ended.done() or not isinstance(event, Disconnected):
-            return
-        if event.reason is not DisconnectReason.USER:
-            clean = event.code in (1000, 1001)
-            if not clean:
-                print(f"rxws: error: connection lost: {event.detail}", file=sys.stderr, flush=True)
-            ended.set_result(0 if clean else 1)
+        if not connected or failed:  # a failed connect is reported once, as the error,
+            return  # and an error line is the last line
+        print(event.model_dump_json(), file=sys.stderr, flush=True)
+        if isinstance(event, ReconnectDenied):
+            fail(f"reconnection denied after attempt {event.attempt}")
+        elif isinstance(event, Disconnected) and event.reason is not DisconnectReason.USER and not reconnect:
+            fail(_ended(event))
 
     def emit(message: Any) -> None:
         try:
@@ -309,9 +381,15 @@ async def run_listen(
 
     client.events.subscribe(on_event)
     try:
-        await client.connect()
+        try:
+            await client.connect()
+        except ConnectFailed as exc:
+            raise RxwsError(_connect_failure(url, exc)) from exc
         connected = True
-        client.watch(*topics).subscribe(emit)
+        hint = f" (does the venue speak the {protocol!r} dialect? see --protocol)"
+        client.watch(*topics).subscribe(
+            on_next=emit, on_error=lambda exc: fail(f"subscribe failed: {exc}{hint}")
+        )
         return await ended
     finally:
         await client.close()
@@ -326,7 +404,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a live run against the embedded mock venue")
     demo.add_argument("--duration", type=float, default=8.0, help="seconds to run (default 8)")
     mock = sub.add_parser("mock-venue", help="serve the mock venue for other programs")
-    mock.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    mock.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1, 0-65535 (default 0: a free one)"
+    )
     mock.add_argument("--dialect", default="generic", help="generic, binance, okx, bybit, deribit, jsonrpc")
     mock.add_argument("--rate", type=float, default=10.0, help="messages per second per topic")
     listen = sub.add_parser("listen", help="print a venue's messages as JSON lines (events on stderr)")
@@ -334,6 +414,13 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument("--protocol", default="generic", help=", ".join(PROTOCOLS))
     listen.add_argument("--watch", nargs="+", required=True, metavar="TOPIC")
     listen.add_argument("--reconnect", action="store_true", help="reconnect with the default backoff")
+    listen.add_argument(
+        "--subscribe-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="fail when a subscribe is not acknowledged within this (default 10)",
+    )
     _cli_record.add_parsers(sub)
     return parser
 
@@ -349,10 +436,21 @@ def _command(args: argparse.Namespace) -> Awaitable[int]:
         from rxws.testing.dialects import server_dialect
 
         server_dialect(args.dialect)  # an unknown name fails here, with the list
+        if not 0 <= args.port <= 65535:
+            raise RxwsError(f"--port must be 0-65535 (0: a free port), got {args.port}")
+        if not args.rate >= 0:
+            raise RxwsError(f"--rate must be >= 0, got {args.rate}")
         return run_mock_venue(args.port, args.dialect, args.rate)
+    # listen: every argument is checked here, before the loop starts and before any I/O
     if args.protocol not in PROTOCOLS:
         raise RxwsError(f"unknown protocol {args.protocol!r}; known: {', '.join(sorted(PROTOCOLS))}")
-    return run_listen(args.url, args.protocol, args.watch, args.reconnect)
+    validate_url(args.url)
+    _check_topics(args.watch)
+    if not args.subscribe_timeout > 0:
+        raise RxwsError(f"--subscribe-timeout must be > 0, got {args.subscribe_timeout}")
+    return run_listen(
+        args.url, args.protocol, args.watch, args.reconnect, subscribe_timeout=args.subscribe_timeout
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

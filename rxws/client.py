@@ -49,6 +49,7 @@ from rxws.exceptions import DecodeError, RateLimitExceeded, UsageError
 from rxws.operators._idle import idle_watchdog
 from rxws.protocols.base import MessageKind, VenueProtocol
 from rxws.ratelimit.events import RateLimitEvent
+from rxws.ratelimit.pairing import check_pairing
 from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.subscriptions import SubscriptionManager
@@ -159,6 +160,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
             raise UsageError(f"reconnect must be a ReconnectPolicy or None, got {reconnect!r}")
         self._policy = reconnect
+        check_pairing(protocol, rate_limiter)  # a preset built for another venue's dialect: UsageError
         self._limiter = rate_limiter
         for label, period in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
             if period is not None and not period > 0:

@@ -1,6 +1,8 @@
 """ConnectionPool: more topics than one connection may carry, spread over several connections.
 
-Venues cap the topics one connection carries (Binance 1024 streams, Bitfinex 25 channels). A
+Venues cap the topics one connection carries (Binance 1024 streams, Bitfinex 25 channels), or the
+characters of their names (Bybit: 21,000 in ``args``, the protocol's ``max_chars_per_connection``,
+each topic costing ``protocol.topic_chars(topic)``). A
 :class:`ConnectionPool` holds as many :class:`~rxws.client.WebSocketClient` connections as its
 topics need: each topic lives on exactly one connection, a new topic goes to the first connection
 with room, and a new connection is opened only when all are full — through the shared rate
@@ -34,6 +36,7 @@ from rxws.core.state import ConnectionState
 from rxws.events import Event
 from rxws.exceptions import SubscriptionLimitExceeded, UsageError
 from rxws.protocols.base import VenueProtocol
+from rxws.ratelimit.pairing import check_pairing
 from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.transport.base import validate_url
 
@@ -92,12 +95,15 @@ class ConnectionPool:
         self.name = name or url
         self.max_topics_per_connection = cap
         self.max_connections = max_connections
+        check_pairing(protocol, rate_limiter)  # before any connection exists
         self._limiter = rate_limiter
         self._factory: ClientFactory = client_factory or WebSocketClient
         self._client_kwargs = client_kwargs
         self._lock = threading.RLock()
         self._clients: list[WebSocketClient] = []
         self._load: list[int] = []  # topics homed on each connection
+        self._chars_cap: int | None = getattr(protocol, "max_chars_per_connection", None)
+        self._chars: list[int] = []  # characters of the topics homed on each connection
         self._home: dict[str, int] = {}  # topic -> its connection's index
         self._refs: dict[str, int] = {}  # topic -> watchers through this pool
         self._connect_new = False  # connect() was called: open new connections at once
@@ -297,9 +303,11 @@ class ConnectionPool:
             for topic in topics:
                 index = self._home.get(topic)
                 if index is None:
-                    index = self._room(opened)
+                    cost = self.protocol.topic_chars(topic) if self._chars_cap is not None else 0
+                    index = self._room(opened, cost)
                     self._home[topic] = index
                     self._load[index] += 1
+                    self._chars[index] += cost
                 self._refs[topic] = self._refs.get(topic, 0) + 1
                 homed.append(topic)
                 groups.setdefault(index, []).append(topic)
@@ -309,18 +317,26 @@ class ConnectionPool:
             raise
         return groups, opened
 
-    def _room(self, opened: list[WebSocketClient]) -> int:
+    def _room(self, opened: list[WebSocketClient], cost: int) -> int:
+        """The connection for a new topic taking ``cost`` characters: the first with room for
+        one more topic and for its characters (Bybit's 21,000 per connection), else a new one."""
         cap = self.max_topics_per_connection
-        if cap is None:
+        chars_cap = self._chars_cap
+        if cap is None and chars_cap is None:
             if not self._clients:
                 opened.append(self._open_client())
             return 0
+        if chars_cap is not None and cost > chars_cap:
+            raise SubscriptionLimitExceeded(
+                f"a topic of {cost} characters exceeds the venue's cap of {chars_cap}"
+            )
         for index, load in enumerate(self._load):
-            if load < cap:
+            if (cap is None or load < cap) and (chars_cap is None or self._chars[index] + cost <= chars_cap):
                 return index
         if self.max_connections is not None and len(self._clients) >= self.max_connections:
+            full = f"{cap} topics" if cap is not None else f"{chars_cap} characters of topics"
             raise SubscriptionLimitExceeded(
-                f"all {len(self._clients)} connections carry {cap} topics (max_connections reached)"
+                f"all {len(self._clients)} connections are full ({full} each; max_connections reached)"
             )
         opened.append(self._open_client())
         return len(self._clients) - 1
@@ -334,6 +350,8 @@ class ConnectionPool:
         index = self._home.pop(topic, None)
         if index is not None:
             self._load[index] -= 1
+            if self._chars_cap is not None:
+                self._chars[index] -= self.protocol.topic_chars(topic)
 
     def _open_client(self) -> WebSocketClient:
         index = len(self._clients)
@@ -346,6 +364,7 @@ class ConnectionPool:
         )
         self._clients.append(client)
         self._load.append(0)
+        self._chars.append(0)
         for feed in list(self._feeds):
             feed(client)
         return client

@@ -55,14 +55,19 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> tuple[int, st
     return proc.returncode, out, err
 
 
-@pytest.fixture
-def mock_venue() -> Iterator[str]:
-    """``rxws mock-venue`` in a subprocess, 20 messages/s per topic; yields its URL."""
-    proc = spawn("mock-venue", "--rate", "20")
+def start_venue(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``rxws mock-venue ARGS`` in a subprocess; returns it and its URL once it listens."""
+    proc = spawn("mock-venue", *args)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert "listening on ws://127.0.0.1:" in line, line + (proc.stderr.read() if proc.stderr else "")
-    url = line.split("listening on ")[1].split()[0]
+    return proc, line.split("listening on ")[1].split()[0]
+
+
+@pytest.fixture
+def mock_venue() -> Iterator[str]:
+    """``rxws mock-venue`` in a subprocess, 20 messages/s per topic; yields its URL."""
+    proc, url = start_venue("--rate", "20")
     yield url
     status, _, err = stop(proc)
     assert status == 130, err
@@ -161,8 +166,29 @@ def test_listen_ends_quietly_when_the_reader_goes_away(mock_venue: str) -> None:
         (("listen", "ws://127.0.0.1:1", "--protocol", "nope", "--watch", "t"), "unknown protocol 'nope'"),
         (("mock-venue", "--dialect", "nope"), "rxws: error: unknown dialect 'nope'"),
         (("--log-level", "LOUD", "demo"), "rxws: error: unknown log level 'LOUD'"),
+        (
+            ("mock-venue", "--port", "99999"),
+            "rxws: error: --port must be 0-65535 (0: a free port), got 99999",
+        ),
+        (("mock-venue", "--port", "-1"), "rxws: error: --port must be 0-65535"),
+        # checked before any I/O: the port is closed, yet the topic is what the error is about
+        (("listen", "ws://127.0.0.1:1", "--watch", ""), "rxws: error: --watch: a topic must be a non-empty"),
+        (("listen", "ws://127.0.0.1:1", "--watch", "t", " "), "got ' '"),
+        (("listen", "ws://127.0.0.1:1", "--watch", "t", "--subscribe-timeout", "0"), "--subscribe-timeout"),
     ],
-    ids=["bad-url", "http-scheme", "refused", "unknown-protocol", "unknown-dialect", "bad-log-level"],
+    ids=[
+        "bad-url",
+        "http-scheme",
+        "refused",
+        "unknown-protocol",
+        "unknown-dialect",
+        "bad-log-level",
+        "port-too-large",
+        "port-negative",
+        "empty-topic",
+        "blank-topic",
+        "bad-subscribe-timeout",
+    ],
 )
 def test_errors_print_one_clear_line_and_exit_non_zero(args: tuple[str, ...], message: str) -> None:
     result = rxws(*args)
@@ -185,3 +211,76 @@ def test_usage_error_exits_2() -> None:
     result = rxws("listen", "ws://127.0.0.1:1")  # --watch is required
     assert result.returncode == 2
     assert "--watch" in result.stderr
+
+
+# Ending with a reason --------------------------------------------------------------------------------
+def stderr_lines(err: str) -> tuple[list[dict[str, object]], list[str]]:
+    """Events (JSON lines) and every other line of ``err``."""
+    events, other = [], []
+    for line in err.splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+        else:
+            other.append(line)
+    return events, other
+
+
+def test_listen_with_a_dialect_the_venue_does_not_speak_ends_with_one_error_line(mock_venue: str) -> None:
+    """The generic venue refuses a Binance SUBSCRIBE: one error line, last, status 1, no log line."""
+    result = rxws("listen", mock_venue, "--protocol", "binance", "--watch", "btcusdt@trade")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "", "stdout carries venue messages only"
+    events, other = stderr_lines(result.stderr)
+    assert len(other) == 1, result.stderr  # no log line, no traceback: JSON events and the error
+    assert other[0].startswith("rxws: error: subscribe failed:")
+    assert "does the venue speak the 'binance' dialect?" in other[0]
+    assert result.stderr.splitlines()[-1] == other[0], "the error is the last line"
+    assert "subscription_failed" in {e["kind"] for e in events}
+
+
+def test_listen_ends_when_a_subscribe_is_never_acknowledged() -> None:
+    """A Bybit venue never answers a GenericJson subscribe: the subscribe timeout ends the command."""
+    proc, url = start_venue("--dialect", "bybit", "--rate", "0")
+    try:
+        started = time.monotonic()
+        result = rxws("listen", url, "--watch", "t", "--subscribe-timeout", "1")
+        assert time.monotonic() - started < 20
+    finally:
+        status, _, err = stop(proc)
+    assert status == 130, err
+    assert result.returncode == 1, result.stderr
+    _, other = stderr_lines(result.stderr)
+    assert len(other) == 1 and other[0].startswith("rxws: error: subscribe failed:"), result.stderr
+    assert "no subscribe ack within 1s" in other[0]
+
+
+def test_listen_exits_non_zero_with_the_reason_when_the_venue_goes_away() -> None:
+    """Without --reconnect, a venue that closes cleanly (1001 going away) still ends the listener
+    with status 1: it has stopped listening."""
+    venue, url = start_venue("--rate", "20")
+    listener = spawn("listen", url, "--watch", "t")
+    try:
+        assert listener.stdout is not None
+        assert json.loads(listener.stdout.readline())["topic"] == "t"  # it is listening
+        status, _, err = stop(venue)  # Ctrl-C: the venue closes every connection with 1001
+        assert status == 130, err
+        _, err = listener.communicate(timeout=15)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.communicate()
+    assert listener.returncode == 1, err
+    _, other = stderr_lines(err)
+    assert other == ["rxws: error: the venue closed the connection: code 1001 (going away)"], err
+
+
+def test_listen_over_tls_to_a_plain_server_says_what_happened(mock_venue: str) -> None:
+    url = mock_venue.replace("ws://", "wss://")
+    result = rxws("listen", url, "--watch", "t")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith(f"rxws: error: cannot connect to {url}: ")
+    assert line != f"rxws: error: cannot connect to {url}:", "never an empty reason"
+    assert "TLS handshake failed" in line and "plain ws://" in line

@@ -7,7 +7,9 @@ Algorithms (pure, ``now`` in seconds, integer-nanosecond bookkeeping):
 
 :class:`RateLimiter` combines :class:`Rule` objects all-or-nothing across keyed :class:`Scope`\\ s.
 :class:`WebSocketRateLimiter` is what the client calls; :class:`VenueRateLimiter` implements it
-from rules, and :mod:`rxws.ratelimit.presets` fills it in per venue.
+from rules, and :mod:`rxws.ratelimit.presets` fills it in per venue, with a :class:`Headroom`
+inside each documented limit (:mod:`rxws.ratelimit.headroom`) and the dialect it belongs to
+(:mod:`rxws.ratelimit.pairing`).
 """
 
 from rxws.ratelimit.base import ALLOWED, Action, Algorithm, Decision, Scope
@@ -24,6 +26,7 @@ from rxws.ratelimit.events import (
     Throttled,
     ViolationReported,
 )
+from rxws.ratelimit.headroom import Headroom
 from rxws.ratelimit.limiter import Keys, RateLimiter, Rule
 from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy, Signal, classify_violation
 from rxws.ratelimit.redis_store import RedisLedger, RedisPenaltyBox, RedisSlidingWindow
@@ -38,6 +41,7 @@ __all__ = [
     "Decision",
     "Dropped",
     "FixedWindow",
+    "Headroom",
     "Keys",
     "LeakyBucket",
     "Listener",

@@ -78,6 +78,21 @@ class TokenBucket:
         """The bucket size: the largest cost one request may have."""
         return self._burst
 
+    @property
+    def rate(self) -> float:
+        """Cost units refilled per ``per`` seconds."""
+        return self._rate
+
+    @property
+    def per(self) -> float:
+        """The refill period in seconds."""
+        return self._per
+
+    @property
+    def burst(self) -> float:
+        """The bucket size (the tolerance, for GCRA) in cost units."""
+        return self._burst
+
     def __repr__(self) -> str:
         return f"TokenBucket(rate={self._rate!r}, per={self._per!r}, burst={self._burst!r})"
 
@@ -169,6 +184,21 @@ class LeakyBucket:
     @property
     def capacity(self) -> float:
         """The tolerance in cost units: the largest cost one request may have."""
+        return self._burst
+
+    @property
+    def rate(self) -> float:
+        """Cost units refilled per ``per`` seconds."""
+        return self._rate
+
+    @property
+    def per(self) -> float:
+        """The refill period in seconds."""
+        return self._per
+
+    @property
+    def burst(self) -> float:
+        """The bucket size (the tolerance, for GCRA) in cost units."""
         return self._burst
 
     @property

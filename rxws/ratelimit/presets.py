@@ -1,10 +1,21 @@
 """Venue presets: each factory returns a fresh :class:`~rxws.ratelimit.WebSocketRateLimiter`.
 
 Every number comes from ``shared/VENUE_LIMITS.md`` (the venues' public documentation and peer
-projects quoting it), read 2026-11-25. Limits use exactly the documented figures: the algorithms
-are exact (``SlidingWindow`` never admits more than N in any window), so no headroom is needed for
-our own counting. What the documentation leaves out is left out here too, and said so; figures
-marked *unverified* come from secondary sources.
+projects quoting it), read 2026-11-25. What the documentation leaves out is left out here too,
+and said so; figures marked *unverified* come from secondary sources.
+
+Headroom: every preset takes ``headroom=`` (default :data:`~rxws.ratelimit.headroom.DEFAULT_HEADROOM`,
+10% of each count and 0.25 s added to each window) and paces *inside* the documented figures. The
+algorithms are exact on the client's clock, but the venue counts arrivals on its own, and a delay
+that varies by ``J`` between the two compresses them: only a window lengthened by ``J`` keeps the
+venue's count within its limit (:mod:`rxws.ratelimit.headroom` says why and what the defaults are
+sized from). The rule names keep the documented figure and add the paced one.
+``headroom=Headroom()`` (or None) paces at exactly the documented figures; caps (topics or
+connections open at once) are counts without timing and are never reduced.
+
+Dialect: every preset names the venue whose dialect it belongs to (``venue``, a protocol's
+``name``); a client built with another dialect refuses the pair (:mod:`rxws.ratelimit.pairing`).
+``venue=None`` lends the limits to any dialect on purpose.
 
 Share one instance between every client behind the same IP (and account): budgets are per IP,
 not per client. The ``ip``/``uid``/``product`` arguments only label the keys.
@@ -23,6 +34,7 @@ from typing import Any
 
 from rxws.ratelimit.base import Algorithm, Scope
 from rxws.ratelimit.buckets import TokenBucket
+from rxws.ratelimit.headroom import DEFAULT_HEADROOM, Headroom
 from rxws.ratelimit.limiter import Rule
 from rxws.ratelimit.penalty import PenaltyPolicy
 from rxws.ratelimit.redis_store import RedisClient, RedisLedger
@@ -65,11 +77,19 @@ def _penalties(ledger: RedisLedger | None, venue: str, policy: PenaltyPolicy | N
 
 
 def _binance(
-    name: str, messages_per_second: int, ip: str, uid: str | None, shared: Shared
+    name: str,
+    messages_per_second: int,
+    ip: str,
+    uid: str | None,
+    shared: Shared,
+    headroom: Headroom | None,
+    venue: str | None,
 ) -> VenueRateLimiter:
     ledger = _ledger(shared)
     return VenueRateLimiter(
         name=name,
+        venue=venue,
+        headroom=headroom,
         ip=ip,
         uid=uid,
         connect=[
@@ -91,49 +111,89 @@ def _binance(
     )
 
 
-def binance_spot(*, ip: str = "local", uid: str | None = None, shared: Shared = None) -> VenueRateLimiter:
+def binance_spot(
+    *,
+    ip: str = "local",
+    uid: str | None = None,
+    shared: Shared = None,
+    headroom: Headroom | None = DEFAULT_HEADROOM,
+    venue: str | None = "binance",
+) -> VenueRateLimiter:
     """Binance spot WebSocket streams, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
-    - 300 connection attempts per 5 minutes per IP (``SlidingWindow(300, 300)`` per IP);
-    - 5 messages per second per connection, ping and pong frames included
-      (``SlidingWindow(5, 1)`` per connection; exactly the documented limit: the window is exact,
-      so no headroom is taken). The client must pass every frame, control frames included, through
-      ``acquire_message``;
-    - 1024 streams per connection.
+    - 300 connection attempts per 5 minutes per IP (documented ``SlidingWindow(300, 300)`` per
+      IP; paced at 270 per 300.25 s with the default headroom);
+    - 5 messages per second per connection, ping and pong frames included (documented
+      ``SlidingWindow(5, 1)`` per connection; paced at 4 per 1.25 s with the default headroom:
+      the 0.25 s absorb the jitter between our clock and Binance's count, the fifth slot is left
+      for the pong the transport sends unasked when Binance pings). The client passes every
+      frame, control frames included, through ``acquire_message`` (or ``charge_message``);
+    - 1024 streams per connection (a cap: no headroom).
 
     A close 1008 "Too many requests" or an HTTP 429/418 starts a penalty (1 s doubling to 10 min;
     Binance's own bans run from 2 min to 3 days, so a Retry-After is honoured when longer).
 
     ``shared=`` a :class:`~rxws.ratelimit.redis_store.RedisLedger` (or redis-py client) counts
     the 300 attempts per 5 minutes, and keeps the penalties, in Redis, across every process
-    behind the IP (one round trip per connection attempt).
+    behind the IP (one round trip per connection attempt); every process must use the same
+    headroom.
+
+    ``headroom`` (default 10% of each count, 0.25 s added to each window: see
+    :mod:`rxws.ratelimit.headroom`); ``venue`` (default ``'binance'``): the dialect these
+    limits belong to, None to lend them to any dialect.
     """
-    return _binance("binance_spot", 5, ip, uid, shared)
+    return _binance("binance_spot", 5, ip, uid, shared, headroom, venue)
 
 
-def binance_usdm(*, ip: str = "local", uid: str | None = None, shared: Shared = None) -> VenueRateLimiter:
+def binance_usdm(
+    *,
+    ip: str = "local",
+    uid: str | None = None,
+    shared: Shared = None,
+    headroom: Headroom | None = DEFAULT_HEADROOM,
+    venue: str | None = "binance",
+) -> VenueRateLimiter:
     """Binance USDⓈ-M futures streams, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
-    As :func:`binance_spot` except 10 messages per second per connection.
+    As :func:`binance_spot` except 10 messages per second per connection (paced at 9 per 1.25 s
+    with the default headroom).
+
+    ``headroom`` (default 10% of each count, 0.25 s added to each window: see
+    :mod:`rxws.ratelimit.headroom`); ``venue`` (default ``'binance'``): the dialect these
+    limits belong to, None to lend them to any dialect.
     """
-    return _binance("binance_usdm", 10, ip, uid, shared)
+    return _binance("binance_usdm", 10, ip, uid, shared, headroom, venue)
 
 
-def okx(*, ip: str = "local", uid: str | None = None, shared: Shared = None) -> VenueRateLimiter:
+def okx(
+    *,
+    ip: str = "local",
+    uid: str | None = None,
+    shared: Shared = None,
+    headroom: Headroom | None = DEFAULT_HEADROOM,
+    venue: str | None = "okx",
+) -> VenueRateLimiter:
     """OKX v5 WebSocket, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
-    - 3 connection attempts per second per IP (``SlidingWindow(3, 1)``);
-    - 480 subscribe/unsubscribe/login requests per connection per hour
-      (``SlidingWindow(480, 3600)`` per connection; unsubscribes count, via
-      ``release_subscriptions``);
+    - 3 connection attempts per second per IP (documented ``SlidingWindow(3, 1)``; paced at 2
+      per 1.25 s with the default headroom);
+    - 480 subscribe/unsubscribe/login requests per connection per hour (documented
+      ``SlidingWindow(480, 3600)`` per connection, paced at 432 per 3600.25 s; unsubscribes
+      count, via ``release_subscriptions``);
     - not modelled: "30 connections per channel per sub-account" (a per-channel cap the limiter
       cannot see); no per-message rate is documented.
 
     ``shared=``: the connection rate and penalties counted in Redis (see :func:`binance_spot`).
+
+    ``headroom`` (default 10% of each count, 0.25 s added to each window: see
+    :mod:`rxws.ratelimit.headroom`); ``venue`` (default ``'okx'``): the dialect these
+    limits belong to, None to lend them to any dialect.
     """
     ledger = _ledger(shared)
     return VenueRateLimiter(
         name="okx",
+        venue=venue,
+        headroom=headroom,
         ip=ip,
         uid=uid,
         connect=[Rule(_connect_window(ledger, "okx", 3, 1.0), Scope.IP, name="3 connections / s / IP")],
@@ -150,23 +210,37 @@ def okx(*, ip: str = "local", uid: str | None = None, shared: Shared = None) -> 
 
 
 def bybit(
-    *, ip: str = "local", uid: str | None = None, market: str | None = None, shared: Shared = None
+    *,
+    ip: str = "local",
+    uid: str | None = None,
+    market: str | None = None,
+    shared: Shared = None,
+    headroom: Headroom | None = DEFAULT_HEADROOM,
+    venue: str | None = "bybit",
 ) -> VenueRateLimiter:
     """Bybit v5 WebSocket, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
-    - at most 500 connection attempts per 5 minutes per IP (``SlidingWindow(500, 300)``);
+    - at most 500 connection attempts per 5 minutes per IP (documented
+      ``SlidingWindow(500, 300)``; paced at 450 per 300.25 s with the default headroom);
     - at most 1000 market-data connections open per IP per market (``market`` labels the
       product scope; without it the cap counts all markets of the IP together, which is stricter);
     - the client message rate is *unverified* (undocumented), so no message rule is set;
-    - the 21,000-character ``args`` and 10-args-per-request (spot) caps are message-shape limits,
-      applied by the Bybit dialect's batching, not by this limiter.
+    - the 21,000-character ``args`` per connection and 10-args-per-request (spot) caps are
+      message-shape limits: the Bybit dialect's batching splits requests, and the client refuses
+      a ``watch()`` that would take a connection's ``args`` past 21,000 characters.
 
     ``shared=``: the connection rate and penalties counted in Redis (see :func:`binance_spot`);
     the cap on open connections stays per process.
+
+    ``headroom`` (default 10% of each count, 0.25 s added to each window: see
+    :mod:`rxws.ratelimit.headroom`); ``venue`` (default ``'bybit'``): the dialect these
+    limits belong to, None to lend them to any dialect.
     """
     ledger = _ledger(shared)
     return VenueRateLimiter(
         name="bybit",
+        venue=venue,
+        headroom=headroom,
         ip=ip,
         uid=uid,
         product=market,
@@ -178,22 +252,42 @@ def bybit(
     )
 
 
-def coinbase(*, ip: str = "local", uid: str | None = None, advanced_trade: bool = False) -> VenueRateLimiter:
+def coinbase(
+    *,
+    ip: str = "local",
+    uid: str | None = None,
+    advanced_trade: bool = False,
+    headroom: Headroom | None = DEFAULT_HEADROOM,
+    venue: str | None = "coinbase",
+) -> VenueRateLimiter:
     """Coinbase WebSocket feeds, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
     Coinbase Exchange (default):
 
-    - 8 connection attempts per second per IP, bursts to 20 (``TokenBucket(8, 1, burst=20)``);
-    - 100 messages per second per IP (``SlidingWindow(100, 1)`` per IP, shared by connections);
+    - 8 connection attempts per second per IP, bursts to 20 (documented
+      ``TokenBucket(8, 1, burst=20)``; paced at 7 per second, bucket 16, with the default
+      headroom: the bucket gives up what refills in 0.25 s);
+    - 100 messages per second per IP (documented ``SlidingWindow(100, 1)`` per IP, shared by
+      connections; paced at 90 per 1.25 s);
     - "10 per product per channel" subscriptions is not a per-connection topic cap and is not
       modelled.
 
     Coinbase Advanced Trade (``advanced_trade=True``): 8 connection attempts per second per IP and,
-    unauthenticated, 8 messages per second per IP (both ``SlidingWindow(8, 1)``).
+    unauthenticated, 8 messages per second per IP (both documented ``SlidingWindow(8, 1)``; paced
+    at 7 per 1.25 s).
+
+    rxws ships no Coinbase dialect: a custom one pairs with this preset by declaring
+    ``name = "coinbase"`` (the same for Advanced Trade, whose messages differ).
+
+    ``headroom`` (default 10% of each count, 0.25 s added to each window: see
+    :mod:`rxws.ratelimit.headroom`); ``venue`` (default ``'coinbase'``): the dialect these
+    limits belong to, None to lend them to any dialect.
     """
     if advanced_trade:
         return VenueRateLimiter(
             name="coinbase_advanced",
+            venue=venue,
+            headroom=headroom,
             ip=ip,
             uid=uid,
             connect=[Rule(SlidingWindow(8, 1.0), Scope.IP, name="8 connections / s / IP")],
@@ -201,6 +295,8 @@ def coinbase(*, ip: str = "local", uid: str | None = None, advanced_trade: bool 
         )
     return VenueRateLimiter(
         name="coinbase",
+        venue=venue,
+        headroom=headroom,
         ip=ip,
         uid=uid,
         connect=[Rule(TokenBucket(8, 1.0, 20), Scope.IP, name="8 connections / s / IP, burst 20")],
@@ -208,10 +304,18 @@ def coinbase(*, ip: str = "local", uid: str | None = None, advanced_trade: bool 
     )
 
 
-def kraken(*, ip: str = "local", uid: str | None = None, shared: Shared = None) -> VenueRateLimiter:
+def kraken(
+    *,
+    ip: str = "local",
+    uid: str | None = None,
+    shared: Shared = None,
+    headroom: Headroom | None = DEFAULT_HEADROOM,
+    venue: str | None = "kraken",
+) -> VenueRateLimiter:
     """Kraken v2 WebSocket, as documented in shared/VENUE_LIMITS.md, read 2026-11-25.
 
-    - about 150 connection attempts per rolling 10 minutes per IP (``SlidingWindow(150, 600)``),
+    - about 150 connection attempts per rolling 10 minutes per IP (documented
+      ``SlidingWindow(150, 600)``; paced at 135 per 600.25 s with the default headroom),
       then a 10-minute ban: a violation therefore starts a 10-minute penalty (doubling to 1 h);
     - the message rate "varies with load" and is not documented as a number: no message rule; an
       "Exceeded msg rate" error is a violation signal (``kraken_exceeded_msg_rate``);
@@ -219,10 +323,19 @@ def kraken(*, ip: str = "local", uid: str | None = None, shared: Shared = None) 
       and is left to the host's reconnect policy.
 
     ``shared=``: the connection rate and penalties counted in Redis (see :func:`binance_spot`).
+
+    rxws ships no Kraken dialect: a custom one pairs with this preset by declaring
+    ``name = "kraken"``.
+
+    ``headroom`` (default 10% of each count, 0.25 s added to each window: see
+    :mod:`rxws.ratelimit.headroom`); ``venue`` (default ``'kraken'``): the dialect these
+    limits belong to, None to lend them to any dialect.
     """
     ledger = _ledger(shared)
     return VenueRateLimiter(
         name="kraken",
+        venue=venue,
+        headroom=headroom,
         ip=ip,
         uid=uid,
         connect=[
@@ -240,23 +353,37 @@ DERIBIT_CREDITS_PER_REQUEST = 500
 DERIBIT_CREDITS_PER_SUBSCRIBE = 3_000
 
 
-def deribit(*, ip: str = "local", uid: str | None = None) -> VenueRateLimiter:
+def deribit(
+    *,
+    ip: str = "local",
+    uid: str | None = None,
+    headroom: Headroom | None = DEFAULT_HEADROOM,
+    venue: str | None = "deribit",
+) -> VenueRateLimiter:
     """Deribit JSON-RPC over WebSocket (credit-based), as documented in shared/VENUE_LIMITS.md,
     read 2026-11-25.
 
     - every request costs 500 credits from a pool of 50,000 refilled at 10,000 per second
-      (``TokenBucket(10_000, 1, burst=50_000)``, each message weighted 500 credits: 100 at once,
-      20 per second sustained); the pool is per sub-account when ``uid`` is given, else per IP;
+      (documented ``TokenBucket(10_000, 1, burst=50_000)``, each message weighted 500 credits:
+      100 at once, 20 per second sustained; paced at 9,000 per second from a pool of 42,750 with
+      the default headroom); the pool is per sub-account when ``uid`` is given, else per IP;
     - ``public/subscribe`` costs 3,000 credits of a separate 30,000 pool; that pool's refill rate
       is *unverified* (not in the document; a secondary source, NautilusTrader, quotes about 3.3
-      subscribes per second, i.e. 10,000 credits per second, which is used here);
-    - 32 connections per IP (*unverified*), taken as concurrent connections.
+      subscribes per second, i.e. 10,000 credits per second, which is used here; paced at 9,000
+      per second from a pool of 24,750);
+    - 32 connections per IP (*unverified*), taken as concurrent connections (a cap: no headroom).
 
     An error 10028 ``too_many_requests`` terminates the session; report it as ``deribit_10028``.
+
+    ``headroom`` (default 10% of each count, 0.25 s added to each window: see
+    :mod:`rxws.ratelimit.headroom`); ``venue`` (default ``'deribit'``): the dialect these
+    limits belong to, None to lend them to any dialect.
     """
     credit_scope = Scope.UID if uid else Scope.IP
     return VenueRateLimiter(
         name="deribit",
+        venue=venue,
+        headroom=headroom,
         ip=ip,
         uid=uid,
         max_connections={Scope.IP: 32},

@@ -274,6 +274,20 @@ class RedisSlidingWindow:
         """Whose clock this window reads."""
         return self._clock
 
+    @property
+    def limit(self) -> float:
+        """The most cost admitted in one window."""
+        return self._limit
+
+    @property
+    def per(self) -> float:
+        """The window length in seconds."""
+        return self._per
+
+    def resized(self, limit: float, per: float) -> RedisSlidingWindow:
+        """The same ledger key and clock with another ``limit`` per ``per`` (e.g. with headroom)."""
+        return RedisSlidingWindow(self._client, self.key, limit, per, clock=self._clock)
+
     def __repr__(self) -> str:
         return f"RedisSlidingWindow(key={self.key!r}, limit={self._limit!r}, per={self._per!r})"
 

@@ -27,6 +27,7 @@ from rxws.ratelimit.events import (
     Rejected,
     ViolationReported,
 )
+from rxws.ratelimit.headroom import Headroom
 from rxws.ratelimit.limiter import Keys, RateLimiter, Rule
 from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy
 
@@ -117,8 +118,9 @@ class _Conn:
     slots: list[tuple[Scope, Hashable]] = field(default_factory=list)
 
 
-def _rules(items: Iterable[Rule | Algorithm], scope: Scope) -> tuple[Rule, ...]:
-    return tuple(r if isinstance(r, Rule) else Rule(r, scope) for r in items)
+def _rules(items: Iterable[Rule | Algorithm], scope: Scope, headroom: Headroom | None) -> tuple[Rule, ...]:
+    rules = (r if isinstance(r, Rule) else Rule(r, scope) for r in items)
+    return tuple(rules if headroom is None else map(headroom.rule, rules))
 
 
 class VenueRateLimiter:
@@ -145,6 +147,13 @@ class VenueRateLimiter:
             :class:`~rxws.ratelimit.redis_store.RedisPenaltyBox` (its policy then applies; do not
             also pass ``penalty``). Default: a local :class:`~rxws.ratelimit.PenaltyBox`.
         penalty_scope: whose budget a violation penalises (default the IP: venues ban IPs).
+        venue: the dialect these limits belong to, as a protocol's ``name`` (``"binance"``,
+            ``"okx"``, ...): a client pairing this limiter with another dialect refuses at
+            construction (:func:`rxws.ratelimit.pairing.check_pairing`). None (the default for a
+            hand-built limiter) fits any dialect; presets set it, and take ``venue=None`` to
+            lend their limits to a custom or mock dialect on purpose.
+        headroom: a :class:`~rxws.ratelimit.headroom.Headroom` taken from every rule (windows
+            lengthened, counts lowered); None or ``Headroom()`` keeps the rules as given.
         name: a label for ``repr`` (the venue's name for presets).
         sweep_every: seconds between sweeps that forget idle keys.
 
@@ -172,19 +181,24 @@ class VenueRateLimiter:
         penalty: PenaltyPolicy | None = None,
         penalty_store: PenaltyStore | None = None,
         penalty_scope: Scope = Scope.IP,
+        # Safety
+        venue: str | None = None,
+        headroom: Headroom | None = None,
         # Housekeeping
         name: str = "custom",
         sweep_every: float = 60.0,
     ) -> None:
         self.name = name
+        self.venue = venue
+        self.headroom = headroom or Headroom()
         self._identity: dict[Scope, Hashable] = {
             Scope.IP: ip,
             Scope.UID: uid,
             Scope.PRODUCT: product,
         }
-        self._connect = RateLimiter(*_rules(connect, Scope.IP), sweep_every=sweep_every)
-        self._message = RateLimiter(*_rules(message, Scope.CONNECTION), sweep_every=sweep_every)
-        self._subscribe = RateLimiter(*_rules(subscribe, Scope.CONNECTION), sweep_every=sweep_every)
+        self._connect = RateLimiter(*_rules(connect, Scope.IP, headroom), sweep_every=sweep_every)
+        self._message = RateLimiter(*_rules(message, Scope.CONNECTION, headroom), sweep_every=sweep_every)
+        self._subscribe = RateLimiter(*_rules(subscribe, Scope.CONNECTION, headroom), sweep_every=sweep_every)
         self._max_connections: dict[Scope, int] = {}
         for scope, cap in (max_connections or {}).items():
             if not isinstance(cap, int) or cap < 1:
@@ -208,7 +222,7 @@ class VenueRateLimiter:
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        return f"VenueRateLimiter(name={self.name!r}, ip={self._identity[Scope.IP]!r})"
+        return f"VenueRateLimiter(name={self.name!r}, venue={self.venue!r}, ip={self._identity[Scope.IP]!r})"
 
     # Introspection ---------------------------------------------------------------------------
     @property

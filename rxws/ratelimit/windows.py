@@ -60,6 +60,16 @@ class SlidingWindow:
         """The window's limit: the largest cost one request may have."""
         return self._limit
 
+    @property
+    def limit(self) -> float:
+        """The most cost admitted in one window."""
+        return self._limit
+
+    @property
+    def per(self) -> float:
+        """The window length in seconds."""
+        return self._per
+
     def __repr__(self) -> str:
         return f"SlidingWindow(limit={self._limit!r}, per={self._per!r})"
 
@@ -193,8 +203,23 @@ class SlidingWindowCounter:
         """The window's limit: the largest cost one request may have."""
         return self._limit
 
+    @property
+    def limit(self) -> float:
+        """The most cost admitted in one window."""
+        return self._limit
+
+    @property
+    def per(self) -> float:
+        """The window length in seconds."""
+        return self._per
+
     def __repr__(self) -> str:
         return f"SlidingWindowCounter(limit={self._limit!r}, per={self._per!r}, buckets={self._buckets})"
+
+    @property
+    def buckets(self) -> int:
+        """Sub-buckets per window."""
+        return self._buckets
 
     def clone(self) -> SlidingWindowCounter:
         """A new, empty counter with the same parameters."""
@@ -311,6 +336,16 @@ class FixedWindow:
     def capacity(self) -> float:
         """The window's limit: the largest cost one request may have."""
         return self._limit
+
+    @property
+    def limit(self) -> float:
+        """The most cost admitted in one window."""
+        return self._limit
+
+    @property
+    def per(self) -> float:
+        """The window length in seconds."""
+        return self._per
 
     def __repr__(self) -> str:
         return f"FixedWindow(limit={self._limit!r}, per={self._per!r})"
