@@ -371,6 +371,8 @@ async def run_listen(
             fail(_ended(event))
 
     def emit(message: Any) -> None:
+        if out.closed:  # the reader went away earlier; messages still in flight have nowhere to go
+            return
         try:
             print(json.dumps(message, separators=(",", ":"), default=str), file=out, flush=True)
         except BrokenPipeError:  # the reader went away (``| head``): stop quietly, like a shell tool
