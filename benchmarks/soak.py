@@ -6,8 +6,9 @@ duration it watches a few topics (the venue numbers each topic's messages with `
 a stream of requests in flight (``echo``, ``sleep``, ``fail``), while a seeded injector applies
 random faults: delay + jitter, a bandwidth throttle, stop reading for a while, a blackhole for a
 while (half-open, so the heartbeat times out), a cut after N bytes (FIN or RST), a reset of every
-connection. Then the faults stop, the client recovers, publishing pauses, the tail is delivered,
-and everything is closed. The invariants checked at the end:
+connection. Then the faults stop, the client recovers, publishing pauses, a last "fence" message
+per topic is published (it reveals any number lost just before it), the tail is delivered, and
+everything is closed. The invariants checked at the end:
 
 (a) every request ended — with a reply (an ``echo`` reply equal to its params) or a typed
     ``RxwsError`` (``RequestTimeout``, ``ConnectionLost``, ``VenueError``, ...); none was still
@@ -238,47 +239,49 @@ class Soak:
         """Faults in a seeded order: every kind once per round of ``len(FAULT_KINDS)``, shuffled."""
         rng = self.rng
         order: list[str] = []
-        while self.loop.time() < until:
-            await asyncio.sleep(rng.uniform(0.5, 2.0))
-            if not order:
-                order = list(FAULT_KINDS)
-                rng.shuffle(order)
-            kind = order.pop()
-            direction: Literal["up", "down", "both"] = rng.choice(("up", "down", "both"))
-            self.report.faults[kind] += 1
-            if kind == "reset":
-                proxy.reset_all()
-                continue
-            if kind == "delay":
-                proxy.set(direction, delay=rng.uniform(0.005, 0.2), jitter=rng.uniform(0.0, 0.1))
-                hold = rng.uniform(1.0, 4.0)
-            elif kind == "bandwidth":
-                proxy.set(direction, bandwidth=rng.uniform(2_000, 50_000))
-                hold = rng.uniform(1.0, 3.0)
-            elif kind == "stop_reading":
-                proxy.set(direction, stop_reading=True)
-                hold = rng.uniform(0.2, 2.5)
-            elif kind == "blackhole":
-                drops = sum(self.report.disconnects.values())
-                proxy.set(direction, blackhole=True)
-                await asyncio.sleep(self.cfg.half_open_deadline)  # the heartbeat must see it by now
-                detected, undetected = self.report.half_open
-                if sum(self.report.disconnects.values()) > drops:
-                    self.report.half_open = (detected + 1, undetected)
-                else:
-                    self.report.half_open = (detected, undetected + 1)
-                hold = 0.0
-            else:
-                cut: Literal["fin", "rst"] = "fin" if kind == "cut_fin" else "rst"
-                done = proxy.stats.faults[kind]
-                proxy.set(direction, cut_after=rng.randrange(0, 20_000), cut=cut)
-                with contextlib.suppress(TimeoutError):  # cut one connection, then stop cutting
-                    async with asyncio.timeout(3.0):
-                        while proxy.stats.faults[kind] == done:
-                            await asyncio.sleep(0.01)
-                hold = 0.0
-            await asyncio.sleep(hold)
-            proxy.clear()
+        with contextlib.suppress(TimeoutError):  # the run ends even in the middle of a fault
+            async with asyncio.timeout_at(until):
+                while self.loop.time() < until:
+                    await asyncio.sleep(rng.uniform(0.5, 2.0))
+                    if not order:
+                        order = list(FAULT_KINDS)
+                        rng.shuffle(order)
+                    kind = order.pop()
+                    direction: Literal["up", "down", "both"] = rng.choice(("up", "down", "both"))
+                    self.report.faults[kind] += 1
+                    if kind == "reset":
+                        proxy.reset_all()
+                        continue
+                    if kind == "delay":
+                        proxy.set(direction, delay=rng.uniform(0.005, 0.2), jitter=rng.uniform(0.0, 0.1))
+                        hold = rng.uniform(1.0, 4.0)
+                    elif kind == "bandwidth":
+                        proxy.set(direction, bandwidth=rng.uniform(2_000, 50_000))
+                        hold = rng.uniform(1.0, 3.0)
+                    elif kind == "stop_reading":
+                        proxy.set(direction, stop_reading=True)
+                        hold = rng.uniform(0.2, 2.5)
+                    elif kind == "blackhole":
+                        drops = sum(self.report.disconnects.values())
+                        proxy.set(direction, blackhole=True)
+                        await asyncio.sleep(self.cfg.half_open_deadline)  # the heartbeat must see it by now
+                        detected, undetected = self.report.half_open
+                        if sum(self.report.disconnects.values()) > drops:
+                            self.report.half_open = (detected + 1, undetected)
+                        else:
+                            self.report.half_open = (detected, undetected + 1)
+                        hold = 0.0
+                    else:
+                        cut: Literal["fin", "rst"] = "fin" if kind == "cut_fin" else "rst"
+                        done = proxy.stats.faults[kind]
+                        proxy.set(direction, cut_after=rng.randrange(0, 20_000), cut=cut)
+                        with contextlib.suppress(TimeoutError):  # cut one connection, then stop cutting
+                            async with asyncio.timeout(3.0):
+                                while proxy.stats.faults[kind] == done:
+                                    await asyncio.sleep(0.01)
+                        hold = 0.0
+                    await asyncio.sleep(hold)
+                    proxy.clear()
 
     async def sample_rss(self, warm_at: float) -> None:
         rss = self.report.rss_mb
@@ -366,7 +369,12 @@ class Soak:
                 stage = "the tail delivered"
                 venue.pause_publishing()
                 await asyncio.sleep(2.0 / self.cfg.rate)  # a publish round already under way ends
-                while not all(self.streams[t].last >= venue.core.seqs.get(t, 0) for t in self.topics):
+                # A message the venue numbered but sent on a connection that was already dead is
+                # revealed only by the next one: a fence message per topic closes the account.
+                for topic in self.topics:
+                    await venue.publish(topic, {"fence": True})
+                fences = {t: venue.core.seqs.get(t, 0) for t in self.topics}
+                while not all(self.streams[t].last >= fences[t] for t in self.topics):
                     await asyncio.sleep(0.05)
         except TimeoutError:
             return False, f"not {stage} within {self.cfg.settle_timeout:g}s after the faults stopped"
