@@ -27,6 +27,10 @@ everything is closed. The invariants checked at the end:
 
 Faults come in a seeded order, every kind once per round, so a short run covers them all.
 
+A connection black-holed both ways is half-open for the venue too: MockVenue (no pings of its own
+here) keeps it subscribed and keeps numbering messages for it, so the live connection sees
+sequence gaps until the stale one ends; "venue-side connections" reports how long that lasted.
+
 Run it with ``make soak`` (``MINUTES ?= 10``) or ``python benchmarks/soak.py --minutes 2
 --seed 7``; it prints the counts and exits 1 when an invariant fails. A 30-second run is part of
 the test suite (``tests/integration/test_soak.py``).
@@ -102,6 +106,7 @@ class SoakReport:
     recovered: bool = False
     recovery: str = ""
     half_open: tuple[int, int] = (0, 0)  # black-holed connections (detected, not detected)
+    venue_connections: dict[str, float] = field(default_factory=dict)  # max open, seconds with > 1
     invariants: dict[str, tuple[bool, str]] = field(default_factory=dict)
 
     @property
@@ -128,6 +133,7 @@ class SoakReport:
             f"events: {dict(sorted(self.events.items()))}",
             f"RSS MiB: {self.rss_mb}",
             f"tasks before/after: {self.tasks}  fds before/after: {self.fds}",
+            f"venue-side connections: {self.venue_connections}",
         ]
         if self.watch_errors:
             lines.append(f"watch errors: {self.watch_errors[:5]}")
@@ -283,6 +289,17 @@ class Soak:
                     await asyncio.sleep(hold)
                     proxy.clear()
 
+    async def sample_venue(self, venue: MockVenue) -> None:
+        """How many connections the venue holds (a stale one still subscribed doubles the numbering)."""
+        stats = self.report.venue_connections
+        stats.update(max_open=0, seconds_over_one=0.0)
+        while True:
+            open_now = len(venue.connections)
+            stats["max_open"] = max(stats["max_open"], open_now)
+            if open_now > 1:
+                stats["seconds_over_one"] += 0.25
+            await asyncio.sleep(0.25)
+
     async def sample_rss(self, warm_at: float) -> None:
         rss = self.report.rss_mb
         while True:
@@ -319,6 +336,7 @@ class Soak:
                 ping_timeout=cfg.ping_timeout,
             )
             client.events.subscribe(self.on_event)
+            venue_sampler = self.loop.create_task(self.sample_venue(venue))
             await client.connect()
             for topic in self.topics:
                 client.watch(topic).subscribe(self.on_message, lambda e: r.watch_errors.append(repr(e)))
@@ -327,6 +345,8 @@ class Soak:
             await asyncio.gather(workload, injector)
             proxy.clear()
             r.recovered, r.recovery = await self.settle(client, venue)
+            venue_sampler.cancel()
+            await asyncio.gather(venue_sampler, return_exceptions=True)
             await self.finish_requests()
             await client.close()
             r.proxy = {
