@@ -49,8 +49,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rxws import ConnectionState, ExponentialBackoff, ReconnectPolicy, RxwsError, WebSocketClient
+from rxws import (
+    ConnectionLost,
+    ConnectionState,
+    ExponentialBackoff,
+    ReconnectPolicy,
+    RequestTimeout,
+    RxwsError,
+    WebSocketClient,
+)
 from rxws.events import Disconnected, Event, GapDetected, Reconnected
+from rxws.exceptions import NotConnected
 from rxws.protocols import GenericJson
 from rxws.testing import FaultProxy, MockVenue
 
@@ -370,22 +379,31 @@ class Soak:
         """Faults are off: wait until the client is connected and every topic flows again, check
         that a request is answered, then pause publishing and wait for the tail."""
         marks = {t: venue.core.seqs.get(t, 0) for t in self.topics}
-        stage = "connected with every topic flowing"
+        probe = {"probe": True}
+        retried: list[str] = []
         try:
             async with asyncio.timeout(self.cfg.settle_timeout):
-                while not (
-                    client.state_value is ConnectionState.CONNECTED
-                    and all(self.streams[t].last > marks[t] for t in self.topics)
-                ):
-                    await asyncio.sleep(0.05)
-                stage = "a probe request answered"
-                probe = {"probe": True}
-                try:
-                    reply = await client.request("echo", probe, timeout=self.cfg.request_timeout)
-                except RxwsError as exc:
-                    return False, f"probe request failed after recovery: {type(exc).__name__}: {exc}"
-                if reply != probe:
-                    return False, f"probe request got {reply!r}"
+                while True:
+                    stage = "connected with every topic flowing"
+                    while not (
+                        client.state_value is ConnectionState.CONNECTED
+                        and all(self.streams[t].last > marks[t] for t in self.topics)
+                    ):
+                        await asyncio.sleep(0.05)
+                    stage = f"a probe request answered (failed before: {retried})"
+                    try:
+                        reply = await client.request("echo", probe, timeout=self.cfg.request_timeout)
+                    except (ConnectionLost, RequestTimeout, NotConnected) as exc:
+                        # The last fault may have left this connection half-open: the heartbeat
+                        # must replace it, and a probe on the next connection must be answered.
+                        retried.append(type(exc).__name__)
+                        await asyncio.sleep(0.05)
+                        continue
+                    except RxwsError as exc:
+                        return False, f"probe request failed after recovery: {type(exc).__name__}: {exc}"
+                    if reply != probe:
+                        return False, f"probe request got {reply!r}"
+                    break
                 stage = "the tail delivered"
                 venue.pause_publishing()
                 await asyncio.sleep(2.0 / self.cfg.rate)  # a publish round already under way ends
@@ -398,7 +416,10 @@ class Soak:
                     await asyncio.sleep(0.05)
         except TimeoutError:
             return False, f"not {stage} within {self.cfg.settle_timeout:g}s after the faults stopped"
-        return True, "connected, every topic flowing, a probe request answered, the tail delivered"
+        return True, (
+            "connected, every topic flowing, a probe request answered "
+            f"(after {len(retried)} failed on a dying connection), the tail delivered"
+        )
 
     async def finish_requests(self) -> None:
         """Give each request until ``request_timeout + 5`` s after it was sent; cancel the rest."""
