@@ -2,7 +2,7 @@
 
 A connection pairs the client's socket with an upstream socket; each direction is a :class:`_Pipe`
 that reads one socket, applies that direction's :class:`FaultSettings` and writes the other.
-Everything runs in protocol callbacks and loop timers: no task per connection.
+Bytes move in protocol callbacks and loop timers; the only task is the short upstream connect.
 """
 
 from __future__ import annotations
