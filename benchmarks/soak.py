@@ -6,8 +6,9 @@ duration it watches a few topics (the venue numbers each topic's messages with `
 a stream of requests in flight (``echo``, ``sleep``, ``fail``), while a seeded injector applies
 random faults: delay + jitter, a bandwidth throttle, stop reading for a while, a blackhole for a
 while (half-open, so the heartbeat times out), a cut after N bytes (FIN or RST), a reset of every
-connection. Then the faults stop, the client recovers, publishing pauses, the tail is delivered,
-and everything is closed. The invariants checked at the end:
+connection. Then the faults stop, the client recovers, publishing pauses, a last "fence" message
+per topic is published (it reveals any number lost just before it), the tail is delivered, and
+everything is closed. The invariants checked at the end:
 
 (a) every request ended — with a reply (an ``echo`` reply equal to its params) or a typed
     ``RxwsError`` (``RequestTimeout``, ``ConnectionLost``, ``VenueError``, ...); none was still
@@ -25,6 +26,10 @@ and everything is closed. The invariants checked at the end:
     (heartbeat timeout, or a failed open) within ``half_open_deadline`` seconds.
 
 Faults come in a seeded order, every kind once per round, so a short run covers them all.
+
+A connection black-holed both ways is half-open for the venue too: MockVenue (no pings of its own
+here) keeps it subscribed and keeps numbering messages for it, so the live connection sees
+sequence gaps until the stale one ends; "venue-side connections" reports how long that lasted.
 
 Run it with ``make soak`` (``MINUTES ?= 10``) or ``python benchmarks/soak.py --minutes 2
 --seed 7``; it prints the counts and exits 1 when an invariant fails. A 30-second run is part of
@@ -44,8 +49,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rxws import ConnectionState, ExponentialBackoff, ReconnectPolicy, RxwsError, WebSocketClient
+from rxws import (
+    ConnectionLost,
+    ConnectionState,
+    ExponentialBackoff,
+    ReconnectPolicy,
+    RequestTimeout,
+    RxwsError,
+    WebSocketClient,
+)
 from rxws.events import Disconnected, Event, GapDetected, Reconnected
+from rxws.exceptions import NotConnected
 from rxws.protocols import GenericJson
 from rxws.testing import FaultProxy, MockVenue
 
@@ -101,6 +115,7 @@ class SoakReport:
     recovered: bool = False
     recovery: str = ""
     half_open: tuple[int, int] = (0, 0)  # black-holed connections (detected, not detected)
+    venue_connections: dict[str, float] = field(default_factory=dict)  # max open, seconds with > 1
     invariants: dict[str, tuple[bool, str]] = field(default_factory=dict)
 
     @property
@@ -127,6 +142,7 @@ class SoakReport:
             f"events: {dict(sorted(self.events.items()))}",
             f"RSS MiB: {self.rss_mb}",
             f"tasks before/after: {self.tasks}  fds before/after: {self.fds}",
+            f"venue-side connections: {self.venue_connections}",
         ]
         if self.watch_errors:
             lines.append(f"watch errors: {self.watch_errors[:5]}")
@@ -238,47 +254,60 @@ class Soak:
         """Faults in a seeded order: every kind once per round of ``len(FAULT_KINDS)``, shuffled."""
         rng = self.rng
         order: list[str] = []
-        while self.loop.time() < until:
-            await asyncio.sleep(rng.uniform(0.5, 2.0))
-            if not order:
-                order = list(FAULT_KINDS)
-                rng.shuffle(order)
-            kind = order.pop()
-            direction: Literal["up", "down", "both"] = rng.choice(("up", "down", "both"))
-            self.report.faults[kind] += 1
-            if kind == "reset":
-                proxy.reset_all()
-                continue
-            if kind == "delay":
-                proxy.set(direction, delay=rng.uniform(0.005, 0.2), jitter=rng.uniform(0.0, 0.1))
-                hold = rng.uniform(1.0, 4.0)
-            elif kind == "bandwidth":
-                proxy.set(direction, bandwidth=rng.uniform(2_000, 50_000))
-                hold = rng.uniform(1.0, 3.0)
-            elif kind == "stop_reading":
-                proxy.set(direction, stop_reading=True)
-                hold = rng.uniform(0.2, 2.5)
-            elif kind == "blackhole":
-                drops = sum(self.report.disconnects.values())
-                proxy.set(direction, blackhole=True)
-                await asyncio.sleep(self.cfg.half_open_deadline)  # the heartbeat must see it by now
-                detected, undetected = self.report.half_open
-                if sum(self.report.disconnects.values()) > drops:
-                    self.report.half_open = (detected + 1, undetected)
-                else:
-                    self.report.half_open = (detected, undetected + 1)
-                hold = 0.0
-            else:
-                cut: Literal["fin", "rst"] = "fin" if kind == "cut_fin" else "rst"
-                done = proxy.stats.faults[kind]
-                proxy.set(direction, cut_after=rng.randrange(0, 20_000), cut=cut)
-                with contextlib.suppress(TimeoutError):  # cut one connection, then stop cutting
-                    async with asyncio.timeout(3.0):
-                        while proxy.stats.faults[kind] == done:
-                            await asyncio.sleep(0.01)
-                hold = 0.0
-            await asyncio.sleep(hold)
-            proxy.clear()
+        with contextlib.suppress(TimeoutError):  # the run ends even in the middle of a fault
+            async with asyncio.timeout_at(until):
+                while self.loop.time() < until:
+                    await asyncio.sleep(rng.uniform(0.5, 2.0))
+                    if not order:
+                        order = list(FAULT_KINDS)
+                        rng.shuffle(order)
+                    kind = order.pop()
+                    direction: Literal["up", "down", "both"] = rng.choice(("up", "down", "both"))
+                    self.report.faults[kind] += 1
+                    if kind == "reset":
+                        proxy.reset_all()
+                        continue
+                    if kind == "delay":
+                        proxy.set(direction, delay=rng.uniform(0.005, 0.2), jitter=rng.uniform(0.0, 0.1))
+                        hold = rng.uniform(1.0, 4.0)
+                    elif kind == "bandwidth":
+                        proxy.set(direction, bandwidth=rng.uniform(2_000, 50_000))
+                        hold = rng.uniform(1.0, 3.0)
+                    elif kind == "stop_reading":
+                        proxy.set(direction, stop_reading=True)
+                        hold = rng.uniform(0.2, 2.5)
+                    elif kind == "blackhole":
+                        drops = sum(self.report.disconnects.values())
+                        proxy.set(direction, blackhole=True)
+                        await asyncio.sleep(self.cfg.half_open_deadline)  # the heartbeat must see it by now
+                        detected, undetected = self.report.half_open
+                        if sum(self.report.disconnects.values()) > drops:
+                            self.report.half_open = (detected + 1, undetected)
+                        else:
+                            self.report.half_open = (detected, undetected + 1)
+                        hold = 0.0
+                    else:
+                        cut: Literal["fin", "rst"] = "fin" if kind == "cut_fin" else "rst"
+                        done = proxy.stats.faults[kind]
+                        proxy.set(direction, cut_after=rng.randrange(0, 20_000), cut=cut)
+                        with contextlib.suppress(TimeoutError):  # cut one connection, then stop cutting
+                            async with asyncio.timeout(3.0):
+                                while proxy.stats.faults[kind] == done:
+                                    await asyncio.sleep(0.01)
+                        hold = 0.0
+                    await asyncio.sleep(hold)
+                    proxy.clear()
+
+    async def sample_venue(self, venue: MockVenue) -> None:
+        """How many connections the venue holds (a stale one still subscribed doubles the numbering)."""
+        stats = self.report.venue_connections
+        stats.update(max_open=0, seconds_over_one=0.0)
+        while True:
+            open_now = len(venue.connections)
+            stats["max_open"] = max(stats["max_open"], open_now)
+            if open_now > 1:
+                stats["seconds_over_one"] += 0.25
+            await asyncio.sleep(0.25)
 
     async def sample_rss(self, warm_at: float) -> None:
         rss = self.report.rss_mb
@@ -316,6 +345,7 @@ class Soak:
                 ping_timeout=cfg.ping_timeout,
             )
             client.events.subscribe(self.on_event)
+            venue_sampler = self.loop.create_task(self.sample_venue(venue))
             await client.connect()
             for topic in self.topics:
                 client.watch(topic).subscribe(self.on_message, lambda e: r.watch_errors.append(repr(e)))
@@ -324,6 +354,8 @@ class Soak:
             await asyncio.gather(workload, injector)
             proxy.clear()
             r.recovered, r.recovery = await self.settle(client, venue)
+            venue_sampler.cancel()
+            await asyncio.gather(venue_sampler, return_exceptions=True)
             await self.finish_requests()
             await client.close()
             r.proxy = {
@@ -347,30 +379,47 @@ class Soak:
         """Faults are off: wait until the client is connected and every topic flows again, check
         that a request is answered, then pause publishing and wait for the tail."""
         marks = {t: venue.core.seqs.get(t, 0) for t in self.topics}
-        stage = "connected with every topic flowing"
+        probe = {"probe": True}
+        retried: list[str] = []
         try:
             async with asyncio.timeout(self.cfg.settle_timeout):
-                while not (
-                    client.state_value is ConnectionState.CONNECTED
-                    and all(self.streams[t].last > marks[t] for t in self.topics)
-                ):
-                    await asyncio.sleep(0.05)
-                stage = "a probe request answered"
-                probe = {"probe": True}
-                try:
-                    reply = await client.request("echo", probe, timeout=self.cfg.request_timeout)
-                except RxwsError as exc:
-                    return False, f"probe request failed after recovery: {type(exc).__name__}: {exc}"
-                if reply != probe:
-                    return False, f"probe request got {reply!r}"
+                while True:
+                    stage = "connected with every topic flowing"
+                    while not (
+                        client.state_value is ConnectionState.CONNECTED
+                        and all(self.streams[t].last > marks[t] for t in self.topics)
+                    ):
+                        await asyncio.sleep(0.05)
+                    stage = f"a probe request answered (failed before: {retried})"
+                    try:
+                        reply = await client.request("echo", probe, timeout=self.cfg.request_timeout)
+                    except (ConnectionLost, RequestTimeout, NotConnected) as exc:
+                        # The last fault may have left this connection half-open: the heartbeat
+                        # must replace it, and a probe on the next connection must be answered.
+                        retried.append(type(exc).__name__)
+                        await asyncio.sleep(0.05)
+                        continue
+                    except RxwsError as exc:
+                        return False, f"probe request failed after recovery: {type(exc).__name__}: {exc}"
+                    if reply != probe:
+                        return False, f"probe request got {reply!r}"
+                    break
                 stage = "the tail delivered"
                 venue.pause_publishing()
                 await asyncio.sleep(2.0 / self.cfg.rate)  # a publish round already under way ends
-                while not all(self.streams[t].last >= venue.core.seqs.get(t, 0) for t in self.topics):
+                # A message the venue numbered but sent on a connection that was already dead is
+                # revealed only by the next one: a fence message per topic closes the account.
+                for topic in self.topics:
+                    await venue.publish(topic, {"fence": True})
+                fences = {t: venue.core.seqs.get(t, 0) for t in self.topics}
+                while not all(self.streams[t].last >= fences[t] for t in self.topics):
                     await asyncio.sleep(0.05)
         except TimeoutError:
             return False, f"not {stage} within {self.cfg.settle_timeout:g}s after the faults stopped"
-        return True, "connected, every topic flowing, a probe request answered, the tail delivered"
+        return True, (
+            "connected, every topic flowing, a probe request answered "
+            f"(after {len(retried)} failed on a dying connection), the tail delivered"
+        )
 
     async def finish_requests(self) -> None:
         """Give each request until ``request_timeout + 5`` s after it was sent; cancel the rest."""

@@ -7,7 +7,7 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -243,16 +243,33 @@ async def test_cut_gives_the_client_an_abrupt_drop_where_a_close_frame_is_clean(
         await client.close()
 
 
+@pytest.mark.parametrize(
+    ("direction", "ping_interval", "ping_timeout"),
+    [
+        ("down", 0.3, 0.3),
+        ("up", 0.3, 0.3),
+        # A ping every 0.3 s with a 0.6 s deadline: each deadline must still fire, not be
+        # replaced by the next ping's.
+        ("down", 0.3, 0.6),
+    ],
+)
 async def test_blackhole_makes_the_heartbeat_detect_a_half_open_connection(
-    no_leaked_tasks: None, timeline: Callable[..., Any]
+    no_leaked_tasks: None,
+    timeline: Callable[..., Any],
+    direction: Literal["up", "down"],
+    ping_interval: float,
+    ping_timeout: float,
 ) -> None:
     async with MockVenue(rate=50) as venue, FaultProxy(venue.url) as proxy:
-        client, tl = await _connected_client(venue, proxy, timeline, ping_interval=0.3, ping_timeout=0.3)
-        before = proxy.stats.swallowed_down
-        proxy.set("down", blackhole=True)
+        client, tl = await _connected_client(
+            venue, proxy, timeline, ping_interval=ping_interval, ping_timeout=ping_timeout
+        )
+        swallowed = proxy.stats.swallowed_up + proxy.stats.swallowed_down
+        proxy.set(direction, blackhole=True)
         dropped: Disconnected = await tl.wait_event(Disconnected, timeout=10.0)
         assert dropped.reason is DisconnectReason.HEARTBEAT_TIMEOUT
-        assert proxy.stats.swallowed_down > before  # the venue kept sending; nothing reached us
+        # the other side kept sending (data down, pings up); nothing of it got through
+        assert proxy.stats.swallowed_up + proxy.stats.swallowed_down > swallowed
         assert proxy.stats.faults["blackhole"] == 1
         await client.close()
 
