@@ -45,6 +45,8 @@ class _HeartbeatMixin(_ClientBase):
     _app_pinged: bool
     _ping_waiting: bool = False
     """A ping is due but the link is above its write high-water mark: it goes at the drain."""
+    _pong_due: bool = False
+    """A pong deadline is running: later pings keep it (the earliest unanswered ping decides)."""
 
     if TYPE_CHECKING:  # the lifecycle (rxws.client) handles a heartbeat failure like any drop
 
@@ -59,6 +61,7 @@ class _HeartbeatMixin(_ClientBase):
         link.on_control_sent = self._control_sent
         self._watch_drain(link)
         self._ping_waiting = False
+        self._pong_due = False
         self._hb_token += 1
         if self._ping_interval is not None:
             self._hb_timer.disposable = self._after(self._ping_interval, self._ping_tick)
@@ -70,6 +73,7 @@ class _HeartbeatMixin(_ClientBase):
 
     def _stop_heartbeats(self) -> None:
         self._ping_waiting = False
+        self._pong_due = False
         self._hb_token += 1
         self._hb_timer.disposable = Disposable()
         self._hb_deadline.disposable = Disposable()
@@ -105,7 +109,11 @@ class _HeartbeatMixin(_ClientBase):
         self._hb_timer.disposable = self._after(self._ping_interval, self._ping_tick)
 
     def _arm_pong_deadline(self, token: int) -> None:
-        if self._ping_timeout is not None:
+        """Start the pong deadline, unless an earlier unanswered ping's deadline is running: a new
+        ping must not push back the deadline of one already overdue (``ping_interval`` shorter than
+        ``ping_timeout`` would otherwise never detect a half-open link)."""
+        if self._ping_timeout is not None and not self._pong_due:
+            self._pong_due = True
             timeout = self._ping_timeout
             self._hb_deadline.disposable = self._after(timeout, lambda: self._missed(token, timeout))
 
@@ -116,6 +124,7 @@ class _HeartbeatMixin(_ClientBase):
 
     def _pong(self, token: int) -> None:
         if token == self._hb_token:
+            self._pong_due = False
             self._hb_deadline.disposable = Disposable()
 
     # Application-level heartbeats --------------------------------------------------------------

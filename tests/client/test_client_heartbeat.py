@@ -38,6 +38,21 @@ def test_half_open_is_detected_exactly_at_ping_time_plus_timeout(virtual: Virtua
     assert tl.kinds().index("heartbeat_missed") < tl.kinds().index("disconnected")
 
 
+def test_half_open_is_detected_when_pings_come_faster_than_their_timeout(virtual: Virtual) -> None:
+    """ping_interval < ping_timeout: a later ping must not push back the first unanswered one's deadline
+    (found by the chaos soak through FaultProxy: the deadline was re-armed by every ping, so it never fired)."""
+    client = virtual.client(ping_interval=1.0, ping_timeout=3.0)
+    virtual.at(1.0, client.connect)
+    virtual.at(3.9, lambda: setattr(virtual.transport.peer, "answer_pings", False))
+    virtual.run(until=20.0)
+    tl = virtual.timeline
+    assert tl is not None
+    # connected at 1.25 (latency 0.25); pings at 2.25, 3.25 answered; the ping at 4.25 is not -> dead at 4.25 + 3.0
+    assert [(m.at, m.silent_for) for m in tl.of(HeartbeatMissed)] == [(7.25, 3.0)]
+    dropped = tl.of(Disconnected)
+    assert [(d.at, d.reason) for d in dropped] == [(7.25, DisconnectReason.HEARTBEAT_TIMEOUT)]
+
+
 class TextPing(GenericJson):
     """A dialect that, like OKX, wants a text ping every few seconds."""
 
