@@ -21,11 +21,15 @@ Classification of a message ``Seq(first, last, prev, reset)`` against the topic'
 
 - ``"duplicate"``: ``last <= L`` and ``first >= R`` — every number was already received in the
   current run. The record does not move.
-- ``"regression"``: ``last <= L`` and ``first < R`` — the numbers went back past anything this
-  run received (the venue restarted its numbering, or an old message arrived). The record
-  adopts the new numbering, so the messages that follow are checked against it.
-- ``"sequence"``: numbers were skipped — ``first > L + 1``, or ``prev != L`` (with ``last > L``).
-  ``last_seq`` is ``L`` and ``next_seq`` is ``first``; the run restarts at ``first``.
+- ``"regression"``: ``prev`` not stated, ``last <= L`` and ``first < R`` — the numbers went back
+  past anything this run received (the venue restarted its numbering, or an old message
+  arrived). The record adopts the new numbering, so the messages that follow are checked
+  against it.
+- ``"sequence"``: numbers were skipped — ``first > L + 1``, or ``prev != L`` (unless the message
+  is a duplicate). With a stated ``prev`` the chain is the link, not the order of the numbers:
+  ``prev != L`` with numbers below the run (OKX after a reset whose message was missed) is a
+  ``"sequence"`` gap too. ``last_seq`` is ``L`` and ``next_seq`` is ``first``; the record adopts
+  ``last`` and the run restarts at ``first``.
 
 The first message of a topic (no ``L`` yet) is ok and starts the record.
 
@@ -180,8 +184,8 @@ class SequenceTracker:
             run_start = last if rec.run_start is None else rec.run_start
             if seq.first >= run_start:
                 kind = "duplicate"
-            else:
-                kind = "regression"
+            else:  # a stated prev that is not L: the chain broke, whichever way the numbers went
+                kind = "regression" if seq.prev is None else "sequence"
                 rec.last_seq, rec.run_start = seq.last, seq.first
         elif seq.prev is None and seq.first <= last + 1:
             rec.last_seq = seq.last

@@ -26,8 +26,10 @@ Messages:
   subscription had (``ccy``, ``extraParams``). Such a push is routed to the subscription it
   belongs to (:meth:`Okx.subscribe_message` remembers the topics it subscribed): ``uid`` is
   dropped, then a subscribed topic of the same channel whose arguments the push matches (apart
-  from ``extraParams``, never echoed) is taken, or the channel's only subscription. The common
-  public ``{"channel", "instId"}`` push never takes this path.
+  from ``extraParams``, never echoed) is taken — the most specific when several match — or else
+  the channel's only subscription; a push that fits none keeps its own key (the client reports it
+  as unrouted). An instance shared by several connections routes by all their subscriptions. The
+  common public ``{"channel", "instId"}`` push never takes this path.
 * sequence (gap detection follows each channel's documented rule: "Order book channel" and
   "Sequence number" sections, read 2026-11-30; a channel without a chain gets none):
 

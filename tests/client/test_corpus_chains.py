@@ -125,21 +125,7 @@ def test_binance_chains_cover_every_captured_symbol() -> None:
 
 
 # OKX -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "index",
-    [
-        1,
-        pytest.param(
-            3,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="rxws defect (reported): with (15, 3) missing, (3, 5) names prevSeqId 3 != last "
-                "seqId 15, a missed message by OKX's rule, but the tracker reports gap='regression' "
-                "because the numbers went down (they do after OKX's documented reset)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("index", [1, 3])
 def test_okx_documented_reset_chain_is_in_sequence_and_a_hole_in_it_is_one_gap(index: int) -> None:
     lines = frames("okx", "sequence_reset_derived")
     items = [m["data"][0] for m in messages("okx", "sequence_reset_derived")]

@@ -168,11 +168,25 @@ def test_after_a_prev_reset_the_run_restarts_at_the_new_numbers() -> None:
     t = SequenceTracker()
     t.observe("book", Seq(100, 100), 0.0)
     assert t.observe("book", Seq(3, 3, prev=100), 1.0) is None  # reset: the run is now 3..
-    old = t.observe("book", Seq(2, 2, prev=99), 2.0)  # below the new run: numbers went back
-    assert old is not None and old.gap == "regression"
+    old = t.observe("book", Seq(2, 2, prev=99), 2.0)  # below the new run, prev not 3: broken chain
+    assert old is not None and (old.gap, old.last_seq, old.next_seq) == ("sequence", 3, 2)
     assert t.observe("book", Seq(3, 3, prev=2), 3.0) is None  # prev == last (2) again
     again = t.observe("book", Seq(3, 3, prev=1), 4.0)  # already received in this run
     assert again is not None and again.gap == "duplicate"
+
+
+def test_a_missed_reset_message_is_a_sequence_gap_not_a_regression() -> None:
+    # OKX's documented example with the reset push (15 -> 3) lost: (3 -> 5) names prevSeqId 3,
+    # not the last seqId 15. By OKX's rule a message was missed; that the numbers went down is
+    # what a reset does, not a sign of an old message.
+    t = SequenceTracker()
+    for i, (prev, seq) in enumerate([(None, 10), (10, 15), (15, 15)]):
+        assert t.observe("book", Seq(seq, seq, prev=prev, reset=prev is None), float(i)) is None
+    gap = t.observe("book", Seq(5, 5, prev=3), 3.0)
+    assert gap == GapDetected(
+        topic="book", gap="sequence", start=2.0, end=3.0, last_seq=15, next_seq=5, at=3.0
+    )
+    assert t.observe("book", Seq(7, 7, prev=5), 4.0) is None  # the chain goes on from 5
 
 
 def test_reset_starts_a_new_chain_whatever_the_last_number() -> None:
