@@ -164,14 +164,7 @@ class _OutboundMixin(_ClientBase):
             and self._sm.state is _S.CONNECTED
             and (self._limiter is None or self._admit())
         ):
-            written = link.send(frame)
-            self.stats.frames_out += 1
-            if written:
-                if done is not None:
-                    done.set_result(None)
-            else:
-                self._blocked = True
-                self._held = (frame, done, request_id)
+            self._put(link, frame, done, request_id)
             return
         if len(self._outq) + (self._held is not None) >= self._max_outbound_queue:
             self.stats.outbound_dropped += 1
@@ -185,6 +178,17 @@ class _OutboundMixin(_ClientBase):
         depth = len(self._outq)
         if not depth & (depth - 1):  # 1, 2, 4, 8, ...: see Queued
             self._emit_rate(Queued(at=self._now(), action=Action.MESSAGE, conn_id=self._conn_id, depth=depth))
+
+    def _put(self, link: Link, frame: Frame, done: CommandResult[None] | None, request_id: Hashable) -> None:
+        """Hand one frame to the link: done at once, or held until the link drains below its mark."""
+        written = link.send(frame)
+        self.stats.frames_out += 1
+        if written:
+            if done is not None:
+                done.set_result(None)
+        else:
+            self._blocked = True
+            self._held = (frame, done, request_id)
 
     def _admit(self) -> bool:
         """Whether the limiter lets one more frame out now; schedules a flush when it does not."""
@@ -218,14 +222,7 @@ class _OutboundMixin(_ClientBase):
             if not self._admit():
                 return
             outq.popleft()
-            written = link.send(frame)
-            self.stats.frames_out += 1
-            if written:
-                if done is not None:
-                    done.set_result(None)
-            else:
-                self._blocked = True
-                self._held = (frame, done, request_id)
+            self._put(link, frame, done, request_id)
         if not outq:
             self._emit_rate(Queued(at=self._now(), action=Action.MESSAGE, conn_id=self._conn_id, depth=0))
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from cli_helpers import start_venue, stop
 from reactivex.testing import TestScheduler
 
 from rxws import ConnectionState, WebSocketClient
@@ -131,3 +132,13 @@ class Virtual:
 @pytest.fixture
 def virtual() -> Virtual:
     return Virtual()
+
+
+@pytest.fixture
+def mock_venue() -> Iterator[str]:
+    """``rxws mock-venue`` in a subprocess (for the CLI tests), 20 messages/s per topic; yields its URL."""
+    proc, url = start_venue("--rate", "20")
+    yield url
+    status, _, err = stop(proc)
+    assert status == 130, err
+    assert "stopped by SIGINT" in err

@@ -3,75 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from cli_helpers import rxws, spawn, start_venue, stop
 
 from rxws import __version__
-
-ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 30.0
-
-
-def rxws(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rxws", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        check=False,
-    )
-
-
-def spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "rxws", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> tuple[int, str, str]:
-    """Send ``sig`` and collect the exit status and the rest of the output."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        out, err = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"did not stop on {signal.Signals(sig).name}:\n{out}\n{err}")
-    return proc.returncode, out, err
-
-
-def start_venue(*args: str) -> tuple[subprocess.Popen[str], str]:
-    """``rxws mock-venue ARGS`` in a subprocess; returns it and its URL once it listens."""
-    proc = spawn("mock-venue", *args)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "listening on ws://127.0.0.1:" in line, line + (proc.stderr.read() if proc.stderr else "")
-    return proc, line.split("listening on ")[1].split()[0]
-
-
-@pytest.fixture
-def mock_venue() -> Iterator[str]:
-    """``rxws mock-venue`` in a subprocess, 20 messages/s per topic; yields its URL."""
-    proc, url = start_venue("--rate", "20")
-    yield url
-    status, _, err = stop(proc)
-    assert status == 130, err
-    assert "stopped by SIGINT" in err
 
 
 def test_version() -> None:

@@ -3,70 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_helpers import rxws, spawn, stop, url_of
 
 from rxws.testing.recorder import load_recording
-
-ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 30.0
-
-
-def rxws(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rxws", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        check=False,
-    )
-
-
-def spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "rxws", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    try:
-        out, err = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"did not stop on SIGINT:\n{out}\n{err}")
-    return proc.returncode, out, err
-
-
-def url_of(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "listening on ws://127.0.0.1:" in line, line + (proc.stderr.read() if proc.stderr else "")
-    return line.split("listening on ")[1].split()[0]
-
-
-@pytest.fixture
-def mock_venue() -> Iterator[str]:
-    """``rxws mock-venue`` in a subprocess, 20 messages/s per topic; yields its URL."""
-    proc = spawn("mock-venue", "--rate", "20")
-    yield url_of(proc)
-    status, _, err = stop(proc)
-    assert status == 130, err
 
 
 def test_record_then_replay_serves_the_same_frames_to_a_new_client(mock_venue: str, tmp_path: Path) -> None:
