@@ -51,10 +51,9 @@ def add_parsers(sub: Any) -> None:
 def command(args: argparse.Namespace) -> Awaitable[int]:
     """The coroutine for a parsed ``record`` or ``replay`` command; bad arguments raise RxwsError."""
     if args.command == "record":
-        from rxws.cli import PROTOCOLS
+        from rxws.protocols import dialect
 
-        if args.protocol not in PROTOCOLS:
-            raise RxwsError(f"unknown protocol {args.protocol!r}; known: {', '.join(sorted(PROTOCOLS))}")
+        dialect(args.protocol)  # an unknown name is a UsageError listing the known ones
         if args.duration is not None and not args.duration > 0:
             raise RxwsError("--duration must be > 0")
         return run_record(args.url, args.protocol, args.watch, args.output, args.duration, args.reconnect)
@@ -73,14 +72,14 @@ async def run_record(
     err: TextIO = sys.stderr,
 ) -> int:
     """Record a session; returns the exit status (1 when the venue dropped the connection)."""
-    from rxws.cli import PROTOCOLS
     from rxws.client import WebSocketClient
     from rxws.events import Disconnected, DisconnectReason, Event
+    from rxws.protocols import dialect as by_name
     from rxws.reconnect import ReconnectPolicy
     from rxws.testing import Recorder
     from rxws.transport.websockets import WebsocketsTransport
 
-    dialect = PROTOCOLS[protocol]()
+    dialect = by_name(protocol)
     recorder = Recorder(WebsocketsTransport(), output, protocol=dialect)
     client = WebSocketClient(
         url, protocol=dialect, transport=recorder, reconnect=ReconnectPolicy() if reconnect else None

@@ -32,8 +32,7 @@ from rxws.core.backoff import ExponentialBackoff
 from rxws.core.state import ConnectionState
 from rxws.events import Disconnected, DisconnectReason, Event, GapDetected, ReconnectDenied, ReconnectProposed
 from rxws.exceptions import ConnectFailed, RxwsError
-from rxws.protocols import Binance, Bybit, Deribit, GenericJson, JsonRpc, Okx
-from rxws.protocols.base import VenueProtocol
+from rxws.protocols import DIALECTS, GenericJson, dialect
 from rxws.ratelimit import Rule, Scope, SlidingWindow, VenueRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.testing import MockVenue
@@ -42,16 +41,6 @@ from rxws.transport.base import validate_url
 __all__ = ["main"]
 
 log = logging.getLogger("rxws.cli")
-
-PROTOCOLS: dict[str, Callable[[], VenueProtocol]] = {
-    "generic": GenericJson,
-    "binance": Binance,
-    "okx": Okx,
-    "bybit": Bybit,
-    "deribit": Deribit,
-    "jsonrpc": JsonRpc,
-}
-"""The dialects ``rxws listen --protocol`` knows, by name."""
 
 
 class _Stopped(Exception):
@@ -339,14 +328,13 @@ async def run_listen(
     ``reconnect`` (whatever the close code: a listener that stops listening has failed), or when a
     reconnection is denied. Arguments are checked before any I/O.
     """
-    if protocol not in PROTOCOLS:
-        raise RxwsError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(PROTOCOLS))}")
+    venue_dialect = dialect(protocol)
     topics = _check_topics(topics)
     if not subscribe_timeout > 0:
         raise RxwsError(f"--subscribe-timeout must be > 0, got {subscribe_timeout!r}")
     client = WebSocketClient(
         url,
-        protocol=PROTOCOLS[protocol](),
+        protocol=venue_dialect,
         reconnect=ReconnectPolicy() if reconnect else None,
         subscribe_timeout=subscribe_timeout,
     )
@@ -413,7 +401,7 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--rate", type=float, default=10.0, help="messages per second per topic")
     listen = sub.add_parser("listen", help="print a venue's messages as JSON lines (events on stderr)")
     listen.add_argument("url")
-    listen.add_argument("--protocol", default="generic", help=", ".join(PROTOCOLS))
+    listen.add_argument("--protocol", default="generic", help=", ".join(DIALECTS))
     listen.add_argument("--watch", nargs="+", required=True, metavar="TOPIC")
     listen.add_argument("--reconnect", action="store_true", help="reconnect with the default backoff")
     listen.add_argument(
@@ -444,8 +432,7 @@ def _command(args: argparse.Namespace) -> Awaitable[int]:
             raise RxwsError(f"--rate must be >= 0, got {args.rate}")
         return run_mock_venue(args.port, args.dialect, args.rate)
     # listen: every argument is checked here, before the loop starts and before any I/O
-    if args.protocol not in PROTOCOLS:
-        raise RxwsError(f"unknown protocol {args.protocol!r}; known: {', '.join(sorted(PROTOCOLS))}")
+    dialect(args.protocol)  # an unknown name is a UsageError listing the known ones
     validate_url(args.url)
     _check_topics(args.watch)
     if not args.subscribe_timeout > 0:
