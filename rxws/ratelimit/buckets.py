@@ -44,7 +44,32 @@ def _units(cost: float, scale: int) -> int:
     return math.ceil(Fraction(cost) * scale)
 
 
-class TokenBucket:
+class _Shape:
+    """What a bucket is made of, read-only (``rate`` per ``per`` seconds, ``burst``): the
+    properties :mod:`rxws.ratelimit.headroom` reads to rebuild a bucket with a margin."""
+
+    __slots__ = ()
+    _rate: float
+    _per: float
+    _burst: float
+
+    @property
+    def rate(self) -> float:
+        """Cost units refilled per ``per`` seconds."""
+        return self._rate
+
+    @property
+    def per(self) -> float:
+        """The refill period in seconds."""
+        return self._per
+
+    @property
+    def burst(self) -> float:
+        """The bucket size (the tolerance, for GCRA) in cost units."""
+        return self._burst
+
+
+class TokenBucket(_Shape):
     """``rate`` tokens per ``per`` seconds, up to ``burst`` tokens; a request spends ``cost``.
 
     The bucket starts full. Token counts are integers scaled by ``per`` in nanoseconds times the
@@ -76,21 +101,6 @@ class TokenBucket:
     @property
     def capacity(self) -> float:
         """The bucket size: the largest cost one request may have."""
-        return self._burst
-
-    @property
-    def rate(self) -> float:
-        """Cost units refilled per ``per`` seconds."""
-        return self._rate
-
-    @property
-    def per(self) -> float:
-        """The refill period in seconds."""
-        return self._per
-
-    @property
-    def burst(self) -> float:
-        """The bucket size (the tolerance, for GCRA) in cost units."""
         return self._burst
 
     def __repr__(self) -> str:
@@ -155,7 +165,7 @@ class TokenBucket:
         return self._level_at(int(now * 1e9)) >= self._cap
 
 
-class LeakyBucket:
+class LeakyBucket(_Shape):
     """GCRA: one cost unit every ``per / rate`` seconds, with a tolerance of ``burst`` units.
 
     State is a single integer, the theoretical arrival time in nanoseconds. The emission interval
@@ -184,21 +194,6 @@ class LeakyBucket:
     @property
     def capacity(self) -> float:
         """The tolerance in cost units: the largest cost one request may have."""
-        return self._burst
-
-    @property
-    def rate(self) -> float:
-        """Cost units refilled per ``per`` seconds."""
-        return self._rate
-
-    @property
-    def per(self) -> float:
-        """The refill period in seconds."""
-        return self._per
-
-    @property
-    def burst(self) -> float:
-        """The bucket size (the tolerance, for GCRA) in cost units."""
         return self._burst
 
     @property

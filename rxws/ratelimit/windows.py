@@ -33,7 +33,31 @@ def _bad_cost(cost: float, limit: float) -> bool:
     return not (0 <= cost <= limit)
 
 
-class SlidingWindow:
+class _Shape:
+    """What a window is made of, read-only (``limit`` per ``per`` seconds): the properties
+    :mod:`rxws.ratelimit.headroom` reads to rebuild a window with a margin."""
+
+    __slots__ = ()
+    _limit: float
+    _per: float
+
+    @property
+    def capacity(self) -> float:
+        """The window's limit: the largest cost one request may have."""
+        return self._limit
+
+    @property
+    def limit(self) -> float:
+        """The most cost admitted in one window."""
+        return self._limit
+
+    @property
+    def per(self) -> float:
+        """The window length in seconds."""
+        return self._per
+
+
+class SlidingWindow(_Shape):
     """At most ``limit`` cost in any ``per`` seconds, decided exactly from a log of admissions.
 
     Args:
@@ -54,21 +78,6 @@ class SlidingWindow:
         self._costs: deque[float] = deque()
         self._total: float = 0
         self._last = _FAR_PAST
-
-    @property
-    def capacity(self) -> float:
-        """The window's limit: the largest cost one request may have."""
-        return self._limit
-
-    @property
-    def limit(self) -> float:
-        """The most cost admitted in one window."""
-        return self._limit
-
-    @property
-    def per(self) -> float:
-        """The window length in seconds."""
-        return self._per
 
     def __repr__(self) -> str:
         return f"SlidingWindow(limit={self._limit!r}, per={self._per!r})"
@@ -166,7 +175,7 @@ class SlidingWindow:
         return not ts or ts[-1] <= max(int(now * 1e9), self._last) - self._per_ns
 
 
-class SlidingWindowCounter:
+class SlidingWindowCounter(_Shape):
     """At most ``limit`` cost in any ``per`` seconds, from ``buckets`` counters (O(1) memory).
 
     The window is cut into ``buckets`` sub-buckets of ``per / buckets`` seconds. A request is
@@ -197,21 +206,6 @@ class SlidingWindowCounter:
         self._tail = _FAR_PAST // self._size  # lowest sub-bucket id still counted
         self._total: float = 0
         self._last = _FAR_PAST
-
-    @property
-    def capacity(self) -> float:
-        """The window's limit: the largest cost one request may have."""
-        return self._limit
-
-    @property
-    def limit(self) -> float:
-        """The most cost admitted in one window."""
-        return self._limit
-
-    @property
-    def per(self) -> float:
-        """The window length in seconds."""
-        return self._per
 
     def __repr__(self) -> str:
         return f"SlidingWindowCounter(limit={self._limit!r}, per={self._per!r}, buckets={self._buckets})"
@@ -309,7 +303,7 @@ class SlidingWindowCounter:
         return self._total == 0 or last_id < low
 
 
-class FixedWindow:
+class FixedWindow(_Shape):
     """At most ``limit`` cost per aligned window ``[k * per, (k + 1) * per)``.
 
     Cheap and common at venues that reset a counter on the clock; across a window boundary it
@@ -331,21 +325,6 @@ class FixedWindow:
         self._per_ns = positive_ns(per, "FixedWindow per")
         self._window = _FAR_PAST
         self._count: float = 0
-
-    @property
-    def capacity(self) -> float:
-        """The window's limit: the largest cost one request may have."""
-        return self._limit
-
-    @property
-    def limit(self) -> float:
-        """The most cost admitted in one window."""
-        return self._limit
-
-    @property
-    def per(self) -> float:
-        """The window length in seconds."""
-        return self._per
 
     def __repr__(self) -> str:
         return f"FixedWindow(limit={self._limit!r}, per={self._per!r})"
