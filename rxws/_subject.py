@@ -55,16 +55,15 @@ class FastSubject(Observable[T], Generic[T]):
             return Disposable()
         with self._lock:
             self._observers = (*self._observers, observer)
+        return Disposable(lambda: self._remove(observer))
 
-        def dispose() -> None:
-            with self._lock:
-                obs = self._observers
-                if observer in obs:
-                    lst = list(obs)
-                    lst.remove(observer)
-                    self._observers = tuple(lst)
-
-        return Disposable(dispose)
+    def _remove(self, observer: abc.ObserverBase[T]) -> None:
+        with self._lock:
+            obs = self._observers
+            if observer in obs:
+                lst = list(obs)
+                lst.remove(observer)
+                self._observers = tuple(lst)
 
     def on_next(self, value: T) -> None:
         """Deliver ``value`` to every observer; an observer that raises does not stop the others.
@@ -136,16 +135,7 @@ class FastBehaviorSubject(FastSubject[T]):
                     observer.on_next(self.value)
                 except Exception as exc:
                     self._report(exc)
-
-                def dispose() -> None:
-                    with self._lock:
-                        obs = self._observers
-                        if observer in obs:
-                            lst = list(obs)
-                            lst.remove(observer)
-                            self._observers = tuple(lst)
-
-                return Disposable(dispose)
+                return Disposable(lambda: self._remove(observer))
         return super()._subscribe_core(observer, scheduler)
 
     def on_next(self, value: T) -> None:
