@@ -9,6 +9,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -270,9 +271,16 @@ class Session(NamedTuple):
     sub: Any
 
 
-async def live_session(url: str, transport: Any, count: int) -> Session:
+async def watch_session(
+    url: str,
+    transport: Any,
+    count: int,
+    protocol: VenueProtocol | None = None,
+    topics: Sequence[str] = (TOPIC,),
+) -> Session:
+    """A client (OKX by default) watching ``topics``; ``done`` resolves once ``count`` messages came."""
     client = WebSocketClient(
-        url, protocol=Okx(), transport=transport, ping_interval=None, subscribe_timeout=5
+        url, protocol=protocol or Okx(), transport=transport, ping_interval=None, subscribe_timeout=5
     )
     events: list[Event] = []
     client.events.subscribe(events.append)
@@ -285,8 +293,7 @@ async def live_session(url: str, transport: Any, count: int) -> Session:
         if len(got) == count and not done.done():
             done.set_result(None)
 
-    sub = client.watch(TOPIC).subscribe(on_message)
-    return Session(client, got, events, done, sub)
+    return Session(client, got, events, done, client.watch(*topics).subscribe(on_message))
 
 
 def gaps_of(events: list[Event]) -> list[tuple[Any, ...]]:
@@ -297,7 +304,7 @@ async def record_live(path: Path, count: int) -> tuple[list[Any], list[tuple[Any
     """A live OKX session against MockVenue with one sequence gap, recorded."""
     async with MockVenue(rate=0, dialect="okx") as venue:
         with Recorder(WebsocketsTransport(), path, protocol=Okx()) as recorder:
-            client, got, events, done, sub = await live_session(venue.url, recorder, count)
+            client, got, events, done, sub = await watch_session(venue.url, recorder, count)
             await venue.wait_subscribed(TOPIC)
             half = count // 2
             for i in range(half):
@@ -320,7 +327,7 @@ async def test_a_recorded_live_session_replays_to_the_same_messages_and_gaps(
     assert live_gaps == [(TOPIC, "sequence", 20, 24)]
 
     async with ReplayVenue(path, speed=None) as venue:
-        client, got, events, done, sub = await live_session(venue.url, None, 40)
+        client, got, events, done, sub = await watch_session(venue.url, None, 40)
         await asyncio.wait_for(done, 5)
         sub.dispose()
         await venue.wait_finished(5)
@@ -353,24 +360,6 @@ def wire(frames: list[str]) -> bytes:
     return b"".join(WsFrame(Opcode.TEXT, f.encode()).serialize(mask=False) for f in frames)
 
 
-async def watch_binance(url: str, transport: Any, streams: list[str], count: int) -> Session:
-    client = WebSocketClient(
-        url, protocol=Binance(), transport=transport, ping_interval=None, subscribe_timeout=5
-    )
-    events: list[Event] = []
-    client.events.subscribe(events.append)
-    await client.connect()
-    got: list[Any] = []
-    done = asyncio.get_running_loop().create_future()
-
-    def on_message(message: Any) -> None:
-        got.append(message)
-        if len(got) == count and not done.done():
-            done.set_result(None)
-
-    return Session(client, got, events, done, client.watch(*streams).subscribe(on_message))
-
-
 @pytest.mark.parametrize(
     ("venue", "topic"), [("binance_spot", "ftmusdt@depth@100ms"), ("binance_usdm", "sushiusdt@depth@100ms")]
 )
@@ -386,7 +375,9 @@ async def test_a_recorded_binance_depth_chain_of_real_frames_replays_to_the_same
 
     async with MockVenue(rate=0, dialect="binance") as mock:
         with Recorder(WebsocketsTransport(), path, protocol=Binance()) as recorder:
-            client, live, events, done, sub = await watch_binance(mock.url, recorder, streams, len(frames))
+            client, live, events, done, sub = await watch_session(
+                mock.url, recorder, len(frames), Binance(), streams
+            )
             await mock.wait_subscribed(*streams)
             await asyncio.sleep(0)  # let the ack reach the client first
             await mock.blast(wire(frames))
@@ -399,7 +390,9 @@ async def test_a_recorded_binance_depth_chain_of_real_frames_replays_to_the_same
     assert live_gaps == [(topic, "sequence", before["u"], after["U"])]
 
     async with ReplayVenue(path, speed=None) as replay:
-        client, got, events, done, sub = await watch_binance(replay.url, None, streams, len(frames))
+        client, got, events, done, sub = await watch_session(
+            replay.url, None, len(frames), Binance(), streams
+        )
         await asyncio.wait_for(done, 5)
         sub.dispose()
         await replay.wait_finished(5)
