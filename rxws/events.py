@@ -285,3 +285,51 @@ ClientEvent = Annotated[
 
 ClientEventAdapter: TypeAdapter[ClientEvent] = TypeAdapter(ClientEvent)
 """Parses and dumps any client event: ``ClientEventAdapter.validate_python(d)``."""
+
+
+# Issue 13: authentication, clock offset, keepalive tasks ---------------------------------------
+class Authenticated(Event):
+    """The venue accepted the login (after connecting, reconnecting, rotating or refreshing).
+
+    ``expires_in`` is how long the authorization lasts when the venue says (Deribit), in seconds;
+    ``refreshed`` marks a token refresh rather than a login.
+    """
+
+    kind: Literal["authenticated"] = "authenticated"
+    expires_in: float | None = None
+    refreshed: bool = False
+
+
+class AuthFailed(Event):
+    """The venue refused the login, or no answer came in time (``code`` None, ``refused`` False).
+
+    ``code`` and ``detail`` are the venue's; no credential ever appears in them.
+    """
+
+    kind: Literal["auth_failed"] = "auth_failed"
+    code: int | str | None = None
+    detail: str = ""
+    refused: bool = True
+
+
+class ClockSkew(Event):
+    """The estimated venue clock offset (venue minus local, seconds) nears the venue's window
+    for login timestamps (``window`` seconds: OKX 30, Bybit the ``expires`` margin, Binance 1)."""
+
+    kind: Literal["clock_skew"] = "clock_skew"
+    offset: float
+    window: float | None = None
+
+
+class KeepaliveFailed(Event):
+    """One run of a ``client.every`` task failed; the task keeps its schedule.
+
+    ``error`` is the exception's type and text (secrets masked).
+    """
+
+    kind: Literal["keepalive_failed"] = "keepalive_failed"
+    name: str
+    error: str
+
+
+__all__ += ["AuthFailed", "Authenticated", "ClockSkew", "KeepaliveFailed"]

@@ -28,7 +28,8 @@ host can catch "the venue said no" without also catching its own bugs::
     ├── ReconnectDeniedError            the host's policy refused to reconnect
     ├── BackoffExhausted                the backoff policy ran out of attempts
     ├── SnapshotError                   a subscription snapshot is corrupt or foreign
-    └── RecordingError                  a session recording is corrupt, truncated or foreign
+    ├── RecordingError                  a session recording is corrupt, truncated or foreign
+    └── AuthenticationError             the venue refused the login, or it got no answer
 """
 
 from __future__ import annotations
@@ -219,3 +220,27 @@ class RecordingError(RxwsError):
         super().__init__(f"{where}: {message}")
         self.path = path
         self.line = line
+
+
+# Issue 13: authentication -----------------------------------------------------------------------
+class AuthenticationError(RxwsError):
+    """The login failed: the venue refused it (``refused``), or no answer came in time.
+
+    A refusal is never retried without the host's approval. The message holds the venue's code
+    and text only, never a credential.
+
+    Attributes:
+        code: the venue's error code, or None.
+        detail: the venue's text (or why no answer came).
+        refused: True when the venue said no; False for a timeout or a lost connection.
+    """
+
+    def __init__(self, code: int | str | None, detail: str, *, refused: bool = True) -> None:
+        what = "login refused" if refused else "login failed"
+        super().__init__(f"{what} ({code}): {detail}" if code is not None else f"{what}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.refused = refused
+
+
+__all__ += ["AuthenticationError"]

@@ -9,12 +9,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from rxws.exceptions import DecodeError, EncodeError, VenueError
+from pydantic import SecretStr
 
-__all__ = ["MessageKind", "Seq", "VenueProtocol", "json_dumps", "json_loads", "make_seq"]
+from rxws.exceptions import DecodeError, EncodeError, UsageError, VenueError
+
+if TYPE_CHECKING:
+    from rxws.auth import Credentials
+
+__all__ = [
+    "LoginResult",
+    "LoginStep",
+    "MessageKind",
+    "Seq",
+    "VenueProtocol",
+    "json_dumps",
+    "json_loads",
+    "make_seq",
+]
 
 try:  # orjson is the "fast" extra; the stdlib json is the default.
     import orjson as _orjson
@@ -86,6 +101,36 @@ _tuple_new = tuple.__new__
 def make_seq(first: int, last: int, prev: int | None = None, reset: bool = False) -> Seq:
     """A :class:`Seq`, built without the NamedTuple's Python-level ``__new__`` (hot path)."""
     return _tuple_new(Seq, (first, last, prev, reset))
+
+
+class LoginStep(NamedTuple):
+    """One login frame and the key its reply is found by (:meth:`VenueProtocol.login_reply_key`)."""
+
+    frame: Any
+    key: Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """What a login (or token refresh) reply says.
+
+    Attributes:
+        ok: the venue accepted the login.
+        code: the venue's error code when it refused (None when it gave none).
+        detail: the venue's text when it refused.
+        expires_in: seconds the authorization lasts, when the venue says (Deribit ``expires_in``).
+        refresh_token: the token that renews the authorization (Deribit), kept secret.
+    """
+
+    ok: bool
+    code: int | str | None = None
+    detail: str = ""
+    expires_in: float | None = None
+    refresh_token: SecretStr | None = None
+
+    def __repr__(self) -> str:
+        token = ", refresh_token=***" if self.refresh_token is not None else ""
+        return f"LoginResult(ok={self.ok}, code={self.code!r}, detail={self.detail!r}{token})"
 
 
 _REMEMBERED = 4096
@@ -236,3 +281,47 @@ class VenueProtocol:
         if batch:
             out.append(batch)
         return out
+
+    # Authentication (issue 13) --------------------------------------------------------------
+    auth_window: float | None = None
+    """Seconds by which the login's timestamp may differ from the venue's clock before the venue
+    refuses it (None: the venue documents no window). A ``ClockSkew`` event is emitted when the
+    estimated offset nears it."""
+
+    def login_frames(self, credentials: Credentials, now_ms: int, request_id: Hashable) -> list[LoginStep]:
+        """The frames that log this connection in, in order, each with the key of its reply.
+
+        Args:
+            credentials: the API key and secret to sign with.
+            now_ms: the venue's time in Unix milliseconds (the client's estimate), to sign with.
+            request_id: an id for dialects whose login is a request with an id.
+
+        Raises:
+            UsageError: the dialect has no login, or the credentials lack what it needs.
+        """
+        raise UsageError(f"the {self.name} dialect has no login")
+
+    def refresh_frames(self, refresh_token: str, request_id: Hashable) -> list[LoginStep]:
+        """The frames that renew the authorization with ``refresh_token`` (none by default)."""
+        return []
+
+    def login_reply_key(self, message: Any) -> Hashable | None:
+        """The key a login reply is correlated by (the :class:`LoginStep` key), or None when
+        ``message`` is no login reply. By default a ``REPLY``'s request id."""
+        kind, key = self.classify(message)
+        return key if kind is MessageKind.REPLY else None
+
+    def login_result(self, message: Any) -> LoginResult:
+        """Whether a login reply accepts the login, and the venue's code and text when not."""
+        error = self.reply_error(message)
+        if error is None:
+            return LoginResult(True)
+        return LoginResult(False, error.code, error.message)
+
+    def is_private(self, topic: str) -> bool:
+        """Whether ``topic`` is a private channel, which needs a login first (False by default)."""
+        return False
+
+    def server_time_ms(self, message: Any) -> float | None:
+        """The venue's clock (Unix milliseconds) a message states, when it states one."""
+        return None

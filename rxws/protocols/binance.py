@@ -48,15 +48,29 @@ Sources: Binance spot API docs, ``web-socket-streams.md`` and ``web-socket-api.m
 * Rate limits: code -1003 (too many requests, IP ban) gives ``"binance_-1003"`` and -1015 (too
   many orders) ``"binance_-1015"``. Exceeding 5 messages a second closes the stream connection
   with 1008 instead, which the transport reports.
+* Login (WebSocket API ``session.logon``, ``web-socket-api.md`` "Session Authentication" and
+  "Request security"): ``{"id", "method": "session.logon", "params": {"apiKey", "timestamp",
+  "signature"}}`` signed with :func:`rxws.auth.binance_sign` over :func:`rxws.auth.binance_payload`.
+  Binance documents session logon for Ed25519 keys only (a PEM secret; needs ``cryptography``);
+  an HMAC secret is signed the documented HMAC way, which the venue's other signed requests take
+  and MockVenue's twin accepts. "timestamp < serverTime + 1000 && serverTime - timestamp <=
+  recvWindow" (5 s by default): :attr:`Binance.auth_window` is the 1 s a clock may run ahead.
+  Refusals: -1022 invalid signature, -1021 timestamp outside the window, -2015 invalid key.
+  Replies stating ``result.serverTime`` give the venue's time. A topic without ``@`` (a
+  listenKey, not a ``!`` market stream) is private.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from rxws.auth import binance_payload, binance_sign
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _remember, make_seq
+from rxws.protocols.base import LoginStep, MessageKind, Seq, VenueProtocol, _remember, make_seq
+
+if TYPE_CHECKING:
+    from rxws.auth import Credentials
 
 __all__ = ["Binance", "raw_stream_name"]
 
@@ -200,6 +214,25 @@ class Binance(VenueProtocol):
         if code in _RATE_LIMIT_CODES:
             return f"binance_{code}"
         return None
+
+    # Authentication (issue 13) --------------------------------------------------------------
+    auth_window: float | None = 1.0
+
+    def login_frames(self, credentials: Credentials, now_ms: int, request_id: Hashable) -> list[LoginStep]:
+        """``session.logon`` (module docstring)."""
+        params: dict[str, Any] = {"apiKey": credentials.api_key.get_secret_value(), "timestamp": now_ms}
+        params["signature"] = binance_sign(credentials.secret.get_secret_value(), binance_payload(params))
+        return [LoginStep({"id": request_id, "method": "session.logon", "params": params}, request_id)]
+
+    def is_private(self, topic: str) -> bool:
+        """A listenKey topic: no ``@`` and not a ``!`` market stream."""
+        return "@" not in topic and not topic.startswith("!")
+
+    def server_time_ms(self, message: Any) -> float | None:
+        """``result.serverTime`` (``time`` and ``session.logon`` replies)."""
+        result = message.get("result") if type(message) is dict else None
+        server = result.get("serverTime") if type(result) is dict else None
+        return float(server) if type(server) is int else None
 
 
 def raw_stream_name(payload: Any) -> str | None:

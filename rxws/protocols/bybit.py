@@ -37,15 +37,29 @@
 * Limits (public connections): spot takes at most 10 args per subscribe request; the ``args`` of
   one connection may not exceed 21,000 characters in all (:attr:`Bybit.max_chars_per_connection`);
   options take at most 2,000 args per connection.
+* Login (v5 "Connect > Authentication", read 2026-11-30): ``{"req_id", "op": "auth", "args":
+  [api_key, expires, signature]}`` with :func:`rxws.auth.bybit_signature`; ``expires`` is the
+  venue's time plus :attr:`Bybit.auth_window` (10 s; the venue refuses a login whose
+  ``expires`` has passed). The answer
+  ``{"success": true, "ret_msg": "", "op": "auth", "conn_id": ...}`` (the order-entry endpoint:
+  ``{"retCode": 0, "retMsg": "OK", "op": "auth", ...}``) may lack ``req_id`` and is correlated by
+  the key ``"auth"``; a refusal is ``"success": false`` with ``ret_msg`` such as ``"Params
+  Error"`` (no code). Private topics: ``position``, ``execution``, ``order``, ``wallet``,
+  ``greeks``, ``dcp`` (and their ``.category`` forms). The private pong ``{"op": "pong", "args":
+  ["<ms>"]}`` states the venue's time (:meth:`Bybit.server_time_ms`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from rxws.auth import bybit_signature
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _remember, make_seq
+from rxws.protocols.base import LoginResult, LoginStep, MessageKind, Seq, VenueProtocol, _remember, make_seq
+
+if TYPE_CHECKING:
+    from rxws.auth import Credentials
 
 __all__ = ["Bybit"]
 
@@ -191,6 +205,49 @@ class Bybit(VenueProtocol):
         if code in _RATE_LIMIT_CODES:
             return f"bybit_{code}"
         return None
+
+    # Authentication (issue 13) --------------------------------------------------------------
+    auth_window: float | None = 10.0
+    """Seconds after the venue's "now" the signed ``expires`` lies: a clock behind the venue's by
+    more than this is refused."""
+
+    def login_frames(self, credentials: Credentials, now_ms: int, request_id: Hashable) -> list[LoginStep]:
+        """The ``auth`` op (module docstring); its reply is found by the key ``"auth"``."""
+        expires = now_ms + int((self.auth_window or 10.0) * 1000)
+        signature = bybit_signature(credentials.secret.get_secret_value(), expires)
+        args = [credentials.api_key.get_secret_value(), expires, signature]
+        return [LoginStep({"req_id": str(request_id), "op": "auth", "args": args}, _AUTH)]
+
+    def login_reply_key(self, message: Any) -> Hashable | None:
+        """``"auth"`` for any message whose ``op`` is ``auth``."""
+        return _AUTH if type(message) is dict and message.get("op") == _AUTH else None
+
+    def login_result(self, message: Any) -> LoginResult:
+        """Accepted on ``success: true`` or ``retCode: 0``; else the code (if any) and message."""
+        if type(message) is not dict:
+            return LoginResult(False, None, str(message)[:200])
+        code = _ret_code(message)
+        if message.get("success") is True or (code == 0 and message.get("success") is not False):
+            return LoginResult(True)
+        return LoginResult(False, code, str(message.get("ret_msg", message.get("retMsg", ""))))
+
+    def is_private(self, topic: str) -> bool:
+        """Whether the topic (before its first ``.``) is a private one (module docstring)."""
+        return topic.partition(".")[0] in _PRIVATE_TOPICS
+
+    def server_time_ms(self, message: Any) -> float | None:
+        """The time in a private pong's ``args`` (or the order-entry pong's ``data``)."""
+        if type(message) is not dict or message.get("op") != "pong":
+            return None
+        for field in ("args", "data"):
+            values = message.get(field)
+            if type(values) is list and values and type(values[0]) is str and values[0].isdigit():
+                return float(values[0])
+        return None
+
+
+_AUTH = "auth"
+_PRIVATE_TOPICS = frozenset({"position", "execution", "order", "wallet", "greeks", "dcp"})
 
 
 def _ret_code(message: dict[str, Any]) -> int | None:

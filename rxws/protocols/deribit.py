@@ -41,10 +41,18 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import secrets
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from rxws.protocols.base import MessageKind, Seq, _remember, make_seq
+from pydantic import SecretStr
+
+from rxws.auth import deribit_signature
+from rxws.protocols.base import LoginResult, LoginStep, MessageKind, Seq, _remember, make_seq
 from rxws.protocols.jsonrpc import JsonRpc, _error_code
+
+if TYPE_CHECKING:
+    from rxws.auth import Credentials
 
 __all__ = ["TEST_REQUEST_ID", "Deribit"]
 
@@ -138,3 +146,49 @@ class Deribit(JsonRpc):
         if code in _RATE_LIMIT_CODES:
             return f"deribit_{code}"
         return None
+
+    # Authentication (issue 13) --------------------------------------------------------------
+    def login_frames(self, credentials: Credentials, now_ms: int, request_id: Hashable) -> list[LoginStep]:
+        """``public/auth`` with ``grant_type: client_signature`` (module docstring)."""
+        nonce = secrets.token_hex(8)
+        signature = deribit_signature(credentials.secret.get_secret_value(), now_ms, nonce)
+        params = {
+            "grant_type": "client_signature",
+            "client_id": credentials.api_key.get_secret_value(),
+            "timestamp": now_ms,
+            "signature": signature,
+            "nonce": nonce,
+            "data": "",
+        }
+        return [LoginStep(self.request_message("public/auth", params, request_id), request_id)]
+
+    def refresh_frames(self, refresh_token: str, request_id: Hashable) -> list[LoginStep]:
+        """``public/auth`` with ``grant_type: refresh_token``."""
+        params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return [LoginStep(self.request_message("public/auth", params, request_id), request_id)]
+
+    def login_result(self, message: Any) -> LoginResult:
+        """Accepted with a ``result`` (its ``expires_in`` and ``refresh_token`` kept); else the
+        JSON-RPC error's code and message."""
+        error = self.reply_error(message)
+        if error is not None:
+            return LoginResult(False, error.code, error.message)
+        result = self.reply_result(message)
+        if type(result) is not dict:
+            return LoginResult(False, None, "public/auth reply without a result")
+        expires = result.get("expires_in")
+        token = result.get("refresh_token")
+        return LoginResult(
+            True,
+            expires_in=float(expires) if type(expires) is int or type(expires) is float else None,
+            refresh_token=SecretStr(token) if type(token) is str else None,
+        )
+
+    def is_private(self, topic: str) -> bool:
+        """Channels starting ``user.`` (orders, trades, portfolio, changes)."""
+        return topic.startswith("user.")
+
+    def server_time_ms(self, message: Any) -> float | None:
+        """A reply's ``usOut`` (microseconds) in milliseconds."""
+        us_out = message.get("usOut") if type(message) is dict else None
+        return us_out / 1000.0 if type(us_out) is int else None

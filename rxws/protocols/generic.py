@@ -5,15 +5,24 @@ requests ``{"op": method, "id": n, "params": {...}}``; ``{"op": "list_subscripti
 asks for the connection's topics. Venue → client: replies
 ``{"id": n, "result": ...}`` or ``{"id": n, "error": {"code": c, "message": m}}``; data
 ``{"topic": t, "seq": n, "data": ...}`` with ``seq`` rising by one per topic.
+
+Login (issue 13): ``{"op": "login", "id": n, "params": {"api_key": k, "timestamp": ms,
+"signature": hex(HMAC_SHA256(secret, k + str(ms)))}}``, answered ``{"id": n, "result":
+{"authenticated": true, "time": <venue ms>}}`` or an error reply (MockVenue: 401 bad key or
+signature, 408 a timestamp more than 30 s off). Topics starting ``private.`` are private.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from rxws.auth import generic_signature
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, make_seq
+from rxws.protocols.base import LoginStep, MessageKind, Seq, VenueProtocol, make_seq
+
+if TYPE_CHECKING:
+    from rxws.auth import Credentials
 
 __all__ = ["GenericJson"]
 
@@ -89,6 +98,26 @@ class GenericJson(VenueProtocol):
         if type(seq) is not int:
             return None
         return make_seq(seq, seq)
+
+    # Authentication (issue 13) --------------------------------------------------------------
+    auth_window: float | None = 30.0
+
+    def login_frames(self, credentials: Credentials, now_ms: int, request_id: Hashable) -> list[LoginStep]:
+        """One ``login`` request signed with :func:`rxws.auth.generic_signature`."""
+        key = credentials.api_key.get_secret_value()
+        signature = generic_signature(credentials.secret.get_secret_value(), key, now_ms)
+        params = {"api_key": key, "timestamp": now_ms, "signature": signature}
+        return [LoginStep({"op": "login", "id": request_id, "params": params}, request_id)]
+
+    def is_private(self, topic: str) -> bool:
+        """Topics starting ``private.``."""
+        return topic.startswith("private.")
+
+    def server_time_ms(self, message: Any) -> float | None:
+        """The ``time`` of a login reply's result."""
+        result = message.get("result") if type(message) is dict else None
+        time = result.get("time") if type(result) is dict else None
+        return float(time) if type(time) is int or type(time) is float else None
 
 
 def _error_code(message: dict[str, Any]) -> Any:

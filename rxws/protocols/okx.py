@@ -63,15 +63,26 @@ Messages:
   "Notification", read 2026-11-30) is ``NOTICE`` keyed ``"shutdown"``; a notice with another code
   is ``NOTICE`` keyed ``"notice"``. :meth:`Okx.notice_detail` gives ``(64008, msg)``.
   ``channel-conn-count`` events are ``CONTROL``; ``channel-conn-count-error`` is ``ERROR``.
+* login ("WebSocket > Login", read 2026-11-30): ``{"op": "login", "args": [{"apiKey",
+  "passphrase", "timestamp": <Unix seconds>, "sign"}]}`` with :func:`rxws.auth.okx_signature`;
+  "The request will expire 30 seconds after the timestamp" (:attr:`Okx.auth_window`). The
+  answer carries no id: ``{"event": "login", "code": "0", ...}`` or ``{"event": "error",
+  "code": "60009", "msg": "Login failed.", ...}``; both are correlated by the key ``"login"``
+  (an id-less error with one of the login codes 60001-60009, 60021-60026, 60030-60032, 63999).
+  Private channels (:meth:`Okx.is_private`): the account, position, order, fill and algo channels.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, json_dumps, make_seq
+from rxws.auth import okx_signature
+from rxws.exceptions import UsageError, VenueError
+from rxws.protocols.base import LoginResult, LoginStep, MessageKind, Seq, VenueProtocol, json_dumps, make_seq
+
+if TYPE_CHECKING:
+    from rxws.auth import Credentials
 
 __all__ = ["Okx", "topic_arg", "topic_of_arg"]
 
@@ -337,6 +348,71 @@ class Okx(VenueProtocol):
                 if s_code in _RATE_LIMIT_CODES:
                     return f"okx_{s_code}"
         return None
+
+    # Authentication (issue 13) --------------------------------------------------------------
+    auth_window: float | None = 30.0
+
+    def login_frames(self, credentials: Credentials, now_ms: int, request_id: Hashable) -> list[LoginStep]:
+        """The ``login`` op (module docstring); its reply is found by the key ``"login"``.
+
+        Raises:
+            UsageError: the credentials have no passphrase (OKX requires one).
+        """
+        if credentials.passphrase is None:
+            raise UsageError("OKX logins need the API key's passphrase (Credentials(passphrase=...))")
+        timestamp = str(now_ms // 1000)
+        arg = {
+            "apiKey": credentials.api_key.get_secret_value(),
+            "passphrase": credentials.passphrase.get_secret_value(),
+            "timestamp": timestamp,
+            "sign": okx_signature(credentials.secret.get_secret_value(), timestamp),
+        }
+        return [LoginStep({"op": "login", "args": [arg]}, _LOGIN)]
+
+    def login_reply_key(self, message: Any) -> Hashable | None:
+        """``"login"`` for the ``login`` event and for an id-less error with a login code."""
+        if type(message) is not dict or "id" in message:
+            return None
+        event = message.get("event")
+        if event == _LOGIN or (event == "error" and str(message.get("code")) in _LOGIN_CODES):
+            return _LOGIN
+        return None
+
+    def login_result(self, message: Any) -> LoginResult:
+        """Accepted when ``event`` is ``login`` with code ``"0"``; else the code and ``msg``."""
+        if type(message) is dict and message.get("event") == _LOGIN and str(message.get("code")) == "0":
+            return LoginResult(True)
+        if type(message) is not dict:
+            return LoginResult(False, None, str(message)[:200])
+        return LoginResult(False, _code(message.get("code")), str(message.get("msg", "")))
+
+    def is_private(self, topic: str) -> bool:
+        """Whether the topic's channel is one of OKX's private channels."""
+        return topic.partition(":")[0] in _PRIVATE_CHANNELS
+
+
+_LOGIN = "login"
+_LOGIN_CODES = frozenset(
+    str(c) for c in (*range(60001, 60010), *range(60021, 60027), 60030, 60031, 60032, 63999)
+)
+"""OKX's login error codes ("Error Code > WebSocket > Public", read 2026-11-30): 60004 invalid
+timestamp, 60005 invalid apiKey, 60006 timestamp request expired, 60007 invalid sign, 60009 login
+failure, 60024 wrong passphrase, 60031/60032 API key doesn't exist, 63999 internal error..."""
+_PRIVATE_CHANNELS = frozenset(
+    {
+        "account",
+        "positions",
+        "balance_and_position",
+        "liquidation-warning",
+        "account-greeks",
+        "orders",
+        "fills",
+        "orders-algo",
+        "algo-advance",
+        "deposit-info",
+        "withdrawal-info",
+    }
+)
 
 
 def _topic_or_unknown(arg: dict[str, Any], kind: MessageKind) -> tuple[MessageKind, Any]:
