@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rxws.testing.dialects import ClientOp, ServerDialect, server_dialect
+
+if TYPE_CHECKING:
+    from rxws.testing._auth import VenueAuth
 
 __all__ = ["Close", "Reply", "SessionCore", "VenueCore"]
 
@@ -53,6 +56,7 @@ class VenueCore:
     seqs: dict[str, int] = field(default_factory=dict)
     received: list[tuple[int, str | bytes]] = field(default_factory=list)
     record: bool = True
+    auth: VenueAuth | None = None  # issue 13: login checks (rxws.testing._auth)
 
     def __post_init__(self) -> None:
         if isinstance(self.dialect, str):
@@ -82,6 +86,7 @@ class SessionCore:
         self.number = number
         self.topics: dict[str, None] = {}
         self._recent: deque[float] = deque()
+        self.authenticated = False  # issue 13: set by VenueAuth on a good login
 
     def receive(self, frame: str | bytes, now: float) -> list[Action]:
         """What the venue does when this client sends ``frame`` at ``now``."""
@@ -108,6 +113,9 @@ class SessionCore:
         if op.op == "list":
             return [Reply(server.reply(op.id, list(self.topics)))]
         if op.op == "subscribe":
+            auth_refusal = self.venue.auth and self.venue.auth.refuse_subscribe(self, op, server)
+            if auth_refusal:
+                return [Reply(f) for f in auth_refusal]
             refused = [t for t in op.topics if t in self.venue.refuse_topics]
             if refused:
                 return [Reply(server.error(op.id, 404, f"unknown topic(s): {', '.join(refused)}"))]
@@ -121,6 +129,9 @@ class SessionCore:
         return self._request(op, server)
 
     def _request(self, op: ClientOp, server: ServerDialect) -> list[Action]:
+        login = self.venue.auth and self.venue.auth.answer(self, op, server)
+        if login:
+            return [Reply(f) for f in login]
         params = op.params if isinstance(op.params, dict) else {}
         if op.method == "echo":
             return [Reply(server.reply(op.id, op.params))]

@@ -24,6 +24,8 @@ from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
 from websockets.http11 import Request, Response
 
+from rxws.auth import Credentials
+from rxws.testing._auth import VenueAuth
 from rxws.testing._venue_core import Close, SessionCore, VenueCore
 from rxws.testing.dialects import ServerDialect
 
@@ -66,6 +68,9 @@ class MockVenue:
         refuse_topics: topics whose subscribe the venue refuses.
         max_messages_per_second: close with 1008 above this client message rate (None: no check).
         ping_interval: the server's own protocol pings (None: the server sends none).
+        credentials: the account the venue knows: logins are verified the venue's way and private
+            topics are refused before a login (:class:`rxws.testing._auth.VenueAuth`, ``venue.auth``).
+        clock_offset: seconds the venue's clock runs ahead of this host's (for login timestamps).
     """
 
     def __init__(
@@ -80,6 +85,8 @@ class MockVenue:
         ping_interval: float | None = None,
         record: bool = True,
         max_size: int | None = 2**24,
+        credentials: Credentials | None = None,
+        clock_offset: float = 0.0,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("MockVenue listens on loopback only")
@@ -94,6 +101,8 @@ class MockVenue:
             max_messages_per_second=max_messages_per_second,
             record=record,
         )
+        if credentials is not None:
+            self.core.auth = VenueAuth(credentials, self.core.server.name, clock_offset=clock_offset)
         self.connections: list[VenueConnection] = []
         self.accepted = 0
         self.refused = 0
