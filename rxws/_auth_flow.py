@@ -57,6 +57,8 @@ class Authenticator:
         emit: where ``Authenticated``, ``AuthFailed`` and ``ClockSkew`` events go.
         timeout: seconds each login reply may take.
         wall: local Unix time in seconds (``time.time``; a virtual clock in tests).
+        now: the event clock (the client's scheduler time) that stamps each event's ``at``
+            (default: ``wall``).
         refresh_margin: renew a token this many seconds before it expires (at most half its life).
         request_ids: ids for login requests (by default a counter far above the session's ids).
     """
@@ -70,6 +72,7 @@ class Authenticator:
         *,
         timeout: float = 10.0,
         wall: Callable[[], float] = time.time,
+        now: Callable[[], float] | None = None,
         refresh_margin: float = 60.0,
         request_ids: Iterator[Hashable] | None = None,
     ) -> None:
@@ -83,6 +86,7 @@ class Authenticator:
         self._credentials = credentials
         self._emit = emit
         self._wall = wall
+        self._now = now or wall
         self._ids: Iterator[Hashable] = request_ids if request_ids is not None else itertools.count(_FIRST_ID)
         self._skew = SkewRule(protocol.auth_window)
         self._refresh_token: str | None = None
@@ -210,7 +214,7 @@ class Authenticator:
         if server_ms is not None and received >= sent:
             offset = self.clock.add_server_time(server_ms, sent, received)
             if self._skew.check(offset):
-                self._emit(ClockSkew(offset=offset, window=self.protocol.auth_window))
+                self._emit(ClockSkew(at=self._now(), offset=offset, window=self.protocol.auth_window))
         result = self.protocol.login_result(reply)
         if not result.ok:
             raise AuthenticationError(result.code, redact(result.detail)[:200], refused=True)
@@ -229,7 +233,7 @@ class Authenticator:
         else:
             self.logins += 1
         self._status.on_next(True)
-        self._emit(Authenticated(expires_in=expires_in, refreshed=refreshed))
+        self._emit(Authenticated(at=self._now(), expires_in=expires_in, refreshed=refreshed))
 
     def _failed(self, exc: Exception) -> Observable[None]:
         if isinstance(exc, AuthenticationError):
@@ -242,7 +246,7 @@ class Authenticator:
         self._refresh_token = None
         self._expires_at = None
         self._status.on_next(error)
-        self._emit(AuthFailed(code=error.code, detail=error.detail, refused=error.refused))
+        self._emit(AuthFailed(at=self._now(), code=error.code, detail=error.detail, refused=error.refused))
         return reactivex.throw(error)
 
 

@@ -31,6 +31,7 @@ from reactivex import operators as ops
 from reactivex.disposable import SerialDisposable, SingleAssignmentDisposable
 
 from rxws._redact import redact
+from rxws._time import clock_of
 from rxws.events import Event, KeepaliveFailed
 
 __all__ = ["KeepaliveTask", "every"]
@@ -71,6 +72,7 @@ class KeepaliveTask(abc.DisposableBase):
         self.skipped = 0
         self._action = action
         self._scheduler = scheduler
+        self._now = clock_of(scheduler)
         self._emit = emit
         self._loop = loop
         self._immediately = immediately
@@ -209,7 +211,7 @@ class KeepaliveTask(abc.DisposableBase):
         self.failures += 1
         text = f"{type(exc).__name__}: {redact(str(exc))}"[:300]
         with contextlib.suppress(Exception):  # an event sink that fails must not stop the timer
-            self._emit(KeepaliveFailed(name=self.name, error=text))
+            self._emit(KeepaliveFailed(at=self._now(), name=self.name, error=text))
 
 
 def every(
