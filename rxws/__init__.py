@@ -95,3 +95,17 @@ __all__ = [
     "VenueNotice",
     "WebSocketClient",
 ]
+
+# Issue 13: authentication, clock skew, keepalive tasks
+from rxws.auth import Credentials
+from rxws.events import Authenticated, AuthFailed, ClockSkew, KeepaliveFailed
+from rxws.exceptions import AuthenticationError
+
+__all__ += [
+    "AuthFailed",
+    "Authenticated",
+    "AuthenticationError",
+    "ClockSkew",
+    "Credentials",
+    "KeepaliveFailed",
+]
