@@ -23,6 +23,12 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "reconnect_with_approval.py": ("approve? attempt 1", "gap on"),
     "aioreactive_pipeline.py": ("done",),
     "persistence.py": ("data on every restored topic", "done"),
+    "private_stream.py": (
+        "refused before login: 60011",
+        "authenticated: True",
+        "'state': 'filled'",
+        "(60007)",
+    ),
 }
 
 
