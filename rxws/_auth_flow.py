@@ -16,8 +16,9 @@ whose :meth:`~rxws.protocols.base.VenueProtocol.login_reply_key` is ``key`` (or 
 
 Nothing retries: after a refusal :meth:`Authenticator.ready` fails every waiter until the host
 logs in again (an approved reconnect). Deribit's token is renewed with :meth:`refresh_if_due`, meant
-for a keepalive task (``client.every``). Every credential, signature and token is registered with
-:mod:`rxws._redact`, and none reaches an event or an exception.
+for a keepalive task (``client.every``). The credentials and every refresh token are registered with
+:mod:`rxws._redact` (a login signature is not: it expires with its timestamp, and registering one
+per login would grow the mask list without bound); none reaches an event or an exception.
 """
 
 from __future__ import annotations
@@ -176,8 +177,6 @@ class Authenticator:
         return min(self.refresh_margin, life / 2)
 
     def _run(self, exchange: Exchange, steps: list[LoginStep], *, refreshed: bool) -> Observable[None]:
-        for step in steps:
-            _register_frame(step.frame)
         if not refreshed and isinstance(self._status.value, AuthenticationError):
             self._status.on_next(None)  # a new login: waiters wait for its outcome
         one_by_one = [self._step(exchange, step) for step in steps]
@@ -248,23 +247,3 @@ class Authenticator:
         self._status.on_next(error)
         self._emit(AuthFailed(at=self._now(), code=error.code, detail=error.detail, refused=error.refused))
         return reactivex.throw(error)
-
-
-_NOT_SECRET = frozenset(
-    {"op", "method", "jsonrpc", "grant_type", "id", "req_id", "data", "timestamp", "nonce"}
-)
-
-
-def _register_frame(frame: Any) -> None:
-    """Mask every string of a login frame longer than a few characters (keys, signatures, the
-    passphrase) in rxws logs: a frame logged at DEBUG then shows no credential."""
-    if isinstance(frame, dict):
-        for key, value in frame.items():
-            if key in _NOT_SECRET:
-                continue
-            _register_frame(value)
-    elif isinstance(frame, list):
-        for value in frame:
-            _register_frame(value)
-    elif isinstance(frame, str) and len(frame) >= 8:
-        register_secret(frame)

@@ -64,7 +64,7 @@ class Credentials(BaseModel):
     text of the private key.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     api_key: SecretStr
     secret: SecretStr

@@ -183,6 +183,12 @@ def test_credential_values_are_masked_in_logs_and_error_texts(caplog: pytest.Log
     assert caplog.records and _leaks(caplog.text) == []
 
 
+def test_a_validation_error_never_shows_the_input() -> None:
+    with pytest.raises(ValueError) as caught:
+        Credentials(api_key=KEY, secret=987654321987)  # type: ignore[arg-type]
+    assert "987654321987" not in str(caught.value) and "secret" in str(caught.value)
+
+
 def test_credentials_pickle_keeps_values_hidden_in_repr() -> None:
     clone = pickle.loads(pickle.dumps(_creds()))
     assert clone.secret.get_secret_value() == SECRET

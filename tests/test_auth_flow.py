@@ -15,7 +15,7 @@ from rxws._auth_flow import Authenticator
 from rxws.auth import Credentials
 from rxws.core.clock import VenueClock
 from rxws.events import Authenticated, AuthFailed, ClockSkew, Event
-from rxws.exceptions import AuthenticationError
+from rxws.exceptions import AuthenticationError, UsageError
 from rxws.protocols import Binance, Bybit, Deribit, GenericJson, Okx
 from rxws.protocols.base import VenueProtocol
 from rxws.testing._auth import MemoryExchange, VenueAuth
@@ -221,3 +221,10 @@ def test_a_new_login_after_a_refusal_makes_waiters_wait_again() -> None:
     r.scheduler.advance_by(1.0)
     assert len(errors) == 1 and isinstance(errors[0], AuthenticationError)
     assert repr(r.auth) == "Authenticator(generic, authenticated=False)"
+
+
+def test_credentials_the_dialect_cannot_use_are_a_usage_error_not_a_refusal() -> None:
+    r = rig("okx", Credentials(api_key="key-0123456789", secret="secret-abcdefghij"))
+    _, [error], _ = r.run(r.auth.login(r.exchange))
+    assert isinstance(error, UsageError) and "passphrase" in str(error)
+    assert r.events == [] and r.exchange.sent == []
