@@ -133,6 +133,16 @@ class Authenticator:
             ops.flat_map(status_to_ready),
         )
 
+    def check_skew(self) -> bool:
+        """Emit ``ClockSkew`` when the clock's current estimate nears ``protocol.auth_window``
+        (once per excursion); call after feeding the clock elsewhere (a handshake ``Date``, a pong).
+        Returns whether an event was emitted."""
+        offset = self.clock.offset
+        if offset is None or not self._skew.check(offset):
+            return False
+        self._emit(ClockSkew(at=self._now(), offset=offset, window=self.protocol.auth_window))
+        return True
+
     # Login ----------------------------------------------------------------------------------------
     def login(self, exchange: Exchange) -> Observable[None]:
         """Log in over ``exchange`` (module docstring); built anew on each subscription."""
@@ -211,9 +221,8 @@ class Authenticator:
         received = self._wall()
         server_ms = self.protocol.server_time_ms(reply)
         if server_ms is not None and received >= sent:
-            offset = self.clock.add_server_time(server_ms, sent, received)
-            if self._skew.check(offset):
-                self._emit(ClockSkew(at=self._now(), offset=offset, window=self.protocol.auth_window))
+            self.clock.add_server_time(server_ms, sent, received)
+            self.check_skew()
         result = self.protocol.login_result(reply)
         if not result.ok:
             raise AuthenticationError(result.code, redact(result.detail)[:200], refused=True)

@@ -228,3 +228,17 @@ def test_credentials_the_dialect_cannot_use_are_a_usage_error_not_a_refusal() ->
     _, [error], _ = r.run(r.auth.login(r.exchange))
     assert isinstance(error, UsageError) and "passphrase" in str(error)
     assert r.events == [] and r.exchange.sent == []
+
+
+def test_a_handshake_date_fed_by_the_client_reports_skew_once() -> None:
+    r = rig("okx")
+    # the handshake's Date says the venue is 17 s ahead (OKX window 30 s: "near" from 15 s)
+    date = "Mon, 24 Nov 2025 16:00:17 GMT"  # 1764000017
+    r.auth.clock.add_date_header(date, START - 0.5, START - 0.3)
+    assert r.auth.check_skew() and not r.auth.check_skew()
+    [skew] = r.of(ClockSkew)
+    assert skew.offset == pytest.approx(17.5 - (-0.4)) and skew.window == 30.0
+    # the login is signed with the venue's time and accepted (the venue clock agrees: +18 s)
+    r.venue.clock_offset = 18.0
+    assert r.run(r.auth.login(r.exchange))[0] == [None]
+    assert r.exchange.sent[0]["args"][0]["timestamp"] == str(int(START + 17.9))
