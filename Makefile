@@ -14,14 +14,14 @@ SEED ?= 1
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,fast,bench,redis,proxy,prometheus,otel,pandas]'
+	$(PY) -m pip install -q -e '.[dev,fast,bench,redis,proxy,prometheus,otel,pandas,auth]'
 	touch $@
 
 # .venv-aio: aioreactive pins reactivex 4.1; the suite runs there too (stdlib json, no orjson).
 $(VENV_AIO)/.installed: pyproject.toml
 	test -x $(PY_AIO) || $(PYTHON) -m venv $(VENV_AIO)
 	$(PY_AIO) -m pip install -q --upgrade pip
-	$(PY_AIO) -m pip install -q -e '.[dev,aio,proxy,prometheus,otel,pandas]'
+	$(PY_AIO) -m pip install -q -e '.[dev,aio,proxy,prometheus,otel,pandas,auth]'
 	touch $@
 
 venv: $(VENV)/.installed

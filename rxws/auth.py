@@ -169,7 +169,7 @@ def binance_sign(secret: str, payload: str) -> str:
         from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
     except ImportError as exc:
         raise UsageError(
-            "Binance Ed25519/RSA keys need the 'cryptography' package (pip install cryptography); "
+            "Binance Ed25519/RSA keys need the cryptography package (pip install 'rxws[auth]'); "
             "rxws does not install it"
         ) from exc
     key = serialization.load_pem_private_key(secret.encode(), password=None)
