@@ -50,12 +50,16 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future as ThreadFuture
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rxws.exceptions import UsageError
 from rxws.ratelimit._lua import DECIDE_LUA, RELEASE_LUA, RENEW_LUA
 from rxws.ratelimit.base import ALLOWED, Decision
 from rxws.ratelimit.events import LedgerRestored, LedgerUnavailable, RateLimitEvent
+from rxws.ratelimit.penalty import PenaltyPolicy
+
+if TYPE_CHECKING:
+    from rxws.ratelimit.fleet_penalty import FleetPenaltyBox
 
 __all__ = ["FleetLedger", "Outage", "SharedRule"]
 
@@ -237,6 +241,12 @@ class FleetLedger:
     def key(self, *parts: object) -> str:
         """The Redis key for ``parts`` under this ledger's prefix (one cluster slot per prefix)."""
         return ":".join((f"{{{self.prefix}}}", *(str(p) for p in parts)))
+
+    def penalty_box(self, name: str, policy: PenaltyPolicy | None = None) -> FleetPenaltyBox:
+        """A shared penalty store under ``name`` (see :mod:`rxws.ratelimit.fleet_penalty`)."""
+        from rxws.ratelimit.fleet_penalty import FleetPenaltyBox
+
+        return FleetPenaltyBox(self, name, policy)
 
     # Listeners ----------------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[RateLimitEvent], None]) -> Callable[[], None]:
