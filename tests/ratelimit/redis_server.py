@@ -7,6 +7,7 @@ Shared by the fleet-ledger tests. The server runs without persistence in a tempo
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -68,9 +69,20 @@ class RedisServer:
     def stop(self) -> None:
         """Kill the server (an outage: clients see connection errors) and wait for it to exit."""
         if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)  # a paused server must be able to die
             self._proc.kill()
             self._proc.wait(timeout=10)
         self._proc = None
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open but nothing answers."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Thaw a paused server (SIGCONT)."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         """Stop the server and remove its directory."""

@@ -230,8 +230,11 @@ async def _heartbeat(stop: asyncio.Event, stalls: list[float], period: float = 0
         last = now
 
 
-@pytest.mark.parametrize("policy", ["fail_closed", "local_share"])
-async def test_redis_stopped_then_restarted(policy: str, closing: list[FleetLedger]) -> None:
+@pytest.mark.parametrize(
+    ("policy", "fault"), [("fail_closed", "stop"), ("local_share", "stop"), ("fail_closed", "freeze")]
+)
+async def test_redis_stopped_then_restarted(policy: str, fault: str, closing: list[FleetLedger]) -> None:
+    """Killed (connections refused) or frozen (SIGSTOP: every call times out), then back."""
     server = RedisServer()
     server.start()
     try:
@@ -254,7 +257,7 @@ async def test_redis_stopped_then_restarted(policy: str, closing: list[FleetLedg
         assert (await limiter.acquire_connect_async(held, 0.0)).allowed
         stop, stalls = asyncio.Event(), []
         beat = asyncio.create_task(_heartbeat(stop, stalls))
-        server.stop()
+        server.stop() if fault == "stop" else server.pause()
         answers = []
         for i in range(4):
             answers.append(await limiter.acquire_connect_async(limiter.connection_id(f"n{i}"), 0.0))
@@ -264,7 +267,7 @@ async def test_redis_stopped_then_restarted(policy: str, closing: list[FleetLedg
             assert any(isinstance(e, Rejected) and e.why == "ledger" for e in events)
         else:
             assert [d.allowed for d in answers] == [True, True, False, False]  # floor(4 * 0.5) locally
-        server.start()
+        server.start() if fault == "stop" else server.resume()
         await until(lambda: any(isinstance(e, LedgerRestored) for e in events))
         stop.set()
         await beat
