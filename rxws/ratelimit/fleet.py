@@ -153,7 +153,8 @@ class FleetLedger:
         local_share: the fraction of each shared budget a process spends alone during an outage.
         probe_every: seconds between probes while Redis is unavailable.
         max_block: the most units one message/subscription block grants.
-        max_pending: the most ledger calls in flight at once.
+        max_pending: the most ledger calls in flight at once (keep it below the client's pool
+            size; :meth:`from_url` sizes the pool to fit).
 
     Raises:
         ValueError: on an out-of-range argument.
@@ -174,7 +175,7 @@ class FleetLedger:
         probe_every: float = 0.25,
         # Limits
         max_block: int = 16,
-        max_pending: int = 256,
+        max_pending: int = 64,
     ) -> None:
         _import_redis_asyncio()
         for name, value in (("timeout", timeout), ("lease_ttl", lease_ttl), ("probe_every", probe_every)):
@@ -224,14 +225,20 @@ class FleetLedger:
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> FleetLedger:
-        """A ledger on a new ``redis.asyncio`` client for ``url`` (socket timeouts = ``timeout``)."""
+        """A ledger on a new ``redis.asyncio`` client for ``url``: socket timeouts = ``timeout``, no
+        retries (the outage policy decides instead), a pool of ``max_pending + 8`` connections."""
         aioredis = _import_redis_asyncio()
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
         timeout = float(options.get("timeout", 0.25))
+        pool = int(options.get("max_pending", 64)) + 8  # + the renewal timer and the probe
         client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            max_connections=pool,
         )
         return cls(client, **options)
 
