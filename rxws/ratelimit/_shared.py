@@ -33,7 +33,7 @@ from rxws.ratelimit.fleet import FleetLedger, SharedRule
 from rxws.ratelimit.limiter import RateLimiter, Rule
 from rxws.ratelimit.windows import FixedWindow, SlidingWindow, SlidingWindowCounter
 
-__all__ = ["PENDING", "SharedPart", "shareable"]
+__all__ = ["PENDING", "SharedPart", "charge", "decide", "shareable"]
 
 PENDING = Decision(False, 0.002)
 """The ledger is being asked: retry in 2 ms (compared by identity)."""
@@ -396,6 +396,42 @@ class SharedPart:
             "pending": sum(not t.done for t in self._tickets.values()),
             "leases": len(self._held),
         }
+
+
+def decide(
+    local: RateLimiter,
+    shared: SharedPart | None,
+    action: Action,
+    conn_id: str,
+    keys: Mapping[Scope, Hashable],
+    now: float,
+    cost: float,
+    events: list[RateLimitEvent],
+) -> Decision:
+    """All or nothing: the local rules checked, the shared ones spent, then the local ones counted."""
+    if shared is None:
+        return local.try_acquire(now, cost, keys=keys)
+    d = local.check(now, cost, keys=keys)
+    if d.allowed:
+        d = shared.spend(action, conn_id, keys, now, cost, events)
+        if d.allowed:
+            local.commit(now, cost, keys=keys)
+    return d
+
+
+def charge(
+    local: RateLimiter,
+    shared: SharedPart | None,
+    action: Action,
+    conn_id: str,
+    keys: Mapping[Scope, Hashable],
+    now: float,
+    cost: float,
+) -> None:
+    """Count ``cost`` already spent (a frame on the wire) against local and shared rules alike."""
+    local.commit(now, cost, keys=keys)
+    if shared is not None:
+        shared.spend(action, conn_id, keys, now, cost, [], force=True)
 
 
 def _running() -> asyncio.AbstractEventLoop | None:

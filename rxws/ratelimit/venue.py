@@ -26,12 +26,11 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from rxws.ratelimit._interface import Listener, PenaltyStore, WebSocketRateLimiter
-from rxws.ratelimit._shared import PENDING, SharedPart, shareable
+from rxws.ratelimit._penalties import Penalties
+from rxws.ratelimit._shared import PENDING, SharedPart, charge, decide, shareable
 from rxws.ratelimit.base import ALLOWED, Action, Algorithm, Decision, Scope
 from rxws.ratelimit.events import (
     ConnectionReleased,
-    PenaltyEnded,
-    PenaltyStarted,
     RateLimitEvent,
     Rejected,
     ViolationReported,
@@ -39,7 +38,7 @@ from rxws.ratelimit.events import (
 from rxws.ratelimit.fleet import FleetLedger
 from rxws.ratelimit.headroom import Headroom
 from rxws.ratelimit.identity import connection_id as _new_id
-from rxws.ratelimit.limiter import Keys, RateLimiter, Rule
+from rxws.ratelimit.limiter import RateLimiter, Rule
 from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy
 
 __all__ = ["Listener", "PenaltyStore", "VenueRateLimiter", "WebSocketRateLimiter"]
@@ -164,7 +163,7 @@ class VenueRateLimiter:
         if penalty_store is not None and penalty is not None:
             raise ValueError("pass the PenaltyPolicy to the penalty_store, not also as penalty=")
         self._penalties: PenaltyStore = penalty_store if penalty_store is not None else PenaltyBox(penalty)
-        self._penalty_scope = Scope(penalty_scope)
+        self._pen = Penalties(self._penalties, penalty_scope)
         self._conns: dict[str, _Conn] = {}
         self._open: dict[tuple[Scope, Hashable], int] = {}
         self._listeners: tuple[Listener, ...] = ()
@@ -237,10 +236,7 @@ class VenueRateLimiter:
     def penalty_remaining(self, conn_id: str, now: float) -> float:
         """Seconds left of any penalty ``conn_id`` is under (0.0 when none)."""
         with self._lock:
-            return max(
-                (self._penalties.remaining(k, now) for k in self._penalty_keys(self._keys(conn_id))),
-                default=0.0,
-            )
+            return self._pen.remaining(self._keys(conn_id), now)
 
     # Listeners --------------------------------------------------------------------------------
     def add_listener(self, fn: Listener) -> Callable[[], None]:
@@ -267,36 +263,12 @@ class VenueRateLimiter:
         if error is not None:
             raise error
 
-    # Keys and penalties -----------------------------------------------------------------------
+    # Keys -----------------------------------------------------------------------
     def _keys(self, conn_id: str) -> dict[Scope, Hashable]:
         conn = self._conns.get(conn_id)
         if conn is not None:
             return conn.keys
         return {**self._identity, Scope.CONNECTION: conn_id}
-
-    @staticmethod
-    def _penalty_keys(keys: Mapping[Scope, Hashable]) -> Iterable[str]:
-        yield "global"
-        for scope, key in keys.items():
-            if key is not None:
-                yield f"{scope.value}:{key}"
-
-    def _penalized(
-        self, action: Action, conn_id: str, keys: Keys, now: float, events: list[RateLimitEvent]
-    ) -> Decision | None:
-        if not len(self._penalties):
-            return None
-        wait = 0.0
-        for pkey in self._penalty_keys(keys):
-            if self._penalties.ended(pkey, now):
-                events.append(PenaltyEnded(at=now, scope=pkey))
-            rem = self._penalties.remaining(pkey, now)
-            if rem > wait:
-                wait = rem
-        if wait <= 0.0:
-            return None
-        events.append(Rejected(at=now, action=action, conn_id=conn_id, why="penalty", retry_after=wait))
-        return Decision(False, wait)
 
     # Connections ------------------------------------------------------------------------------
     def acquire_connect(
@@ -359,7 +331,7 @@ class VenueRateLimiter:
         for scope, override in ((Scope.IP, ip), (Scope.UID, uid), (Scope.PRODUCT, product)):
             if override is not None:
                 keys[scope] = override
-        denied = self._penalized(Action.CONNECT, conn_id, keys, now, events)
+        denied = self._pen.check(Action.CONNECT, conn_id, keys, now, events)
         if denied is not None:
             return denied
         slots: list[tuple[Scope, Hashable]] = []
@@ -369,14 +341,9 @@ class VenueRateLimiter:
                 if key is None and scope is not Scope.GLOBAL:
                     continue
                 if self._open.get((scope, key), 0) >= cap:
+                    why = "connections"  # only a release frees a slot
                     events.append(
-                        Rejected(
-                            at=now,
-                            action=Action.CONNECT,
-                            conn_id=conn_id,
-                            why="connections",
-                            retry_after=_INF,
-                        )
+                        Rejected(at=now, action=Action.CONNECT, conn_id=conn_id, why=why, retry_after=_INF)
                     )
                     return Decision(False, _INF)
                 slots.append((scope, key))
@@ -441,17 +408,10 @@ class VenueRateLimiter:
         try:
             with self._lock:
                 keys = self._keys(conn_id)
-                denied = self._penalized(Action.MESSAGE, conn_id, keys, now, events)
+                denied = self._pen.check(Action.MESSAGE, conn_id, keys, now, events)
                 if denied is not None:
                     return denied
-                if self._shared is None:
-                    return self._message.try_acquire(now, cost, keys=keys)
-                d = self._message.check(now, cost, keys=keys)
-                if d.allowed:
-                    d = self._shared.spend(Action.MESSAGE, conn_id, keys, now, cost, events)
-                    if d.allowed:
-                        self._message.commit(now, cost, keys=keys)
-                return d
+                return decide(self._message, self._shared, Action.MESSAGE, conn_id, keys, now, cost, events)
         finally:
             if events:
                 self._emit(events)
@@ -463,10 +423,7 @@ class VenueRateLimiter:
         must know — the next frames then wait for it.
         """
         with self._lock:
-            keys = self._keys(conn_id)
-            self._message.commit(now, cost, keys=keys)
-            if self._shared is not None:
-                self._shared.spend(Action.MESSAGE, conn_id, keys, now, cost, [], force=True)
+            charge(self._message, self._shared, Action.MESSAGE, conn_id, self._keys(conn_id), now, cost)
 
     # Subscriptions ----------------------------------------------------------------------------
     def acquire_subscribe(self, conn_id: str, now: float, topics: int) -> Decision:
@@ -481,7 +438,7 @@ class VenueRateLimiter:
         try:
             with self._lock:
                 keys = self._keys(conn_id)
-                denied = self._penalized(Action.SUBSCRIBE, conn_id, keys, now, events)
+                denied = self._pen.check(Action.SUBSCRIBE, conn_id, keys, now, events)
                 if denied is not None:
                     return denied
                 conn = self._conns.get(conn_id)
@@ -494,25 +451,13 @@ class VenueRateLimiter:
                         )
                     )
                     return Decision(False, _INF)
-                if self._shared is None:
-                    d = self._subscribe.try_acquire(now, keys=keys)
-                else:
-                    d = self._subscribe.check(now, keys=keys)
-                    if d.allowed:
-                        d = self._shared.spend(Action.SUBSCRIBE, conn_id, keys, now, 1.0, events)
-                        if d is PENDING:
-                            return d
-                        if d.allowed:
-                            self._subscribe.commit(now, keys=keys)
+                d = decide(self._subscribe, self._shared, Action.SUBSCRIBE, conn_id, keys, now, 1.0, events)
                 if not d.allowed:
-                    if not (events and isinstance(events[-1], Rejected)):  # the ledger's said why
+                    if d is not PENDING and not (events and isinstance(events[-1], Rejected)):
+                        why, wait = "rate", d.retry_after  # (the ledger says why itself)
                         events.append(
                             Rejected(
-                                at=now,
-                                action=Action.SUBSCRIBE,
-                                conn_id=conn_id,
-                                why="rate",
-                                retry_after=d.retry_after,
+                                at=now, action=Action.SUBSCRIBE, conn_id=conn_id, why=why, retry_after=wait
                             )
                         )
                     return d
@@ -530,10 +475,9 @@ class VenueRateLimiter:
             if conn is not None:
                 conn.topics = max(0, conn.topics - topics)
             if self._unsubscribe_counts:
-                keys = self._keys(conn_id)
-                self._subscribe.commit(now, keys=keys)
-                if self._shared is not None:
-                    self._shared.spend(Action.SUBSCRIBE, conn_id, keys, now, 1.0, [], force=True)
+                charge(
+                    self._subscribe, self._shared, Action.SUBSCRIBE, conn_id, self._keys(conn_id), now, 1.0
+                )
 
     # Violations -------------------------------------------------------------------------------
     def report_violation(
@@ -553,19 +497,6 @@ class VenueRateLimiter:
         events: list[RateLimitEvent] = [ViolationReported(at=now, conn_id=conn_id, signal=signal)]
         try:
             with self._lock:
-                keys = self._keys(conn_id)
-                target = Scope(scope) if scope is not None else self._penalty_scope
-                key = keys.get(target)
-                if target is Scope.GLOBAL:
-                    pkey = "global"
-                elif key is None:  # e.g. a UID penalty without a uid: fall back to the IP
-                    pkey = f"{Scope.IP.value}:{keys.get(Scope.IP)}"
-                else:
-                    pkey = f"{target.value}:{key}"
-                if self._penalties.ended(pkey, now):
-                    events.append(PenaltyEnded(at=now, scope=pkey))
-                seconds = self._penalties.report(pkey, now, retry_after)
-                events.append(PenaltyStarted(at=now, scope=pkey, seconds=seconds))
-                return seconds
+                return self._pen.report(self._keys(conn_id), now, retry_after, scope, events)
         finally:
             self._emit(events)
