@@ -13,7 +13,8 @@ nothing here ever waits for Redis:
   not, and what is left at the end of its ``hold`` is discarded (counted, never reused).
 - **Outage**: ``fail_closed`` refuses (``Rejected(why="ledger")``, retry after ``probe_every``);
   ``local_share`` decides from in-memory copies of the shared rules holding ``local_share`` of each
-  count (caps ``floor(cap * local_share)``).
+  count (caps: ``floor(cap * local_share)`` connections of this process, those opened before the
+  outage included).
 """
 
 from __future__ import annotations
@@ -137,8 +138,6 @@ class SharedPart:
         self.caps = dict(caps)
         self._tickets: dict[str, _Ticket] = {}
         self._held: dict[str, tuple[str, ...]] = {}
-        self._fb_open: dict[str, int] = {}
-        self._fb_slots: dict[str, tuple[str, ...]] = {}
         self._blocks: dict[tuple[object, ...], _Block] = {}
         self._specs: dict[tuple[object, ...], list[tuple[SharedRule, float]]] = {}
 
@@ -271,12 +270,6 @@ class SharedPart:
         leases = self._held.pop(conn_id, ())
         self.ledger.drop_leases(conn_id)
         self._free(conn_id, leases)
-        for key in self._fb_slots.pop(conn_id, ()):
-            left = self._fb_open.get(key, 0) - 1
-            if left > 0:
-                self._fb_open[key] = left
-            else:
-                self._fb_open.pop(key, None)
 
     # Messages and subscriptions ---------------------------------------------------------------
     def spend(
@@ -367,9 +360,8 @@ class SharedPart:
         slots: list[str] = []
         if action is Action.CONNECT:
             for lease in self._leases(keys):
-                if self._fb_open.get(lease.key, 0) + 1 > math.floor(
-                    lease.limit * self.ledger.local_share + 1e-9
-                ):
+                mine = sum(lease.key in held for held in self._held.values())  # before the outage too
+                if mine + 1 > math.floor(lease.limit * self.ledger.local_share + 1e-9):
                     events.append(
                         Rejected(at=now, action=action, conn_id=conn_id, why="connections", retry_after=wait)
                     )
@@ -380,9 +372,6 @@ class SharedPart:
             if not d.allowed:
                 return d
         if action is Action.CONNECT:
-            for key in slots:
-                self._fb_open[key] = self._fb_open.get(key, 0) + 1
-            self._fb_slots[conn_id] = tuple(slots)
             self._held[conn_id] = tuple(slots)
             self.ledger.hold_leases(conn_id, slots)  # re-asserted in the ledger once it answers again
         return ALLOWED
