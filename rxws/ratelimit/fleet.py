@@ -34,6 +34,10 @@ in ``hold`` (:meth:`SharedRule.bucket`). Units of a block not spent within ``hol
 (counted as spent: never over, sometimes under). During an outage with ``local_share``, the fleet
 admits at most ``processes x local_share`` of each budget; with ``fail_closed``, nothing new.
 
+A call that timed out may still reach Redis later (a frozen server thaws): what it granted is
+then counted and unused (never over-admitted), and a lease it took, renewed by nobody, expires
+within ``lease_ttl``.
+
 Keys: ``{<prefix>}:<name>...``; the braces put every key of a ledger in one Redis Cluster slot, so
 one script may touch several.
 

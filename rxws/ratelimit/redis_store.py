@@ -1,4 +1,8 @@
-"""The shared Redis ledger: budgets and penalties that several processes on one IP count together.
+"""The synchronous Redis ledger: budgets and penalties that several processes on one IP count together.
+
+Its successor is :class:`~rxws.ratelimit.fleet.FleetLedger` (asynchronous, every rule, leases,
+an outage policy): this module's calls block the caller for a round trip, which on an event loop
+stalls every connection while Redis is slow. It stays for synchronous callers.
 
 A venue counts connection attempts per IP, not per process: five processes reconnecting in a loop
 exhaust Binance's 300 attempts per 5 minutes together. The in-memory algorithms cannot see each

@@ -292,3 +292,27 @@ async def test_redis_stopped_then_restarted(policy: str, fault: str, closing: li
         assert down.policy == policy
     finally:
         server.close()
+
+
+# Penalties --------------------------------------------------------------------------------------
+async def test_a_violation_in_one_process_holds_back_the_other(
+    ledger_of: Callable[..., FleetLedger], closing: list[FleetLedger]
+) -> None:
+    one, two = ledger_of(), ledger_of()
+    closing += [one, two]
+    a, b = presets.binance_spot(shared=one), presets.binance_spot(shared=two)
+    conn = b.connection_id("b")
+    assert (await b.acquire_connect_async(conn, 0.0)).allowed
+    assert b.acquire_message(conn, 0.0).allowed
+    seconds = a.report_violation(a.connection_id("a"), "close_1008", 0.0)
+    assert seconds == pytest.approx(1.0)
+    # b learns of it within max_age (0.25 s) plus a round trip, without ever waiting on Redis
+    await until(lambda: b.penalty_remaining(conn, 0.0) > 0, timeout=2.0)
+    assert b.penalty_remaining(conn, 0.0) <= 1.0
+    events: list[RateLimitEvent] = []
+    b.add_listener(events.append)
+    d = b.acquire_message(conn, 0.0)
+    assert not d.allowed and 0 < d.retry_after <= 1.0
+    assert [e.why for e in events if isinstance(e, Rejected)] == ["penalty"]
+    assert not (await b.acquire_connect_async(b.connection_id("b2"), 0.0)).allowed
+    await until(lambda: b.penalty_remaining(conn, 0.0) == 0, timeout=3.0)  # and it ends
