@@ -325,7 +325,8 @@ class FleetLedger:
         self.calls += 1
         aioredis = _import_redis_asyncio()
         try:
-            return await asyncio.wait_for(make(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                return await make()
         except (TimeoutError, OSError, aioredis.RedisError) as exc:
             self.failures += 1
             self._went_down(exc)

@@ -316,3 +316,34 @@ async def test_a_violation_in_one_process_holds_back_the_other(
     assert [e.why for e in events if isinstance(e, Rejected)] == ["penalty"]
     assert not (await b.acquire_connect_async(b.connection_id("b2"), 0.0)).allowed
     await until(lambda: b.penalty_remaining(conn, 0.0) == 0, timeout=3.0)  # and it ends
+
+
+async def test_a_client_waits_out_an_outage_and_sees_it_on_rate_limit_events(
+    closing: list[FleetLedger],
+) -> None:
+    from rxws import WebSocketClient
+    from rxws.protocols import GenericJson
+    from rxws.testing import MockVenue
+
+    server = RedisServer()
+    server.start()
+    try:
+        ledger = FleetLedger.from_url(server.url, prefix="client", timeout=0.2, probe_every=0.05)
+        closing.append(ledger)
+        limiter = presets.okx(shared=ledger, venue=None)
+        async with MockVenue(rate=0) as venue:
+            client = WebSocketClient(venue.url, protocol=GenericJson(), rate_limiter=limiter)
+            seen: list[RateLimitEvent] = []
+            client.rate_limit_events.subscribe(seen.append)
+            server.stop()
+            connecting = asyncio.ensure_future(client.connect())
+            await until(lambda: any(isinstance(e, Rejected) and e.why == "ledger" for e in seen))
+            assert not connecting.done() and not venue.connections  # fail_closed: it waits
+            server.start()
+            await asyncio.wait_for(connecting, 10.0)
+            assert len(venue.connections) == 1
+            kinds = [e.kind for e in seen]
+            assert kinds.index("ledger_unavailable") < kinds.index("ledger_restored")
+            await client.close()
+    finally:
+        server.close()
