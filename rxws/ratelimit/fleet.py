@@ -146,6 +146,9 @@ def _import_redis_asyncio() -> Any:
 class FleetLedger:
     """Shared budgets, leases and penalties for every process behind one venue budget.
 
+    A ledger binds to the asyncio loop it is first used on (its ``redis.asyncio`` client does too);
+    calls from other threads are handed to that loop. Use one ledger per loop.
+
     Args:
         client: a ``redis.asyncio.Redis`` client (give it socket timeouts near ``timeout``).
         prefix: the first part of every key (default ``"rxws"``); processes sharing a prefix and a
