@@ -26,6 +26,9 @@ Two tables, everything measured in the same run:
    - aiolimiter: real time, 200 asyncio tasks looping on ``await acquire()`` for ~3 s, the
      admission time read from ``loop.time()``.
 
+3. The fleet ledger (:mod:`fleet_ledger`): shared acquires through a real ``redis-server`` beside
+   the in-memory figure, and the event loop's longest stall while Redis is slow.
+
 aiolimiter and pyrate-limiter are benchmark-only dependencies (the ``bench`` extra).
 """
 
@@ -39,6 +42,8 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+from fleet_ledger import bench_fleet, print_fleet
 
 from rxws.ratelimit import FixedWindow, LeakyBucket, SlidingWindow, SlidingWindowCounter, TokenBucket
 
@@ -314,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     print_tables(speed, accuracy, empty)
+    fleet = bench_fleet(args.quick)
+    print_fleet(fleet)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(
@@ -325,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                     "empty_loop_ns": empty,
                     "try_acquire": speed,
                     "accuracy_50_per_s": accuracy,
+                    "fleet_ledger": fleet,
                 },
                 fh,
                 indent=2,

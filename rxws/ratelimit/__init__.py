@@ -10,6 +10,10 @@ Algorithms (pure, ``now`` in seconds, integer-nanosecond bookkeeping):
 from rules, and :mod:`rxws.ratelimit.presets` fills it in per venue, with a :class:`Headroom`
 inside each documented limit (:mod:`rxws.ratelimit.headroom`) and the dialect it belongs to
 (:mod:`rxws.ratelimit.pairing`).
+
+A fleet of processes behind one budget shares every rule through a :class:`FleetLedger`
+(Redis, asynchronous, leases for concurrent caps, an outage policy: :mod:`rxws.ratelimit.fleet`);
+connection ids unique across the fleet come from :func:`connection_id`.
 """
 
 from rxws.ratelimit.base import ALLOWED, Action, Algorithm, Decision, Scope
@@ -17,6 +21,8 @@ from rxws.ratelimit.buckets import LeakyBucket, TokenBucket
 from rxws.ratelimit.events import (
     ConnectionReleased,
     Dropped,
+    LedgerRestored,
+    LedgerUnavailable,
     PenaltyEnded,
     PenaltyStarted,
     Queued,
@@ -26,7 +32,10 @@ from rxws.ratelimit.events import (
     Throttled,
     ViolationReported,
 )
+from rxws.ratelimit.fleet import FleetLedger, SharedRule
+from rxws.ratelimit.fleet_penalty import FleetPenaltyBox
 from rxws.ratelimit.headroom import Headroom
+from rxws.ratelimit.identity import connection_id
 from rxws.ratelimit.limiter import Keys, RateLimiter, Rule
 from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy, Signal, classify_violation
 from rxws.ratelimit.redis_store import RedisLedger, RedisPenaltyBox, RedisSlidingWindow
@@ -41,9 +50,13 @@ __all__ = [
     "Decision",
     "Dropped",
     "FixedWindow",
+    "FleetLedger",
+    "FleetPenaltyBox",
     "Headroom",
     "Keys",
     "LeakyBucket",
+    "LedgerRestored",
+    "LedgerUnavailable",
     "Listener",
     "PenaltyBox",
     "PenaltyEnded",
@@ -60,6 +73,7 @@ __all__ = [
     "Rejected",
     "Rule",
     "Scope",
+    "SharedRule",
     "Signal",
     "SlidingWindow",
     "SlidingWindowCounter",
@@ -69,4 +83,5 @@ __all__ = [
     "ViolationReported",
     "WebSocketRateLimiter",
     "classify_violation",
+    "connection_id",
 ]

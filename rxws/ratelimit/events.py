@@ -22,6 +22,8 @@ from rxws.ratelimit.base import Action
 __all__ = [
     "ConnectionReleased",
     "Dropped",
+    "LedgerRestored",
+    "LedgerUnavailable",
     "PenaltyEnded",
     "PenaltyStarted",
     "Queued",
@@ -77,10 +79,11 @@ class Dropped(Event):
 class Rejected(Event):
     """The limiter refused an action.
 
-    ``why`` is ``"penalty"`` (a venue violation is being served), ``"rate"`` (a rate rule),
-    ``"connections"`` (the concurrent-connection cap) or ``"topics"`` (the per-connection topic cap;
-    ``retry_after`` is then ``inf``). Message-rate refusals are left to the queue in front of the
-    limiter, which reports them as ``Throttled``.
+        ``why`` is ``"penalty"`` (a venue violation is being served), ``"rate"`` (a rate rule),
+        ``"connections"`` (the concurrent-connection cap), ``"ledger"`` (the shared ledger is unavailable
+    and the policy is ``fail_closed``) or ``"topics"`` (the per-connection topic cap;
+        ``retry_after`` is then ``inf``). Message-rate refusals are left to the queue in front of the
+        limiter, which reports them as ``Throttled``.
     """
 
     model_config = ConfigDict(ser_json_inf_nan="strings")  # retry_after=inf survives JSON
@@ -122,6 +125,26 @@ class ConnectionReleased(Event):
     conn_id: str
 
 
+class LedgerUnavailable(Event):
+    """The shared ledger (Redis) stopped answering within its timeout; ``policy`` now decides.
+
+    ``policy`` is ``"fail_closed"`` (shared budgets refuse until it is back) or ``"local_share"``
+    (each process spends a local fraction of every shared budget). ``at`` is this host's monotonic
+    clock (the ledger has no caller clock); ``detail`` says what failed.
+    """
+
+    kind: Literal["ledger_unavailable"] = "ledger_unavailable"
+    policy: str
+    detail: str = ""
+
+
+class LedgerRestored(Event):
+    """The shared ledger answers again after ``downtime`` seconds; held leases were re-asserted."""
+
+    kind: Literal["ledger_restored"] = "ledger_restored"
+    downtime: float
+
+
 RateLimitEvent = Annotated[
     Throttled
     | Queued
@@ -130,7 +153,9 @@ RateLimitEvent = Annotated[
     | ViolationReported
     | PenaltyStarted
     | PenaltyEnded
-    | ConnectionReleased,
+    | ConnectionReleased
+    | LedgerUnavailable
+    | LedgerRestored,
     Field(discriminator="kind"),
 ]
 """Any rate-limit event, discriminated by ``kind``."""

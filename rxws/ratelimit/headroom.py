@@ -49,6 +49,17 @@ Defaults, and what they are sized from
   window stays free for the pong the transport sends unasked.
 
 ``Headroom()`` (both zero) or ``headroom=None`` gives the exact documented figures.
+
+Shared budgets
+--------------
+A budget shared by a fleet through :class:`~rxws.ratelimit.fleet.FleetLedger` is spent from
+grants made *before* the units are used, so while Redis answers it admits nothing beyond the rule
+the headroom produced. The grant-to-use delay (at most the ledger's ``hold``) is not taken from
+this margin: a window logs each grant at the end of its hold, and a bucket gives up what refills
+in ``hold`` (:mod:`rxws.ratelimit.fleet`), so the margin above still covers only the network and
+the scheduler. During a Redis outage with ``outage="local_share"`` each process spends
+``local_share`` of the headroom-reduced figure alone, so a fleet of ``P`` processes stays inside
+it when ``local_share <= 1 / P``; with ``fail_closed`` nothing new is admitted.
 """
 
 from __future__ import annotations

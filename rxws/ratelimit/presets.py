@@ -20,12 +20,18 @@ Dialect: every preset names the venue whose dialect it belongs to (``venue``, a 
 Share one instance between every client behind the same IP (and account): budgets are per IP,
 not per client. The ``ip``/``uid``/``product`` arguments only label the keys.
 
-Several *processes* behind one IP share the connection budget and the penalties through Redis:
-pass ``shared=`` a :class:`~rxws.ratelimit.redis_store.RedisLedger` (or a redis-py client) to
-:func:`binance_spot`, :func:`binance_usdm`, :func:`okx`, :func:`bybit` or :func:`kraken`. The
-connection-attempt window then lives in Redis (keys ``<prefix>:<venue>:connect:ip:<ip>``), and so
-do the penalties of every scope but the connection; message and subscription budgets, counted per
-connection, stay in memory.
+Several *processes* (or hosts) behind one IP or account share every budget through Redis: pass
+``shared=`` a :class:`~rxws.ratelimit.fleet.FleetLedger` (or a ``redis.asyncio`` client, wrapped in
+a default one) to any preset. Every rule whose scope is wider than one connection (IP, account,
+product) and every concurrent-connection cap is then decided in Redis, atomically per action, on
+the server's clock, without blocking the event loop; penalties are shared too
+(:mod:`rxws.ratelimit.fleet`). Per-connection rules stay in memory (connection ids are unique).
+Every process must use the same preset arguments (headroom included).
+
+The older synchronous ledger (:class:`~rxws.ratelimit.redis_store.RedisLedger`, or a synchronous
+redis-py client) is still accepted by :func:`binance_spot`, :func:`binance_usdm`, :func:`okx`,
+:func:`bybit` and :func:`kraken`: it shares the connection-attempt window and the penalties only,
+with a blocking round trip per attempt.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import Any
 
 from rxws.ratelimit.base import Algorithm, Scope
 from rxws.ratelimit.buckets import TokenBucket
+from rxws.ratelimit.fleet import FleetLedger
 from rxws.ratelimit.headroom import DEFAULT_HEADROOM, Headroom
 from rxws.ratelimit.limiter import Rule
 from rxws.ratelimit.penalty import PenaltyPolicy
@@ -54,14 +61,30 @@ __all__ = [
 
 SOURCE = "shared/VENUE_LIMITS.md, read 2026-11-25"
 
-Shared = RedisLedger | RedisClient | None
-"""What ``shared=`` takes: a ledger, a redis-py client (wrapped in a default ledger) or None."""
+Shared = FleetLedger | RedisLedger | RedisClient | None
+"""What ``shared=`` takes: a :class:`~rxws.ratelimit.fleet.FleetLedger` (or a ``redis.asyncio``
+client, wrapped in a default one), the older synchronous ledger or client, or None."""
+
+
+def _fleet(shared: Shared) -> FleetLedger | None:
+    if isinstance(shared, FleetLedger):
+        return shared
+    if shared is not None and type(shared).__module__.startswith("redis.asyncio"):
+        return FleetLedger(shared)
+    return None
 
 
 def _ledger(shared: Shared) -> RedisLedger | None:
-    if shared is None or isinstance(shared, RedisLedger):
-        return shared
+    if shared is None or isinstance(shared, RedisLedger | FleetLedger) or _fleet(shared) is not None:
+        return shared if isinstance(shared, RedisLedger) else None
     return RedisLedger(shared)
+
+
+def _fleet_only(shared: Shared, name: str) -> FleetLedger | None:
+    fleet = _fleet(shared)
+    if shared is not None and fleet is None:
+        raise ValueError(f"{name}(shared=...) needs a FleetLedger (or a redis.asyncio client)")
+    return fleet
 
 
 def _connect_window(ledger: RedisLedger | None, venue: str, limit: int, per: float) -> Algorithm:
@@ -70,7 +93,11 @@ def _connect_window(ledger: RedisLedger | None, venue: str, limit: int, per: flo
     return ledger.sliding_window(f"{venue}:connect", limit, per)
 
 
-def _penalties(ledger: RedisLedger | None, venue: str, policy: PenaltyPolicy | None) -> dict[str, Any]:
+def _penalties(shared: Shared, venue: str, policy: PenaltyPolicy | None) -> dict[str, Any]:
+    fleet = _fleet(shared)
+    if fleet is not None:
+        return {"ledger": fleet, "penalty_store": fleet.penalty_box(f"{venue}:penalty", policy)}
+    ledger = _ledger(shared)
     if ledger is None:
         return {"penalty": policy}
     return {"penalty_store": ledger.penalty_box(f"{venue}:penalty", policy)}
@@ -107,7 +134,7 @@ def _binance(
             )
         ],
         max_topics_per_connection=1024,
-        **_penalties(ledger, name, PenaltyPolicy(initial=1.0, factor=2.0, max=600.0, reset_after=300.0)),
+        **_penalties(shared, name, PenaltyPolicy(initial=1.0, factor=2.0, max=600.0, reset_after=300.0)),
     )
 
 
@@ -133,9 +160,10 @@ def binance_spot(
     A close 1008 "Too many requests" or an HTTP 429/418 starts a penalty (1 s doubling to 10 min;
     Binance's own bans run from 2 min to 3 days, so a Retry-After is honoured when longer).
 
-    ``shared=`` a :class:`~rxws.ratelimit.redis_store.RedisLedger` (or redis-py client) counts
-    the 300 attempts per 5 minutes, and keeps the penalties, in Redis, across every process
-    behind the IP (one round trip per connection attempt); every process must use the same
+    ``shared=`` a :class:`~rxws.ratelimit.fleet.FleetLedger` counts the 300 attempts per 5
+    minutes, and keeps the penalties, in Redis, across every process behind the IP, without
+    blocking the loop (the older synchronous :class:`~rxws.ratelimit.redis_store.RedisLedger`
+    does the same with one blocking round trip per attempt); every process must use the same
     headroom.
 
     ``headroom`` (default 10% of each count, 0.25 s added to each window: see
@@ -205,7 +233,7 @@ def okx(
             )
         ],
         unsubscribe_counts=True,
-        **_penalties(ledger, "okx", None),
+        **_penalties(shared, "okx", None),
     )
 
 
@@ -230,7 +258,8 @@ def bybit(
       a ``watch()`` that would take a connection's ``args`` past 21,000 characters.
 
     ``shared=``: the connection rate and penalties counted in Redis (see :func:`binance_spot`);
-    the cap on open connections stays per process.
+    with a :class:`~rxws.ratelimit.fleet.FleetLedger` the cap on open connections is shared too
+    (as leases); with the older synchronous ledger it stays per process.
 
     ``headroom`` (default 10% of each count, 0.25 s added to each window: see
     :mod:`rxws.ratelimit.headroom`); ``venue`` (default ``'bybit'``): the dialect these
@@ -248,7 +277,7 @@ def bybit(
             Rule(_connect_window(ledger, "bybit", 500, 300.0), Scope.IP, name="500 connections / 5 min / IP")
         ],
         max_connections={Scope.PRODUCT if market else Scope.IP: 1000},
-        **_penalties(ledger, "bybit", None),
+        **_penalties(shared, "bybit", None),
     )
 
 
@@ -257,6 +286,7 @@ def coinbase(
     ip: str = "local",
     uid: str | None = None,
     advanced_trade: bool = False,
+    shared: Shared = None,
     headroom: Headroom | None = DEFAULT_HEADROOM,
     venue: str | None = "coinbase",
 ) -> VenueRateLimiter:
@@ -276,6 +306,10 @@ def coinbase(
     unauthenticated, 8 messages per second per IP (both documented ``SlidingWindow(8, 1)``; paced
     at 7 per 1.25 s).
 
+    ``shared=`` a :class:`~rxws.ratelimit.fleet.FleetLedger`: the connection bucket and the
+    per-IP message window are decided in Redis for every process behind the IP (messages spent
+    from blocks granted in advance: see :mod:`rxws.ratelimit.fleet`), and penalties are shared.
+
     rxws ships no Coinbase dialect: a custom one pairs with this preset by declaring
     ``name = "coinbase"`` (the same for Advanced Trade, whose messages differ).
 
@@ -283,6 +317,7 @@ def coinbase(
     :mod:`rxws.ratelimit.headroom`); ``venue`` (default ``'coinbase'``): the dialect these
     limits belong to, None to lend them to any dialect.
     """
+    sharing = _penalties(_fleet_only(shared, "coinbase"), "coinbase", None)
     if advanced_trade:
         return VenueRateLimiter(
             name="coinbase_advanced",
@@ -292,6 +327,7 @@ def coinbase(
             uid=uid,
             connect=[Rule(SlidingWindow(8, 1.0), Scope.IP, name="8 connections / s / IP")],
             message=[Rule(SlidingWindow(8, 1.0), Scope.IP, name="8 messages / s / IP")],
+            **sharing,
         )
     return VenueRateLimiter(
         name="coinbase",
@@ -301,6 +337,7 @@ def coinbase(
         uid=uid,
         connect=[Rule(TokenBucket(8, 1.0, 20), Scope.IP, name="8 connections / s / IP, burst 20")],
         message=[Rule(SlidingWindow(100, 1.0), Scope.IP, name="100 messages / s / IP")],
+        **sharing,
     )
 
 
@@ -344,7 +381,7 @@ def kraken(
             )
         ],
         **_penalties(
-            ledger, "kraken", PenaltyPolicy(initial=600.0, factor=2.0, max=3600.0, reset_after=600.0)
+            shared, "kraken", PenaltyPolicy(initial=600.0, factor=2.0, max=3600.0, reset_after=600.0)
         ),
     )
 
@@ -357,6 +394,7 @@ def deribit(
     *,
     ip: str = "local",
     uid: str | None = None,
+    shared: Shared = None,
     headroom: Headroom | None = DEFAULT_HEADROOM,
     venue: str | None = "deribit",
 ) -> VenueRateLimiter:
@@ -375,11 +413,16 @@ def deribit(
 
     An error 10028 ``too_many_requests`` terminates the session; report it as ``deribit_10028``.
 
+    ``shared=`` a :class:`~rxws.ratelimit.fleet.FleetLedger`: both credit pools (per account or
+    IP) and the 32-connection cap (as leases) are decided in Redis for every process, and
+    penalties are shared. The pools give up what refills in the ledger's ``hold``.
+
     ``headroom`` (default 10% of each count, 0.25 s added to each window: see
     :mod:`rxws.ratelimit.headroom`); ``venue`` (default ``'deribit'``): the dialect these
     limits belong to, None to lend them to any dialect.
     """
     credit_scope = Scope.UID if uid else Scope.IP
+    sharing = _penalties(_fleet_only(shared, "deribit"), "deribit", None)
     return VenueRateLimiter(
         name="deribit",
         venue=venue,
@@ -403,6 +446,7 @@ def deribit(
                 name="subscribe credits: 3,000 / request, pool 30,000, refill 10,000 / s (unverified)",
             )
         ],
+        **sharing,
     )
 
 

@@ -1,4 +1,8 @@
-"""The shared Redis ledger: budgets and penalties that several processes on one IP count together.
+"""The synchronous Redis ledger: budgets and penalties that several processes on one IP count together.
+
+Its successor is :class:`~rxws.ratelimit.fleet.FleetLedger` (asynchronous, every rule, leases,
+an outage policy): this module's calls block the caller for a round trip, which on an event loop
+stalls every connection while Redis is slow. It stays for synchronous callers.
 
 A venue counts connection attempts per IP, not per process: five processes reconnecting in a loop
 exhaust Binance's 300 attempts per 5 minutes together. The in-memory algorithms cannot see each
@@ -68,6 +72,7 @@ from types import ModuleType
 from typing import Any, Literal, Protocol
 
 from rxws.exceptions import SharedStoreError
+from rxws.ratelimit._lua import REMAINING_LUA, REPORT_LUA, WINDOW_LUA
 from rxws.ratelimit.base import ALLOWED, Decision, cost_error, positive_amount, positive_ns
 from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy
 
@@ -138,88 +143,6 @@ def _retry_after_us(now: float, t_us: int, wait_us: int) -> float:
     return r + 1e-6  # pragma: no cover - unreachable for finite inputs
 
 
-def _now_us_lua() -> str:
-    return """
-local t
-if ARGV[CLOCK] == '' then
-  local now = redis.call('TIME')
-  t = tonumber(now[1]) * 1000000 + tonumber(now[2])
-else
-  t = tonumber(ARGV[CLOCK])
-end
-"""
-
-
-_WINDOW_LUA = (
-    """
--- KEYS[1] log: sorted set, score = admission time (µs), member = "<t>:<seq>:<cost>"
--- KEYS[2] meta: hash with total (live cost), last (latest time recorded, µs), seq
--- ARGV: mode (0 check, 1 commit, 2 try_acquire), cost, limit, per (µs), time (µs) or '' for TIME
--- returns {allowed (0/1), wait (µs), t (µs)}
-local log, meta = KEYS[1], KEYS[2]
-local mode = tonumber(ARGV[1])
-local cost = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-local per = tonumber(ARGV[4])
-"""
-    + _now_us_lua().replace("CLOCK", "5")
-    + """
-local state = redis.call('HMGET', meta, 'total', 'last')
-local total = tonumber(state[1]) or 0
-local last = tonumber(state[2])
-if last and t < last then t = last end
-local edge = string.format('%.0f', t - per)
-local gone = redis.call('ZRANGEBYSCORE', log, '-inf', edge)
-local dirty = #gone > 0
-for i = 1, #gone do
-  total = total - tonumber(string.match(gone[i], '[^:]+$'))
-end
-if dirty then redis.call('ZREMRANGEBYSCORE', log, '-inf', edge) end
-if redis.call('ZCARD', log) == 0 then total = 0 end
-local allowed = mode == 1 or total + cost <= limit
-local wait = 0
-if allowed then
-  if mode ~= 0 then
-    if cost > 0 then
-      local seq = redis.call('HINCRBY', meta, 'seq', 1)
-      local ts = string.format('%.0f', t)
-      redis.call('ZADD', log, ts, string.format('%s:%d:%s', ts, seq, ARGV[2]))
-      total = total + cost
-    end
-    last = t
-    dirty = true
-  end
-else
-  -- the oldest entries leave first: read just enough of them (usually one)
-  local need = total + cost - limit
-  local freed = 0
-  local start, chunk = 0, 1
-  wait = per
-  while wait == per do
-    local entries = redis.call('ZRANGE', log, start, start + chunk - 1, 'WITHSCORES')
-    if #entries == 0 then break end
-    for i = 1, #entries, 2 do
-      freed = freed + tonumber(string.match(entries[i], '[^:]+$'))
-      if freed >= need then
-        wait = tonumber(entries[i + 1]) + per - t
-        break
-      end
-    end
-    start, chunk = start + chunk, chunk * 4
-  end
-end
-if dirty then
-  redis.call('HSET', meta, 'total', string.format('%.17g', total), 'last', string.format('%.0f', last or t))
-  local ttl = math.ceil(per / 1000) + 1000
-  redis.call('PEXPIRE', log, ttl)
-  redis.call('PEXPIRE', meta, ttl)
-end
-if allowed then return {1, 0, t} end
-return {0, wait, t}
-"""
-)
-
-
 class RedisSlidingWindow:
     """At most ``limit`` cost in any ``per`` seconds, counted in Redis by every process sharing ``key``.
 
@@ -257,7 +180,7 @@ class RedisSlidingWindow:
         if not isinstance(key, str) or not key:
             raise ValueError(f"RedisSlidingWindow key must be a non-empty str, got {key!r}")
         self._client = client
-        self._script = client.register_script(_WINDOW_LUA)
+        self._script = client.register_script(WINDOW_LUA)
         self._set_key(key)
 
     def _set_key(self, key: str) -> None:
@@ -355,45 +278,6 @@ class RedisSlidingWindow:
         return self._run(2, now, cost)
 
 
-_REPORT_LUA = (
-    """
--- KEYS[1] penalty: hash with level (violations in a row) and until (end, µs)
--- ARGV: initial, factor, max, reset_after (seconds), retry_after (seconds or ''), time (µs or '')
--- returns {seconds from t to the end (µs), t (µs)}
-local initial, factor, maxs = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local reset_after = tonumber(ARGV[4]) * 1000000
-"""
-    + _now_us_lua().replace("CLOCK", "6")
-    + """
-local state = redis.call('HMGET', KEYS[1], 'level', 'until')
-local level = 0
-local until_ = tonumber(state[2])
-if until_ and t - until_ < reset_after then level = tonumber(state[1]) or 0 end
-local seconds = maxs
-if level <= 1000 then seconds = math.min(maxs, initial * factor ^ level) end
-local ra = tonumber(ARGV[5])
-if ra and ra > seconds then seconds = ra end
-local u = t + math.ceil(seconds * 1000000)
-if until_ and until_ > u then u = until_ end
-redis.call('HSET', KEYS[1], 'level', level + 1, 'until', string.format('%.0f', u))
-redis.call('PEXPIRE', KEYS[1], math.ceil((u - t + reset_after) / 1000) + 1000)
-return {u - t, t}
-"""
-)
-
-_REMAINING_LUA = (
-    """
--- KEYS[1] penalty hash; ARGV[1] time (µs or ''); returns {µs left (>= 0), t (µs)}
-"""
-    + _now_us_lua().replace("CLOCK", "1")
-    + """
-local until_ = tonumber(redis.call('HGET', KEYS[1], 'until'))
-if until_ and until_ > t then return {until_ - t, t} end
-return {0, t}
-"""
-)
-
-
 class RedisPenaltyBox:
     """Penalties per scope key shared through Redis: one process's violation holds back all.
 
@@ -439,8 +323,8 @@ class RedisPenaltyBox:
         self.prefix = prefix
         self._clock = _check_clock(clock)
         self._max_age = max_age
-        self._report = client.register_script(_REPORT_LUA)
-        self._remaining = client.register_script(_REMAINING_LUA)
+        self._report = client.register_script(REPORT_LUA)
+        self._remaining = client.register_script(REMAINING_LUA)
         self._local = PenaltyBox(self.policy)
         self._cache: dict[str, tuple[float, float]] = {}  # key -> (read at, ends at), _local_now()
         self._seen: set[str] = set()  # keys seen under penalty here, PenaltyEnded not yet given

@@ -8,106 +8,42 @@ presets (:mod:`rxws.ratelimit.presets`) are ``VenueRateLimiter`` instances fille
 A limiter is meant to be shared: every client behind the same IP (or account) should use the same
 instance, so their connections and messages count against one budget. Public methods are
 thread-safe; events are delivered to listeners after the internal lock is released.
+
+Several processes (or hosts) behind one budget share it through a
+:class:`~rxws.ratelimit.fleet.FleetLedger` (``ledger=``): every rule whose scope is in
+``shared_scopes`` and every concurrent-connection cap of those scopes is then decided in Redis
+(:mod:`rxws.ratelimit._shared` says how, without ever waiting for Redis on the caller's thread),
+and :meth:`VenueRateLimiter.acquire_connect_async` awaits the ledger's answer for a connection.
+Connection ids must be unique: take them from :meth:`VenueRateLimiter.connection_id`.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
+from rxws.ratelimit._interface import Listener, PenaltyStore, WebSocketRateLimiter
+from rxws.ratelimit._penalties import Penalties
+from rxws.ratelimit._shared import PENDING, SharedPart, charge, decide, shareable
 from rxws.ratelimit.base import ALLOWED, Action, Algorithm, Decision, Scope
 from rxws.ratelimit.events import (
     ConnectionReleased,
-    PenaltyEnded,
-    PenaltyStarted,
     RateLimitEvent,
     Rejected,
     ViolationReported,
 )
+from rxws.ratelimit.fleet import FleetLedger
 from rxws.ratelimit.headroom import Headroom
-from rxws.ratelimit.limiter import Keys, RateLimiter, Rule
+from rxws.ratelimit.identity import connection_id as _new_id
+from rxws.ratelimit.limiter import RateLimiter, Rule
 from rxws.ratelimit.penalty import PenaltyBox, PenaltyPolicy
 
 __all__ = ["Listener", "PenaltyStore", "VenueRateLimiter", "WebSocketRateLimiter"]
 
-Listener = Callable[[RateLimitEvent], None]
-"""Told every rate-limit event a limiter emits (see ``add_listener``)."""
-
 _INF = math.inf
-
-
-@runtime_checkable
-class WebSocketRateLimiter(Protocol):
-    """The decisions a WebSocket client asks of a venue's rate limiter.
-
-    Every method takes ``now`` in seconds from the caller's clock (the client's scheduler), and
-    every ``acquire_*`` returns a :class:`~rxws.ratelimit.Decision`. While a penalty is active,
-    every ``acquire_*`` is refused with ``retry_after`` = the seconds left.
-    """
-
-    def acquire_connect(self, conn_id: str, now: float) -> Decision:
-        """A connection attempt: connection-rate and concurrent-connection limits.
-
-        When allowed, ``conn_id`` counts as open until :meth:`release_connection`.
-        """
-        ...
-
-    def release_connection(self, conn_id: str, now: float) -> None:
-        """``conn_id`` ended: free its concurrent slot and its per-connection budgets."""
-        ...
-
-    def acquire_message(self, conn_id: str, now: float, cost: float = 1.0) -> Decision:
-        """One outbound frame on ``conn_id`` (subscribe frames, pings and pongs included)."""
-        ...
-
-    def acquire_subscribe(self, conn_id: str, now: float, topics: int) -> Decision:
-        """Adding ``topics`` topics to ``conn_id``: topic cap and subscribe-request rate.
-
-        A topic cap that would be exceeded answers ``retry_after=inf``: waiting never frees it.
-        """
-        ...
-
-    def release_subscriptions(self, conn_id: str, now: float, topics: int) -> None:
-        """``topics`` topics were unsubscribed from ``conn_id``."""
-        ...
-
-    def report_violation(
-        self, conn_id: str, signal: str, now: float, retry_after: float | None = None
-    ) -> float:
-        """The venue said "too many": start or extend a penalty; returns its seconds from ``now``."""
-        ...
-
-    def add_listener(self, fn: Listener) -> Callable[[], None]:
-        """Call ``fn`` with every event; returns a function that removes it."""
-        ...
-
-
-class PenaltyStore(Protocol):
-    """Where a :class:`VenueRateLimiter` keeps penalties: a local
-    :class:`~rxws.ratelimit.PenaltyBox` by default, or a shared one
-    (:class:`~rxws.ratelimit.redis_store.RedisPenaltyBox`) so every process behind an IP obeys it.
-    """
-
-    policy: PenaltyPolicy
-
-    def __len__(self) -> int:
-        """0 only when no penalty can be active (the limiter then skips asking)."""
-        ...
-
-    def report(self, key: str, now: float, retry_after: float | None = None) -> float:
-        """Start or extend the penalty of ``key``; returns the seconds from ``now`` to its end."""
-        ...
-
-    def remaining(self, key: str, now: float) -> float:
-        """Seconds left of the penalty of ``key`` (0.0 when none is active)."""
-        ...
-
-    def ended(self, key: str, now: float) -> bool:
-        """True once, on the first call after the penalty of ``key`` ended."""
-        ...
 
 
 @dataclass(slots=True)
@@ -181,6 +117,9 @@ class VenueRateLimiter:
         penalty: PenaltyPolicy | None = None,
         penalty_store: PenaltyStore | None = None,
         penalty_scope: Scope = Scope.IP,
+        # Sharing
+        ledger: FleetLedger | None = None,
+        shared_scopes: Iterable[Scope] = (Scope.GLOBAL, Scope.IP, Scope.UID, Scope.PRODUCT),
         # Safety
         venue: str | None = None,
         headroom: Headroom | None = None,
@@ -196,9 +135,18 @@ class VenueRateLimiter:
             Scope.UID: uid,
             Scope.PRODUCT: product,
         }
-        self._connect = RateLimiter(*_rules(connect, Scope.IP, headroom), sweep_every=sweep_every)
-        self._message = RateLimiter(*_rules(message, Scope.CONNECTION, headroom), sweep_every=sweep_every)
-        self._subscribe = RateLimiter(*_rules(subscribe, Scope.CONNECTION, headroom), sweep_every=sweep_every)
+        rules = {
+            Action.CONNECT: _rules(connect, Scope.IP, headroom),
+            Action.MESSAGE: _rules(message, Scope.CONNECTION, headroom),
+            Action.SUBSCRIBE: _rules(subscribe, Scope.CONNECTION, headroom),
+        }
+        self._all_rules = rules
+        scopes = frozenset(Scope(s) for s in shared_scopes) if ledger is not None else frozenset()
+        self.shared_scopes = scopes
+        local = {a: tuple(r for r in rs if not shareable(r, scopes)) for a, rs in rules.items()}
+        self._connect = RateLimiter(*local[Action.CONNECT], sweep_every=sweep_every)
+        self._message = RateLimiter(*local[Action.MESSAGE], sweep_every=sweep_every)
+        self._subscribe = RateLimiter(*local[Action.SUBSCRIBE], sweep_every=sweep_every)
         self._max_connections: dict[Scope, int] = {}
         for scope, cap in (max_connections or {}).items():
             if not isinstance(cap, int) or cap < 1:
@@ -215,11 +163,29 @@ class VenueRateLimiter:
         if penalty_store is not None and penalty is not None:
             raise ValueError("pass the PenaltyPolicy to the penalty_store, not also as penalty=")
         self._penalties: PenaltyStore = penalty_store if penalty_store is not None else PenaltyBox(penalty)
-        self._penalty_scope = Scope(penalty_scope)
+        self._pen = Penalties(self._penalties, penalty_scope)
         self._conns: dict[str, _Conn] = {}
         self._open: dict[tuple[Scope, Hashable], int] = {}
         self._listeners: tuple[Listener, ...] = ()
         self._lock = threading.RLock()
+        self.ledger = ledger
+        self._shared: SharedPart | None = None
+        self._local_caps = dict(self._max_connections)
+        if ledger is not None:
+            shared_rules = {a: tuple(r for r in rs if shareable(r, scopes)) for a, rs in rules.items()}
+            caps = {s: c for s, c in self._max_connections.items() if s in scopes}
+            self._local_caps = {s: c for s, c in self._max_connections.items() if s not in scopes}
+            self._shared = SharedPart(ledger, name, shared_rules, caps, self._lock)
+            ledger.add_listener(lambda event: self._emit([event]))
+
+    def connection_id(self, label: str) -> str:
+        """A new id for a connection, unique in the process and, with a ledger, in the fleet.
+
+        ``"<label>#<random 64-bit process token>-<n>"``: two clients of one URL (whose names, the
+        default label, are equal) get different ids, so per-connection budgets, caps and releases
+        follow each connection (:mod:`rxws.ratelimit.identity`).
+        """
+        return _new_id(label)
 
     def __repr__(self) -> str:
         return f"VenueRateLimiter(name={self.name!r}, venue={self.venue!r}, ip={self._identity[Scope.IP]!r})"
@@ -232,18 +198,22 @@ class VenueRateLimiter:
 
     @property
     def connect_rules(self) -> tuple[Rule, ...]:
-        """Rules for connection attempts."""
-        return self._connect.rules
+        """Rules for connection attempts (shared ones included)."""
+        return self._all_rules[Action.CONNECT]
 
     @property
     def message_rules(self) -> tuple[Rule, ...]:
-        """Rules for outbound frames."""
-        return self._message.rules
+        """Rules for outbound frames (shared ones included)."""
+        return self._all_rules[Action.MESSAGE]
 
     @property
     def subscribe_rules(self) -> tuple[Rule, ...]:
-        """Rules for subscribe requests."""
-        return self._subscribe.rules
+        """Rules for subscribe requests (shared ones included)."""
+        return self._all_rules[Action.SUBSCRIBE]
+
+    def shared_rules(self, action: Action) -> tuple[Rule, ...]:
+        """The rules of ``action`` decided by the ledger (empty without one)."""
+        return self._shared.rules(Action(action)) if self._shared is not None else ()
 
     @property
     def max_connections(self) -> Mapping[Scope, int]:
@@ -266,10 +236,7 @@ class VenueRateLimiter:
     def penalty_remaining(self, conn_id: str, now: float) -> float:
         """Seconds left of any penalty ``conn_id`` is under (0.0 when none)."""
         with self._lock:
-            return max(
-                (self._penalties.remaining(k, now) for k in self._penalty_keys(self._keys(conn_id))),
-                default=0.0,
-            )
+            return self._pen.remaining(self._keys(conn_id), now)
 
     # Listeners --------------------------------------------------------------------------------
     def add_listener(self, fn: Listener) -> Callable[[], None]:
@@ -296,36 +263,12 @@ class VenueRateLimiter:
         if error is not None:
             raise error
 
-    # Keys and penalties -----------------------------------------------------------------------
+    # Keys -----------------------------------------------------------------------
     def _keys(self, conn_id: str) -> dict[Scope, Hashable]:
         conn = self._conns.get(conn_id)
         if conn is not None:
             return conn.keys
         return {**self._identity, Scope.CONNECTION: conn_id}
-
-    @staticmethod
-    def _penalty_keys(keys: Mapping[Scope, Hashable]) -> Iterable[str]:
-        yield "global"
-        for scope, key in keys.items():
-            if key is not None:
-                yield f"{scope.value}:{key}"
-
-    def _penalized(
-        self, action: Action, conn_id: str, keys: Keys, now: float, events: list[RateLimitEvent]
-    ) -> Decision | None:
-        if not len(self._penalties):
-            return None
-        wait = 0.0
-        for pkey in self._penalty_keys(keys):
-            if self._penalties.ended(pkey, now):
-                events.append(PenaltyEnded(at=now, scope=pkey))
-            rem = self._penalties.remaining(pkey, now)
-            if rem > wait:
-                wait = rem
-        if wait <= 0.0:
-            return None
-        events.append(Rejected(at=now, action=action, conn_id=conn_id, why="penalty", retry_after=wait))
-        return Decision(False, wait)
 
     # Connections ------------------------------------------------------------------------------
     def acquire_connect(
@@ -349,6 +292,31 @@ class VenueRateLimiter:
         finally:
             self._emit(events)
 
+    async def acquire_connect_async(
+        self,
+        conn_id: str,
+        now: float,
+        *,
+        ip: str | None = None,
+        uid: str | None = None,
+        product: str | None = None,
+    ) -> Decision:
+        """:meth:`acquire_connect`, awaiting the shared ledger's answer instead of asking to retry.
+
+        Without a ledger it answers at once. With one, the wait is bounded by the ledger's
+        ``timeout`` (past it the outage policy answers); the event loop is never blocked.
+        """
+        shared = self._shared
+        started = time.monotonic()
+        for _ in range(10_000):
+            d = self.acquire_connect(
+                conn_id, now + (time.monotonic() - started), ip=ip, uid=uid, product=product
+            )
+            if d is not PENDING or shared is None:
+                return d
+            await shared.wait(conn_id)
+        return d  # pragma: no cover - the ledger answers or times out long before
+
     def _acquire_connect(
         self,
         conn_id: str,
@@ -363,28 +331,33 @@ class VenueRateLimiter:
         for scope, override in ((Scope.IP, ip), (Scope.UID, uid), (Scope.PRODUCT, product)):
             if override is not None:
                 keys[scope] = override
-        denied = self._penalized(Action.CONNECT, conn_id, keys, now, events)
+        denied = self._pen.check(Action.CONNECT, conn_id, keys, now, events)
         if denied is not None:
             return denied
         slots: list[tuple[Scope, Hashable]] = []
         if conn is None or not conn.open:
-            for scope, cap in self._max_connections.items():
+            for scope, cap in self._local_caps.items():
                 key = keys.get(scope)
                 if key is None and scope is not Scope.GLOBAL:
                     continue
                 if self._open.get((scope, key), 0) >= cap:
+                    why = "connections"  # only a release frees a slot
                     events.append(
-                        Rejected(
-                            at=now,
-                            action=Action.CONNECT,
-                            conn_id=conn_id,
-                            why="connections",
-                            retry_after=_INF,
-                        )
+                        Rejected(at=now, action=Action.CONNECT, conn_id=conn_id, why=why, retry_after=_INF)
                     )
                     return Decision(False, _INF)
                 slots.append((scope, key))
-        d = self._connect.try_acquire(now, keys=keys)
+        if self._shared is not None:
+            d = self._connect.check(now, keys=keys)
+            if d.allowed:
+                d = self._shared.connect(conn_id, keys, now, events)
+                if not d.allowed:
+                    return d
+                self._connect.commit(now, keys=keys)
+                if conn is None or not conn.open:
+                    slots.extend((s, keys.get(s)) for s in self._max_connections if s not in self._local_caps)
+        else:
+            d = self._connect.try_acquire(now, keys=keys)
         if not d.allowed:
             events.append(
                 Rejected(
@@ -418,6 +391,8 @@ class VenueRateLimiter:
                         self._open.pop(slot, None)
                 for limiter in (self._message, self._subscribe, self._connect):
                     limiter.forget(Scope.CONNECTION, conn_id)
+                if self._shared is not None:
+                    self._shared.release(conn_id)
                 events.append(ConnectionReleased(at=now, conn_id=conn_id))
         finally:
             self._emit(events)
@@ -433,10 +408,10 @@ class VenueRateLimiter:
         try:
             with self._lock:
                 keys = self._keys(conn_id)
-                denied = self._penalized(Action.MESSAGE, conn_id, keys, now, events)
+                denied = self._pen.check(Action.MESSAGE, conn_id, keys, now, events)
                 if denied is not None:
                     return denied
-                return self._message.try_acquire(now, cost, keys=keys)
+                return decide(self._message, self._shared, Action.MESSAGE, conn_id, keys, now, cost, events)
         finally:
             if events:
                 self._emit(events)
@@ -448,7 +423,7 @@ class VenueRateLimiter:
         must know — the next frames then wait for it.
         """
         with self._lock:
-            self._message.commit(now, cost, keys=self._keys(conn_id))
+            charge(self._message, self._shared, Action.MESSAGE, conn_id, self._keys(conn_id), now, cost)
 
     # Subscriptions ----------------------------------------------------------------------------
     def acquire_subscribe(self, conn_id: str, now: float, topics: int) -> Decision:
@@ -463,7 +438,7 @@ class VenueRateLimiter:
         try:
             with self._lock:
                 keys = self._keys(conn_id)
-                denied = self._penalized(Action.SUBSCRIBE, conn_id, keys, now, events)
+                denied = self._pen.check(Action.SUBSCRIBE, conn_id, keys, now, events)
                 if denied is not None:
                     return denied
                 conn = self._conns.get(conn_id)
@@ -476,17 +451,15 @@ class VenueRateLimiter:
                         )
                     )
                     return Decision(False, _INF)
-                d = self._subscribe.try_acquire(now, keys=keys)
+                d = decide(self._subscribe, self._shared, Action.SUBSCRIBE, conn_id, keys, now, 1.0, events)
                 if not d.allowed:
-                    events.append(
-                        Rejected(
-                            at=now,
-                            action=Action.SUBSCRIBE,
-                            conn_id=conn_id,
-                            why="rate",
-                            retry_after=d.retry_after,
+                    if d is not PENDING and not (events and isinstance(events[-1], Rejected)):
+                        why, wait = "rate", d.retry_after  # (the ledger says why itself)
+                        events.append(
+                            Rejected(
+                                at=now, action=Action.SUBSCRIBE, conn_id=conn_id, why=why, retry_after=wait
+                            )
                         )
-                    )
                     return d
                 if conn is None:
                     conn = self._conns[conn_id] = _Conn(keys)
@@ -502,7 +475,9 @@ class VenueRateLimiter:
             if conn is not None:
                 conn.topics = max(0, conn.topics - topics)
             if self._unsubscribe_counts:
-                self._subscribe.commit(now, keys=self._keys(conn_id))
+                charge(
+                    self._subscribe, self._shared, Action.SUBSCRIBE, conn_id, self._keys(conn_id), now, 1.0
+                )
 
     # Violations -------------------------------------------------------------------------------
     def report_violation(
@@ -522,19 +497,6 @@ class VenueRateLimiter:
         events: list[RateLimitEvent] = [ViolationReported(at=now, conn_id=conn_id, signal=signal)]
         try:
             with self._lock:
-                keys = self._keys(conn_id)
-                target = Scope(scope) if scope is not None else self._penalty_scope
-                key = keys.get(target)
-                if target is Scope.GLOBAL:
-                    pkey = "global"
-                elif key is None:  # e.g. a UID penalty without a uid: fall back to the IP
-                    pkey = f"{Scope.IP.value}:{keys.get(Scope.IP)}"
-                else:
-                    pkey = f"{target.value}:{key}"
-                if self._penalties.ended(pkey, now):
-                    events.append(PenaltyEnded(at=now, scope=pkey))
-                seconds = self._penalties.report(pkey, now, retry_after)
-                events.append(PenaltyStarted(at=now, scope=pkey, seconds=seconds))
-                return seconds
+                return self._pen.report(self._keys(conn_id), now, retry_after, scope, events)
         finally:
             self._emit(events)
