@@ -34,15 +34,22 @@ the topic: see restarts below). :meth:`TopicMerge.remove_source` forgets it.
   superseded) until its own numbers go back (it crossed the restart, whether or not it received
   the restart message itself), which moves it to the current chain; then the usual rule applies
   (the other source's copy already went out). So two sources seeing the same restart open one
-  new chain, not two. If every source on the current chain is removed, the stale
-  ones are moved to it and ``M`` becomes the highest of their numbers, so a lone survivor is
-  never swallowed forever (the tracker then reports the jump as a gap).
-- A source first known *after* a restart was seen is put on the current chain; one known
-  before (by :meth:`TopicMerge.add_source` at subscribe time, or a first offer) stays on its
-  chain until it shows the restart. A source whose first message already belongs to a restarted
-  chain that the others have not yet shown is the one ambiguous case: it counts as the current
-  chain; when the others then restart, it stays stale (its copies are duplicates) until they
-  are removed.
+  new chain, not two. If every source on the current chain is removed, the stale ones are
+  moved to it and ``M`` becomes the highest of their numbers, so a lone survivor is never
+  swallowed forever (the tracker then reports the jump as a gap).
+- A source joins the chain current at its first offer. One made known earlier by
+  :meth:`TopicMerge.add_source` (at subscribe time) keeps the chain current then: if a restart
+  is shown before its first offer, that offer joins the new chain only if it is at or below
+  ``M`` (a number above it is taken for the old chain's late snapshot and left out, as is the
+  rest until its numbers go back or fall to ``M``). Without ``add_source``, a newcomer's late
+  old-chain message would be taken as new; with it, a newcomer that leads the new chain is a
+  duplicate until another source catches up. Both need a restart during the newcomer's
+  subscription.
+- Limits, shared with :class:`~rxws.core.sequence.SequenceTracker`: a restart whose own
+  message every source missed and whose new numbers fall inside the current chain's range (not
+  below its start) looks like duplicates until the numbers pass ``M``; and a source lagging
+  behind another past a message only it received loses that message (it was superseded: the
+  tracker reports the jump where the leader made it). Nothing is held back to reorder.
 
 **Keyed messages** (``seq`` None, ``key`` not None: a dialect's
 :meth:`~rxws.protocols.base.VenueProtocol.dedupe_key`, e.g. trade ids): delivered iff ``key``
@@ -148,20 +155,24 @@ class TopicMerge:
             own = src.last
             src.last = last
             mark = self._mark
-            if own is not None and last < own:  # back on the source's own stream
-                if src.epoch != self._epoch:
-                    src.epoch = self._epoch  # a stale source crossed the restart the others showed
-                elif reset or (prev is not None and last < prev) or first < self._start:
-                    self._epoch = src.epoch = self._epoch + 1  # a new chain, first seen here
-                    self._mark, self._start = last, first
-                    self.restarts += 1
-                    self.delivered += 1
-                    src.caught = True
-                    return True
-            if src.epoch != self._epoch:  # still on an older chain
-                src.caught = False
-                self.duplicates += 1
-                return False
+            if src.epoch != self._epoch:  # on an older chain: stale
+                if (last < own) if own is not None else (mark is not None and last <= mark):
+                    src.epoch = self._epoch  # it crossed the restart the others showed
+                else:
+                    src.caught = False
+                    self.duplicates += 1
+                    return False
+            elif (
+                own is not None
+                and last < own
+                and (reset or (prev is not None and last < prev) or first < self._start)
+            ):  # back on the source's own stream, saying so or below the chain: a new chain
+                self._epoch = src.epoch = self._epoch + 1
+                self._mark, self._start = last, first
+                self.restarts += 1
+                self.delivered += 1
+                src.caught = True
+                return True
             if mark is None or last > mark:
                 if mark is None:
                     self._start = first

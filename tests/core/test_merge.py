@@ -1,57 +1,21 @@
 """Tests for rxws.core.merge: one topic merged from several sources, each message once.
 
-The corpus tests feed real venue chains (tests/data, loaded by tests/corpus.py) through two or
-three sources in every (or many) interleavings; the expected outputs are the venues' documented
-chains, computed from the frames' raw fields here, never by running the merge.
+Unit tests of each rule, then Hypothesis properties: random interleavings of two and three
+sources' deliveries of one venue sequence, with random losses and repeats per source. Real venue
+chains (tests/data) are in test_merge_corpus.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from itertools import combinations, pairwise
-from typing import Any
+from itertools import pairwise
 
 import pytest
-from corpus import messages
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from merge_helpers import gaps_of, one
 
 from rxws.core.merge import TopicMerge
-from rxws.core.sequence import SequenceTracker
-from rxws.events import GapDetected
-from rxws.protocols import Binance, Bybit, Deribit, Okx
-from rxws.protocols.base import Seq, VenueProtocol
-
-
-def one(n: int, prev: int | None = None, reset: bool = False) -> Seq:
-    return Seq(n, n, prev, reset)
-
-
-def gaps_of(seqs: Sequence[Seq]) -> list[GapDetected]:
-    """The gaps a SequenceTracker reports for the merged output ``seqs``."""
-    tracker = SequenceTracker()
-    out = [tracker.observe("t", s, float(i)) for i, s in enumerate(seqs)]
-    return [g for g in out if g is not None]
-
-
-def interleavings(a: int, b: int) -> Iterator[list[int]]:
-    """Every order of ``a`` offers of source 1 and ``b`` offers of source 2, each source in order."""
-    for positions in combinations(range(a + b), a):
-        chosen = set(positions)
-        yield [1 if i in chosen else 2 for i in range(a + b)]
-
-
-def run(merge: TopicMerge, order: Sequence[int], streams: dict[int, Sequence[Any]]) -> list[Any]:
-    """Offer each source's stream in ``order`` (a list of source ids); the delivered items.
-
-    Items are ``Seq`` (sequenced) or ``(None, key)`` pairs (keyed)."""
-    cursor = dict.fromkeys(streams, 0)
-    out: list[Any] = []
-    for source in order:
-        item = streams[source][cursor[source]]
-        cursor[source] += 1
-        seq, key = (item, None) if isinstance(item, Seq) else item
-        if merge.offer(source, seq, key):
-            out.append(item)
-    return out
+from rxws.protocols.base import Seq
 
 
 # Sequenced ---------------------------------------------------------------------------------
@@ -232,130 +196,159 @@ def test_removing_an_unknown_source_does_nothing() -> None:
     assert (m.sources, m.mark, m.restarts) == (frozenset({1}), 1, 0)
 
 
-# Real venue chains ---------------------------------------------------------------------------
-def corpus_seqs(protocol: VenueProtocol, venue: str, name: str, topic: str) -> list[Seq]:
-    out = []
-    for message in messages(venue, name):
-        _kind, key = protocol.classify(message)
-        if key == topic:
-            seq = protocol.sequence(message)
-            assert seq is not None
-            out.append(seq)
-    return out
-
-
-def test_okx_documented_reset_through_two_sources_in_every_interleaving() -> None:
-    # OKX "Order book channel": snapshot 10, 10 -> 15, idle 15 -> 15, reset 15 -> 3, 3 -> 5.
-    raw = [m["data"][0] for m in messages("okx", "sequence_reset_derived")]
-    assert [(d["prevSeqId"], d["seqId"]) for d in raw] == [(-1, 10), (10, 15), (15, 15), (15, 3), (3, 5)]
-    chain = corpus_seqs(Okx(), "okx", "sequence_reset_derived", "books:BTC-USDT")
-    expected = [chain[0], chain[1], chain[3], chain[4]]  # the idle message carries nothing new
-    for order in interleavings(5, 5):
-        m = TopicMerge()
-        m.add_source(1)
-        m.add_source(2)
-        out = run(m, order, {1: chain, 2: chain})
-        assert out == expected, order
-        assert (m.restarts, m.delivered, m.duplicates) == (1, 4, 6)
-        assert gaps_of(out) == []
-
-
-def test_okx_reset_missed_by_one_source_is_joined_by_its_next_message() -> None:
-    chain = corpus_seqs(Okx(), "okx", "sequence_reset_derived", "books:BTC-USDT")
-    missed = [chain[0], chain[1], chain[2], chain[4]]  # source 2 lost the reset message
-    for order in interleavings(5, 4):
-        m = TopicMerge()
-        m.add_source(1)
-        m.add_source(2)
-        out = run(m, order, {1: chain, 2: missed})
-        reset_at = [i for i, s in enumerate(order) if s == 1][3]  # source 1's reset message
-        five_at = [i for i, s in enumerate(order) if s == 2][3]  # source 2's 3 -> 5
-        if reset_at < five_at:
-            assert out == [chain[0], chain[1], chain[3], chain[4]], order
-            assert gaps_of(out) == []
-        else:  # source 2 led across the reset: 3 -> 5 went out first, the late reset is superseded
-            assert out == [chain[0], chain[1], chain[4]], order
-            assert [(g.gap, g.last_seq, g.next_seq) for g in gaps_of(out)] == [("sequence", 15, 5)]
-        assert m.restarts == 1
-        assert m.caught_up(2) is True
-
-
-def test_bybit_u1_restart_through_two_sources_in_every_interleaving() -> None:
-    # Bybit v5 "Orderbook": snapshot, deltas u+1..., then "u"=1: a new snapshot, then u=2.
-    chain = corpus_seqs(Bybit(), "bybit", "derived_from_docs", "orderbook.50.BTCUSDT")
-    raw = [m["data"]["u"] for m in messages("bybit", "derived_from_docs") if "topic" in m]
-    assert [s.last for s in chain] == raw == [18521288, 18521289, 18521290, 18521291, 1, 2]
-    for order in interleavings(6, 6):
-        m = TopicMerge()
-        m.add_source(1)
-        m.add_source(2)
-        out = run(m, order, {1: chain, 2: chain})
-        assert out == chain, order
-        assert m.restarts == 1
-        assert gaps_of(out) == []
-
-
-def test_deribit_chain_with_complementary_losses_has_no_gap() -> None:
-    topic = "book.BTC-24SEP21-8000-P.raw"
-    chain = corpus_seqs(Deribit(), "deribit", "book_raw_capture", topic)
-    assert len(chain) == 9 and chain[0].reset and all(s.prev == p.last for p, s in pairwise(chain))
-    lost_by_1 = {2, 5, 6}
-    lost_by_2 = {0, 3, 8}
-    streams = {
-        1: [s for i, s in enumerate(chain) if i not in lost_by_1],
-        2: [s for i, s in enumerate(chain) if i not in lost_by_2],
-    }
-    # Sources in step (each message arrives from both before the next one): nothing is lost.
-    order = [src for i in range(9) for src in (2, 1) if i not in (lost_by_1 if src == 1 else lost_by_2)]
+def test_a_source_added_before_a_restart_joins_at_or_below_the_mark() -> None:
     m = TopicMerge()
-    out = run(m, order, streams)
-    assert out == chain
-    assert gaps_of(out) == []
+    m.add_source(2)
+    m.add_source(3)
+    for n in (100, 101):
+        m.offer(1, one(n))
+    m.offer(1, one(4, reset=True))  # source 1 restarts the chain at 4
+    assert m.offer(2, one(101, reset=True)) is False  # its late snapshot of the old chain
+    assert m.offer(2, one(102)) is False  # still the old chain
+    assert m.offer(3, one(4, reset=True)) is False  # a copy of the new chain: joins
+    assert m.caught_up(3) is True
+    assert m.offer(3, one(5)) is True
+    assert m.offer(2, one(5)) is False  # back on its own stream: joins, a copy
+    assert m.caught_up(2) is True
+    assert m.restarts == 1
+
+
+# Properties ------------------------------------------------------------------------------------
+BASE = 1000
+
+
+def venue_chain(flavour: str, n: int, restart_at: int | None) -> list[Seq]:
+    """A venue's sequence of ``n`` messages, restarting its numbering low at ``restart_at``.
+
+    ``binance``: ranges ``U..u`` two wide, no prev (no restart); ``okx``: a snapshot, then
+    ``prevSeqId`` links, the restart message has ``seqId < prevSeqId``; ``bybit``: a snapshot,
+    deltas, the restart is a snapshot (``u == 1`` style, ``reset``)."""
+    chain: list[Seq] = []
+    for i in range(n):
+        restarted = restart_at is not None and i >= restart_at
+        number = 3 + i - restart_at if restart_at is not None and restarted else BASE + 1 + i
+        if flavour == "binance":
+            chain.append(Seq(BASE + 1 + 2 * i, BASE + 2 + 2 * i))
+        elif flavour == "okx":
+            chain.append(Seq(number, number, chain[-1].last if chain else None, not chain))
+        else:
+            chain.append(Seq(number, number, None, i == 0 or i == restart_at))
+    return chain
+
+
+@st.composite
+def deliveries(draw: st.DrawFn, restarts: bool) -> tuple[list[Seq], list[list[tuple[int, int]]]]:
+    """A venue chain and, per source (two or three), the (venue index, copy) pairs it received:
+    random losses, and random repeats of a message right after it."""
+    flavour = draw(st.sampled_from(["binance", "okx", "bybit"] if not restarts else ["okx", "bybit"]))
+    n = draw(st.integers(min_value=1, max_value=30))
+    restart_at = draw(st.integers(min_value=1, max_value=n - 1)) if restarts and n > 1 else None
+    chain = venue_chain(flavour, n, restart_at)
+    streams = []
+    for _ in range(draw(st.integers(min_value=2, max_value=3))):
+        kept = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+        if restart_at is not None:  # each source subscribed before the restart (rxws.core.merge:
+            kept[0] = True  # a newcomer after a restart no source showed yet is ambiguous)
+        copies = draw(st.lists(st.integers(min_value=1, max_value=2), min_size=n, max_size=n))
+        streams.append([(i, c) for i in range(n) if kept[i] for c in range(copies[i])])
+    return chain, streams
+
+
+def in_step(draw: st.DrawFn, streams: list[list[tuple[int, int]]]) -> list[tuple[int, int]]:
+    """Every source's offers as (source, venue index), sorted by venue index: sources in step,
+    the order between sources for one message random."""
+    ties = draw(st.permutations(range(len(streams))))
+    offers = [(i, ties[s], c, s) for s, stream in enumerate(streams) for i, c in stream]
+    return [(s, i) for i, _, _, s in sorted(offers)]
+
+
+def any_order(draw: st.DrawFn, streams: list[list[tuple[int, int]]]) -> list[tuple[int, int]]:
+    """Every source's offers as (source, venue index), each source in its own order, the sources
+    interleaved at random (any source may lag any other by any amount)."""
+    cursors = [0] * len(streams)
+    order = []
+    while True:
+        live = [s for s, stream in enumerate(streams) if cursors[s] < len(stream)]
+        if not live:
+            return order
+        s = draw(st.sampled_from(live))
+        order.append((s, streams[s][cursors[s]][0]))
+        cursors[s] += 1
+
+
+def holes(indices: list[int]) -> list[tuple[int, int]]:
+    """(before, after) venue indices around each range missing inside ``indices``."""
+    return [(a, b) for a, b in pairwise(indices) if b != a + 1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), restarts=st.booleans())
+def test_sources_in_step_lose_only_what_every_source_missed(data: st.DataObject, restarts: bool) -> None:
+    chain, streams = data.draw(deliveries(restarts))
+    order = in_step(data.draw, streams)
+    m = TopicMerge()
+    out = [i for s, i in order if m.offer(s, chain[i])]
+    received = sorted({i for stream in streams for i, _ in stream})
+    assert out == received  # the venue's sequence, each once, minus what no source received
+    assert (m.delivered, m.duplicates) == (len(out), len(order) - len(out))
+    assert m.restarts == (1 if _crosses(chain, received) else 0)
+    gaps = gaps_of([chain[i] for i in out])
+    expected = [(chain[a].last, chain[b].first) for a, b in holes(out) if not chain[b].reset]
+    assert [(g.last_seq, g.next_seq) for g in gaps] == expected  # a gap exactly where all missed
+
+
+def _crosses(chain: list[Seq], received: list[int]) -> bool:
+    """Whether the received part of ``chain`` goes from the first numbering to the restarted one."""
+    return any(chain[i].last < BASE for i in received) and any(chain[i].last > BASE for i in received)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_interleaving_delivers_each_number_once_in_order(data: st.DataObject) -> None:
+    chain, streams = data.draw(deliveries(False))
+    order = data.draw(st.builds(lambda: None)) or any_order(data.draw, streams)
+    m = TopicMerge()
+    out = [i for s, i in order if m.offer(s, chain[i])]
+    assert out == sorted(set(out))  # increasing: no repeat, nothing out of order
+    # A message goes out iff its first copy arrives before any copy of a later message.
+    highest = -1
+    expected = []
+    for _, i in order:
+        if i > highest:
+            expected.append(i)
+            highest = i
+    assert out == expected
+    assert m.restarts == 0
+    assert m.delivered + m.duplicates == len(order)
+    gaps = gaps_of([chain[i] for i in out])
+    assert [(g.last_seq, g.next_seq) for g in gaps] == [
+        (chain[a].last, chain[b].first) for a, b in holes(out)
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_keyed_sources_deliver_each_key_once(data: st.DataObject) -> None:
+    _, streams = data.draw(deliveries(False))
+    order = any_order(data.draw, streams)
+    m = TopicMerge(window=64)  # more than the 30 keys: nothing is forgotten
+    out = [i for s, i in order if m.offer(s, None, ("trade", i))]
+    first_seen = list(dict.fromkeys(i for _, i in order))
+    assert out == first_seen  # each key once, when its first copy arrived
     assert m.delivered + m.duplicates == len(order)
 
 
-def test_deribit_range_every_source_missed_is_one_gap() -> None:
-    topic = "book.BTC-24SEP21-8000-P.raw"
-    chain = corpus_seqs(Deribit(), "deribit", "book_raw_capture", topic)
-    streams = {1: chain[:4] + chain[6:], 2: chain[:3] + chain[6:]}  # both lost 4..5
-    order = [1, 2] * 3 + [1] + [1, 2] * 3
-    out = run(TopicMerge(), order, streams)
-    assert out == chain[:4] + chain[6:]
-    gaps = gaps_of(out)
-    assert [(g.gap, g.last_seq, g.next_seq) for g in gaps] == [("sequence", chain[3].last, chain[6].first)]
-
-
-@pytest.mark.parametrize(
-    ("venue", "topic"),
-    [("binance_spot", "ftmusdt@depth@100ms"), ("binance_usdm", "sushiusdt@depth@100ms")],
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.lists(st.integers(min_value=0, max_value=40), max_size=200),
+    window=st.integers(min_value=1, max_value=16),
 )
-def test_binance_diff_depth_late_joiner_straddles_and_takes_over(venue: str, topic: str) -> None:
-    chain = corpus_seqs(Binance(), venue, "combined_depth_capture", topic)
-    assert len(chain) >= 15
-    m = TopicMerge()
-    half = len(chain) // 2
-    out = [s for s in chain[:half] if m.offer(1, s)]
-    # Source 2 subscribes late: its first event starts inside what source 1 delivered.
-    late = Seq(chain[half - 2].first, chain[half].last, chain[half].prev)
-    assert m.offer(2, late) is True
-    out.append(late)
-    assert m.caught_up(2) is True
-    m.remove_source(1)  # the rotation's old connection closes
-    out += [s for s in chain[half + 1 :] if m.offer(2, s)]
-    assert [s.last for s in out] == [s.last for s in chain[:half]] + [s.last for s in chain[half:]]
-    assert gaps_of(out) == []
-
-
-def test_okx_trades_with_repeated_seq_ids_are_merged_by_trade_id() -> None:
-    okx = Okx()
-    pushes = [m for m in messages("okx", "bbo_trades_capture_2026") if m["arg"]["channel"] == "trades"]
-    assert len({p["data"][0]["seqId"] for p in pushes}) < len(pushes)  # seqId repeats: no chain
-    keys = [okx.dedupe_key(p) for p in pushes]
-    assert keys == [p["data"][0]["tradeId"] for p in pushes]
-    streams = {1: [(None, k) for k in keys], 2: [(None, k) for k in keys], 3: [(None, k) for k in keys[3:]]}
-    order = [1, 2, 3] * 3 + [1, 2] * (len(keys) - 3) + [3] * (len(keys) - 6)
-    m = TopicMerge()
-    out = run(m, order, streams)
-    assert len(out) == len(keys)
-    assert sorted(k for _, k in out) == sorted(keys)  # each trade once (source 3 ran ahead at first)
-    assert m.duplicates == len(order) - len(keys)
+def test_keyed_memory_is_bounded_by_the_window(keys: list[int], window: int) -> None:
+    m = TopicMerge(window=window)
+    delivered: list[int] = []
+    for n, k in enumerate(keys):
+        fresh = k not in delivered[-window:]  # the window is the last `window` delivered keys
+        assert m.offer(n % 3, None, k) is fresh
+        if fresh:
+            delivered.append(k)
+        assert m.remembered == min(len(delivered), window)
