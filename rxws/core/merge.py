@@ -145,46 +145,89 @@ class TopicMerge:
         Raises:
             ValueError: ``seq.first > seq.last``.
         """
-        src = self._sources.get(source)
-        if src is None:
+        try:
+            src = self._sources[source]
+        except KeyError:
             src = self._sources[source] = _Source(self._epoch)
-        if seq is not None:
-            first, last, prev, reset = seq
-            if first > last:
-                raise ValueError(f"sequence range goes backwards: {first} > {last}")
-            own = src.last
-            src.last = last
-            mark = self._mark
-            if src.epoch != self._epoch:  # on an older chain: stale
-                if (last < own) if own is not None else (mark is not None and last <= mark):
-                    src.epoch = self._epoch  # it crossed the restart the others showed
-                else:
-                    src.caught = False
-                    self.duplicates += 1
-                    return False
-            elif (
-                own is not None
-                and last < own
-                and (reset or (prev is not None and last < prev) or first < self._start)
-            ):  # back on the source's own stream, saying so or below the chain: a new chain
-                self._epoch = src.epoch = self._epoch + 1
-                self._mark, self._start = last, first
-                self.restarts += 1
-                self.delivered += 1
-                src.caught = True
-                return True
-            if mark is None or last > mark:
-                if mark is None:
-                    self._start = first
-                self._mark = last
-                src.caught = True
-                self.delivered += 1
-                return True
-            src.caught = last == mark
-            self.duplicates += 1
-            return False
-        if key is not None:
+        if seq is None:
+            if key is None:
+                return self._offer_primary(src, source)
+            seen = self._seen
+            if seen is not None and key in seen:
+                src.caught = key == self._last_key
+                self.duplicates += 1
+                return False
             return self._offer_key(src, key)
+        first, last, _prev, _reset = seq
+        own = src.last
+        mark = self._mark
+        if own is None or mark is None or last < own or first > last or src.epoch != self._epoch:
+            return self._offer_rare(src, seq, own)
+        src.last = last
+        if last > mark:  # the common case: the source follows on, on the current chain
+            self._mark = last
+            src.caught = True
+            self.delivered += 1
+            return True
+        src.caught = last == mark
+        self.duplicates += 1
+        return False
+
+    def _offer_rare(self, src: _Source, seq: Seq, own: int | None) -> bool:
+        """:meth:`offer` of a sequenced message when the source is new or stale, its numbers go
+        back, or nothing was delivered yet (module docstring)."""
+        first, last, prev, reset = seq
+        if first > last:
+            raise ValueError(f"sequence range goes backwards: {first} > {last}")
+        src.last = last
+        mark = self._mark
+        if src.epoch != self._epoch:  # on an older chain: stale
+            if (last < own) if own is not None else (mark is not None and last <= mark):
+                src.epoch = self._epoch  # it crossed the restart the others showed
+            else:
+                src.caught = False
+                self.duplicates += 1
+                return False
+        elif (
+            own is not None
+            and last < own
+            and (reset or (prev is not None and last < prev) or first < self._start)
+        ):  # back on the source's own stream, saying so or below the chain: a new chain
+            self._epoch = src.epoch = self._epoch + 1
+            self._mark, self._start = last, first
+            self.restarts += 1
+            self.delivered += 1
+            src.caught = True
+            return True
+        if mark is None or last > mark:
+            if mark is None:
+                self._start = first
+            self._mark = last
+            src.caught = True
+            self.delivered += 1
+            return True
+        src.caught = last == mark
+        self.duplicates += 1
+        return False
+
+    def _offer_key(self, src: _Source, key: Hashable) -> bool:
+        """Deliver ``key``, not among the remembered ones: remember it, forgetting the oldest."""
+        seen = self._seen
+        ring = self._ring
+        if seen is None or ring is None:
+            seen = self._seen = set()
+            ring = self._ring = deque()
+        seen.add(key)
+        ring.append(key)
+        if len(ring) > self._window:
+            seen.discard(ring.popleft())
+        self._last_key = key
+        src.caught = True
+        self.delivered += 1
+        return True
+
+    def _offer_primary(self, src: _Source, source: int) -> bool:
+        """Deliver iff ``source`` is the primary (the first to offer when there is none)."""
         primary = self._primary
         if primary is None:
             self._primary = primary = source
@@ -194,25 +237,6 @@ class TopicMerge:
             return True
         self.duplicates += 1
         return False
-
-    def _offer_key(self, src: _Source, key: Hashable) -> bool:
-        seen = self._seen
-        ring = self._ring
-        if seen is None or ring is None:
-            seen = self._seen = set()
-            ring = self._ring = deque()
-        elif key in seen:
-            src.caught = key == self._last_key
-            self.duplicates += 1
-            return False
-        seen.add(key)
-        ring.append(key)
-        if len(ring) > self._window:
-            seen.discard(ring.popleft())
-        self._last_key = key
-        src.caught = True
-        self.delivered += 1
-        return True
 
     # Sources ----------------------------------------------------------------------------
     def add_source(self, source: int) -> None:
