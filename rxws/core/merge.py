@@ -53,8 +53,11 @@ the topic: see restarts below). :meth:`TopicMerge.remove_source` forgets it.
 
 **Keyed messages** (``seq`` None, ``key`` not None: a dialect's
 :meth:`~rxws.protocols.base.VenueProtocol.dedupe_key`, e.g. trade ids): delivered iff ``key``
-is not among the last ``window`` delivered keys (a set plus a FIFO ring: O(1), at most
-``window`` keys held, allocated at the first keyed message).
+was not delivered recently: the keys are held in two generations of sets (the current one and
+the previous full one; when the current one holds ``window`` keys it becomes the previous one),
+so the last ``window`` delivered keys are always remembered and never more than
+``2 * window - 1``: O(1), no deletions (sets without tombstones stay small), allocated at the
+first keyed message. A lagging copy older than that is delivered again.
 
 **Neither** (no sequence, no key): delivered only from the primary source
 (:meth:`TopicMerge.set_primary`; when there is none, the first source that offers becomes it,
@@ -67,7 +70,6 @@ current chain; keyed: the latest delivered key); without sequence or key, any of
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Hashable
 
 from rxws.protocols.base import Seq
@@ -90,7 +92,8 @@ class TopicMerge:
     """Merges one topic's messages from several sources, delivering each once (module docstring).
 
     Args:
-        window: how many delivered keys are remembered to recognise keyed duplicates.
+        window: how many delivered keys are at least remembered to recognise keyed duplicates
+            (at most twice as many are held).
 
     Raises:
         ValueError: ``window`` is smaller than 1.
@@ -100,8 +103,8 @@ class TopicMerge:
         "_epoch",
         "_last_key",
         "_mark",
+        "_old",
         "_primary",
-        "_ring",
         "_seen",
         "_sources",
         "_start",
@@ -120,8 +123,8 @@ class TopicMerge:
         self._start = 0  # the first number delivered in the current chain (valid once _mark is set)
         self._epoch = 0
         self._primary: int | None = None
-        self._seen: set[Hashable] | None = None
-        self._ring: deque[Hashable] | None = None
+        self._seen: set[Hashable] | None = None  # the current generation of keys
+        self._old: set[Hashable] = set()  # the previous one
         self._last_key: Hashable | None = None
         self.delivered = 0
         """Messages delivered (offers that returned True)."""
@@ -153,7 +156,7 @@ class TopicMerge:
             if key is None:
                 return self._offer_primary(src, source)
             seen = self._seen
-            if seen is not None and key in seen:
+            if seen is not None and (key in seen or key in self._old):
                 src.caught = key == self._last_key
                 self.duplicates += 1
                 return False
@@ -211,16 +214,13 @@ class TopicMerge:
         return False
 
     def _offer_key(self, src: _Source, key: Hashable) -> bool:
-        """Deliver ``key``, not among the remembered ones: remember it, forgetting the oldest."""
+        """Deliver ``key``, not among the remembered ones: remember it (module docstring)."""
         seen = self._seen
-        ring = self._ring
-        if seen is None or ring is None:
+        if seen is None:
             seen = self._seen = set()
-            ring = self._ring = deque()
         seen.add(key)
-        ring.append(key)
-        if len(ring) > self._window:
-            seen.discard(ring.popleft())
+        if len(seen) >= self._window:
+            self._old, self._seen = seen, set()
         self._last_key = key
         src.caught = True
         self.delivered += 1
@@ -293,5 +293,6 @@ class TopicMerge:
 
     @property
     def remembered(self) -> int:
-        """How many keys are held for keyed dedupe (at most ``window``)."""
-        return 0 if self._seen is None else len(self._seen)
+        """How many keys are held for keyed dedupe (at least the last ``window`` delivered ones,
+        at most ``2 * window - 1``)."""
+        return len(self._old) + (0 if self._seen is None else len(self._seen))

@@ -157,10 +157,13 @@ def test_keys_are_delivered_once_within_the_window() -> None:
     assert m.caught_up(2) is True  # its latest key is the latest delivered one
     assert m.offer(2, None, "a") is False
     assert m.caught_up(2) is False  # an older key: behind
-    assert m.offer(1, None, "d") is True  # evicts "a"
+    assert [m.offer(1, None, k) for k in "de"] == [True] * 2
+    assert m.remembered == 5  # "a" is older than the last 3 but still held (at most 2 * 3 - 1)
+    assert m.offer(2, None, "a") is False
+    assert m.offer(1, None, "f") is True  # "d", "e", "f" fill a generation: "a", "b", "c" go
     assert m.remembered == 3
-    assert m.offer(2, None, "a") is True  # out of the window: taken as new
-    assert (m.delivered, m.duplicates) == (5, 4)
+    assert m.offer(2, None, "a") is True  # forgotten: taken as new
+    assert (m.delivered, m.duplicates) == (7, 5)
 
 
 def test_keyed_and_sequenced_messages_do_not_interfere() -> None:
@@ -347,8 +350,11 @@ def test_keyed_memory_is_bounded_by_the_window(keys: list[int], window: int) -> 
     m = TopicMerge(window=window)
     delivered: list[int] = []
     for n, k in enumerate(keys):
-        fresh = k not in delivered[-window:]  # the window is the last `window` delivered keys
-        assert m.offer(n % 3, None, k) is fresh
+        fresh = m.offer(n % 3, None, k)
+        if k in delivered[-window:]:
+            assert fresh is False  # the last `window` delivered keys are always remembered
+        elif k not in delivered[-(2 * window - 1) :]:
+            assert fresh is True  # nothing older than 2 * window - 1 keys is held
         if fresh:
             delivered.append(k)
-        assert m.remembered == min(len(delivered), window)
+        assert min(len(delivered), window) <= m.remembered <= 2 * window - 1
