@@ -8,7 +8,10 @@ source delivered the missing range in time.
 
 Sources are small ints chosen by the owner (e.g. a session number). A source is known from its
 first offer, or earlier from :meth:`TopicMerge.add_source` (call it when the source subscribes
-the topic: see restarts below). :meth:`TopicMerge.remove_source` forgets it.
+the topic: see restarts below). :meth:`TopicMerge.remove_source` forgets it. A lone source needs
+no merge (it costs about one ``SequenceTracker.observe`` per message: see
+``benchmarks/bench_merge.py``): an owner may create the merge when a second source joins and
+:meth:`TopicMerge.seed` it with what the first one delivered.
 
 **Sequenced messages** (``seq`` not None) are judged against the merged high-water mark ``M``
 (the highest ``seq.last`` delivered in the current chain):
@@ -30,21 +33,16 @@ the topic: see restarts below). :meth:`TopicMerge.remove_source` forgets it.
   current chain (``first`` < the chain's start; the tracker's "regression"). Chains are counted
   (epochs). A restart from a source on the current chain opens a new chain: it is delivered
   and ``M`` restarts at its number (``restarts`` counts them). A source still on an older chain
-  is *stale*: its messages are duplicates (the data of the old chain was delivered or is
-  superseded) until its own numbers go back (it crossed the restart, whether or not it received
-  the restart message itself), which moves it to the current chain; then the usual rule applies
-  (the other source's copy already went out). So two sources seeing the same restart open one
-  new chain, not two. If every source on the current chain is removed, the stale ones are
-  moved to it and ``M`` becomes the highest of their numbers, so a lone survivor is never
-  swallowed forever (the tracker then reports the jump as a gap).
-- A source joins the chain current at its first offer. One made known earlier by
-  :meth:`TopicMerge.add_source` (at subscribe time) keeps the chain current then: if a restart
-  is shown before its first offer, that offer joins the new chain only if it is at or below
-  ``M`` (a number above it is taken for the old chain's late snapshot and left out, as is the
-  rest until its numbers go back or fall to ``M``). Without ``add_source``, a newcomer's late
-  old-chain message would be taken as new; with it, a newcomer that leads the new chain is a
-  duplicate until another source catches up. Both need a restart during the newcomer's
-  subscription.
+  is *stale*: its copies are duplicates until its own numbers go back (it crossed the restart,
+  received or not), which moves it to the current chain. So two sources seeing one restart open
+  one new chain. If only stale sources remain, they are moved onto the current chain and ``M``
+  becomes the highest of their numbers: a survivor is never swallowed for good (the tracker
+  reports the jump).
+- A source joins the chain current at its first offer, or at :meth:`TopicMerge.add_source`
+  (at subscribe time): then, if a restart comes first, its first offer joins the new chain only
+  at or below ``M`` (above, it is taken for the old chain's late snapshot). Without it a late
+  old-chain first message would pass as new; with it a newcomer leading the new chain is a
+  duplicate until another source catches up. Both need a restart during a subscription.
 - Limits, shared with :class:`~rxws.core.sequence.SequenceTracker`: a restart whose own
   message every source missed and whose new numbers fall inside the current chain's range (not
   below its start) looks like duplicates until the numbers pass ``M``; and a source lagging
@@ -245,6 +243,19 @@ class TopicMerge:
         Does nothing for a known source."""
         if source not in self._sources:
             self._sources[source] = _Source(self._epoch)
+
+    def seed(self, source: int, last: int) -> None:
+        """Start from a stream that ``source`` delivered up to ``last`` before this merge existed
+        (e.g. the tracker's mark of a topic when a second session joins a lone one, which needs
+        no merge): the mark becomes ``last`` if it is higher; nothing is counted."""
+        src = self._sources.get(source)
+        if src is None:
+            src = self._sources[source] = _Source(self._epoch)
+        src.last = last
+        if self._mark is None or last > self._mark:
+            if self._mark is None:
+                self._start = last
+            self._mark = last
 
     def remove_source(self, source: int) -> None:
         """Forget ``source`` (its connection closed). If it was the primary, there is none until

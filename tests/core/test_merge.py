@@ -149,6 +149,18 @@ def test_a_stale_source_going_back_joins_the_current_chain() -> None:
     assert m.restarts == 1
 
 
+def test_seed_starts_from_what_a_lone_source_delivered() -> None:
+    m = TopicMerge()
+    m.seed(1, 41)  # source 1 delivered up to 41 before the merge existed
+    assert (m.mark, m.delivered, m.duplicates) == (41, 0, 0)
+    assert m.offer(2, one(40, reset=True)) is False  # the new session's older snapshot
+    assert m.offer(2, one(42)) is True
+    assert m.offer(1, one(42)) is False
+    assert m.caught_up(1) is True
+    m.seed(3, 10)  # a lower seed moves nothing
+    assert m.mark == 42
+
+
 # Keyed ---------------------------------------------------------------------------------------
 def test_keys_are_delivered_once_within_the_window() -> None:
     m = TopicMerge(window=3)
