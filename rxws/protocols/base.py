@@ -108,13 +108,17 @@ def _ids(items: Any, field: str) -> Hashable | None:
     integer ids. Dialects build :meth:`VenueProtocol.dedupe_key` of trade lists with it."""
     if type(items) is not list or not items:
         return None
+    if len(items) == 1:  # the common case
+        item = items[0]
+        value = item.get(field) if type(item) is dict else None
+        return value if type(value) is str or type(value) is int else None
     ids = []
     for item in items:
         value = item.get(field) if type(item) is dict else None
         if type(value) is not str and type(value) is not int:
             return None
         ids.append(value)
-    return ids[0] if len(ids) == 1 else tuple(ids)
+    return tuple(ids)
 
 
 class VenueProtocol:
