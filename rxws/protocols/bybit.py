@@ -28,6 +28,10 @@
   ``{"topic": "system.status", "data": [{"title", "state", "begin", "end", ...}]}``; it says that
   short pauses and WebSocket disconnections are *not* announced there). That topic is subscribed,
   so it stays ``DATA`` for its watchers (a ``NOTICE`` is never routed to a watcher).
+* Dedupe keys (for redundant connections, :meth:`Bybit.dedupe_key`): the trade id ``i`` of
+  each trade in a ``publicTrade.{symbol}`` push, whose ``data`` is a list of trades (v5
+  "Trade", https://bybit-exchange.github.io/docs/v5/websocket/public/trade, read 2026-11-30):
+  the id of a one-trade push, the tuple of ids otherwise.
 * Heartbeat: ``{"op": "ping"}`` every 20 s; the answers ``{"success": true, "ret_msg": "pong",
   "op": "ping"}`` (public) and ``{"op": "pong", "args": [...]}`` (private) are ``CONTROL``.
 * Errors: ``"success": false`` with ``ret_msg`` (no code: ``VenueError.code`` is None) and, on the
@@ -56,7 +60,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rxws.auth import bybit_signature
 from rxws.exceptions import VenueError
-from rxws.protocols.base import LoginResult, LoginStep, MessageKind, Seq, VenueProtocol, _remember, make_seq
+from rxws.protocols.base import (
+    LoginResult,
+    LoginStep,
+    MessageKind,
+    Seq,
+    VenueProtocol,
+    _ids,
+    _remember,
+    make_seq,
+)
 
 if TYPE_CHECKING:
     from rxws.auth import Credentials
@@ -244,6 +257,17 @@ class Bybit(VenueProtocol):
             if type(values) is list and values and type(values[0]) is str and values[0].isdigit():
                 return float(values[0])
         return None
+
+    # Redundant connections (issue 12) ------------------------------------------------------
+    def dedupe_key(self, message: Any) -> Hashable | None:
+        """The trade id ``i`` of a ``publicTrade`` push (the tuple of them when it carries several);
+        None for every other topic (module docstring)."""
+        if type(message) is not dict:
+            return None
+        topic = message.get("topic")
+        if type(topic) is not str or not topic.startswith("publicTrade."):
+            return None
+        return _ids(message.get("data"), "i")
 
 
 _AUTH = "auth"
