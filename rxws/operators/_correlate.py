@@ -279,7 +279,9 @@ def correlate(
                             del held[key]
                     if held_count[0]:
                         oldest = min(at for items in held.values() for at, _r in items)
-                        hold_timer.disposable = sched.schedule_relative(max(0.0, oldest + hold - now()), release_held)
+                        hold_timer.disposable = sched.schedule_relative(
+                            max(0.0, oldest + hold - now()), release_held
+                        )
 
             def fail(error: Exception) -> None:
                 with lock:
@@ -303,7 +305,9 @@ def correlate(
 
             response_sub = responses.subscribe(on_response, fail, None, scheduler=scheduler_)
             source_sub = source.subscribe(on_item, fail, on_source_completed, scheduler=scheduler_)
-            return CompositeDisposable(source_sub, response_sub, deadline_timer, hold_timer, Disposable(cleanup))
+            return CompositeDisposable(
+                source_sub, response_sub, deadline_timer, hold_timer, Disposable(cleanup)
+            )
 
         return Observable(subscribe)
 

@@ -138,7 +138,9 @@ def test_disposal_mid_flight_leaves_nothing_waiting() -> None:
     items = scheduler.create_hot_observable(*(on_next(201 + i, f"k{i}") for i in range(50)))
     responses = scheduler.create_hot_observable(on_next(260, "K0"), on_next(400, "K1"))
     stats = CorrelationStats()
-    result = scheduler.start(materialized(items, responses, stats, timeout=100.0, key_of=str.lower), disposed=300)
+    result = scheduler.start(
+        materialized(items, responses, stats, timeout=100.0, key_of=str.lower), disposed=300
+    )
     scheduler.advance_to(1000)
     assert flat(result.messages) == [(260.0, "K0"), (260.0, "|")]
     assert stats.items == 50 and stats.pending == 0
