@@ -5,6 +5,10 @@ requests ``{"op": method, "id": n, "params": {...}}``; ``{"op": "list_subscripti
 asks for the connection's topics. Venue → client: replies
 ``{"id": n, "result": ...}`` or ``{"id": n, "error": {"code": c, "message": m}}``; data
 ``{"topic": t, "seq": n, "data": ...}`` with ``seq`` rising by one per topic.
+
+A multi-frame reply (issue 16) is sent as ``{"id": n, "result": part, "partial": true}`` for
+every part but the last, then an ordinary reply (no ``partial``, or ``"partial": false``) with
+the last part; an error reply ends it. MockVenue's ``parts`` request answers this way.
 """
 
 from __future__ import annotations
@@ -89,6 +93,11 @@ class GenericJson(VenueProtocol):
         if type(seq) is not int:
             return None
         return make_seq(seq, seq)
+
+    # Multi-frame replies (issue 16) ---------------------------------------------------------
+    def is_partial(self, message: Any) -> bool:
+        """True for ``{"id": n, "result": ..., "partial": true}``: more parts follow."""
+        return type(message) is dict and message.get("partial") is True and "error" not in message
 
 
 def _error_code(message: dict[str, Any]) -> Any:
