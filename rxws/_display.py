@@ -113,17 +113,21 @@ class ClientDisplay:
         """Follow ``client.events`` (and ``client.messages`` when counting topics)."""
         self._subscriptions.add(client.events.subscribe(self._on_event))
         if self.count_topics:
-            protocol = client.protocol
-
-            def on_message(message: Any) -> None:
-                kind, topic = protocol.classify(message)
-                if kind is not MessageKind.DATA or not isinstance(topic, str):
-                    return
-                seq = protocol.sequence(message)
-                self._on_data(topic, None if seq is None else seq.last, _now(client))
-
-            self._subscriptions.add(client.messages.subscribe(on_message))
+            self._count_topics(client)
         return self._subscriptions
+
+    def _count_topics(self, client: Any) -> None:
+        self.count_topics = True
+        protocol = client.protocol
+
+        def on_message(message: Any) -> None:
+            kind, topic = protocol.classify(message)
+            if kind is not MessageKind.DATA or not isinstance(topic, str):
+                return
+            seq = protocol.sequence(message)
+            self._on_data(topic, None if seq is None else seq.last, _now(client))
+
+        self._subscriptions.add(client.messages.subscribe(on_message))
 
     def _on_event(self, event: Event) -> None:
         self.recent.append(event)
@@ -145,12 +149,15 @@ _TRACKERS: weakref.WeakKeyDictionary[Any, ClientDisplay] = weakref.WeakKeyDictio
 
 
 def track(client: Any, *, capacity: int = 20, topics: bool = False) -> ClientDisplay:
-    """Attach a :class:`ClientDisplay` to ``client`` (once; later calls return the same one)."""
+    """Attach a :class:`ClientDisplay` to ``client`` (once; later calls return the same one,
+    starting to count topics if ``topics`` is asked now and was not before)."""
     display = _TRACKERS.get(client)
     if display is None:
         display = ClientDisplay(capacity=capacity, topics=topics)
         display.attach(client)
         _TRACKERS[client] = display
+    elif topics and not display.count_topics:
+        display._count_topics(client)
     return display
 
 

@@ -86,8 +86,9 @@ def _client(scheduler: TestScheduler, venue: Responder) -> WebSocketClient:
 def test_the_client_html_shows_state_age_topics_pending_and_recent_events() -> None:
     scheduler, venue = TestScheduler(), Responder()
     client = _client(scheduler, venue)
-    display = track(client, topics=True)
-    assert track(client) is display and tracker_of(client) is display
+    display = track(client)  # events only, as the client would do itself
+    assert track(client, topics=True) is display and display.count_topics  # counting added
+    assert tracker_of(client) is display
     client.connect()
     client.watch("trades.BTC", EVIL).subscribe()
     scheduler.advance_to(1.0)

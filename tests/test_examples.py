@@ -23,6 +23,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "reconnect_with_approval.py": ("approve? attempt 1", "gap on"),
     "aioreactive_pipeline.py": ("done",),
     "persistence.py": ("data on every restored topic", "done"),
+    "order_flow.py": ("confirmed  o1 filled", "timeout    o3:", "4 confirmed, 1 timed out"),
 }
 
 

@@ -128,8 +128,10 @@ def correlate(
     A response that comes before its item is held ``hold`` seconds (default 0: until the end of
     the current tick; at most ``max_held`` of them) and delivered when the item comes; strays
     are counted in ``stats``: ``late`` (the key timed out or completed), ``unmatched`` (nobody
-    waited), ``overflow`` (the hold was full). A response whose key is None is ``ignored``.
-    An item whose key is already waiting gets a stream that fails with ``UsageError``.
+    waited), ``overflow`` (the hold was full). A response whose key is None is ``ignored``
+    (return None for messages that are not responses); ``key_of``, ``response_key`` or
+    ``until`` raising fails the outer stream, as ``ops.map`` does. An item whose key is
+    already waiting (or unhashable) gets a stream that fails with ``UsageError``.
     The outer stream completes when the source has and every response stream has ended;
     an error of either input fails the outer stream and every waiting response stream.
     Both inputs must be delivered on one thread at a time (a lock serialises them).
@@ -210,7 +212,12 @@ def correlate(
             def deliver(key: Hashable, stream: _Responses[_R], response: _R) -> None:
                 counts.matched += 1
                 stream.next(response)
-                if final(response):
+                try:
+                    last = final(response)
+                except Exception as exc:  # as ops.map does: a selector that raises fails the stream
+                    fail(exc)
+                    return
+                if last:
                     remove(key, table.complete)
                     counts.completed += 1
                     stream.end(None)
@@ -218,15 +225,26 @@ def correlate(
 
             def on_item(item: _T) -> None:
                 with lock:
-                    key = key_of(item)
+                    if finished[0]:
+                        return
+                    try:
+                        key = key_of(item)
+                    except Exception as exc:
+                        fail(exc)
+                        return
                     counts.items += 1
                     stream: _Responses[_R] = _Responses()
                     deadline = now() + timeout
                     try:
                         table.add(key, stream, deadline)
-                    except KeyError:
-                        counts.duplicates += 1
-                        stream.end(UsageError(f"correlate: key {key!r} is already waiting for a response"))
+                    except (KeyError, TypeError) as exc:
+                        counts.duplicates += isinstance(exc, KeyError)
+                        why = (
+                            "is already waiting for a response"
+                            if isinstance(exc, KeyError)
+                            else "is unhashable"
+                        )
+                        stream.end(UsageError(f"correlate: key {key!r} {why}"))
                         observer.on_next(stream)
                         return
                     counts.pending += 1
@@ -245,7 +263,13 @@ def correlate(
 
             def on_response(response: _R) -> None:
                 with lock:
-                    key = rkey(response)
+                    if finished[0]:
+                        return
+                    try:
+                        key = rkey(response)
+                    except Exception as exc:
+                        fail(exc)
+                        return
                     if key is None:
                         counts.ignored += 1
                         return
@@ -285,6 +309,8 @@ def correlate(
 
             def fail(error: Exception) -> None:
                 with lock:
+                    if finished[0]:
+                        return
                     finished[0] = True
                     for _key, stream in table.drain():
                         counts.pending -= 1

@@ -222,3 +222,44 @@ def test_stats_read_as_a_dict() -> None:
     stats.late, stats.unmatched = 2, 3
     assert stats.as_dict()["strays"] == 5 and "strays" in repr(stats)
     assert isinstance(UsageError("x"), Exception)
+
+
+@pytest.mark.parametrize("where", ["item", "response", "until"])
+def test_a_selector_that_raises_fails_the_outer_stream(where: str) -> None:
+    def picky(x: str) -> str:
+        if where == "item" and x == "b" or where == "response" and x == "B":
+            raise LookupError(f"no key in {x}")
+        return key(x)
+
+    def until(r: str) -> bool:
+        if where == "until":
+            raise LookupError(f"no key in {r}")
+        return True
+
+    stats = CorrelationStats()
+    with marbles_testing(timespan=1.0) as (start, _cold, hot, _exp):
+        items = hot("-a--b----")
+        responses = hot("----B----")  # in the same tick as b, after it
+        result = start(materialized(items, responses, stats, key_of=picky, until=until, timeout=10.0))
+    expected = {
+        "item": [(204.0, "error no key in b"), (204.0, "outer# no key in b")],
+        "response": [(204.0, "error no key in B")] * 2 + [(204.0, "outer# no key in B")],  # a and b fail
+        "until": [(204.0, "B")] + [(204.0, "error no key in B")] * 2 + [(204.0, "outer# no key in B")],
+    }[where]
+    assert flat(result) == expected
+    assert stats.pending == 0
+
+
+def test_an_unhashable_item_key_fails_only_its_stream() -> None:
+    stats = CorrelationStats()
+    scheduler = TestScheduler()
+    items = scheduler.create_hot_observable(ReactiveTest.on_next(210, ["x"]))
+    result = scheduler.start(
+        lambda: items.pipe(
+            correlate(reactivex.never(), lambda i: i, timeout=1.0, stats=stats),
+            ops.map(lambda s: s.pipe(ops.materialize())),
+            ops.merge_all(),
+        )
+    )
+    assert [str(m.value.value.exception) for m in result.messages] == ["correlate: key ['x'] is unhashable"]
+    assert stats.duplicates == 0 and stats.pending == 0
