@@ -227,7 +227,7 @@ def test_stats_read_as_a_dict() -> None:
 @pytest.mark.parametrize("where", ["item", "response", "until"])
 def test_a_selector_that_raises_fails_the_outer_stream(where: str) -> None:
     def picky(x: str) -> str:
-        if where == "item" and x == "b" or where == "response" and x == "B":
+        if (where == "item" and x == "b") or (where == "response" and x == "B"):
             raise LookupError(f"no key in {x}")
         return key(x)
 
