@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
 from reactivex.scheduler import TimeoutScheduler
 
+from rxws._replay import ReplayStream
 from rxws._time import clock_of
 from rxws.core.correlation import PendingTable, ReplyOutcome
 from rxws.exceptions import RequestTimeout, UsageError
@@ -66,43 +67,6 @@ class CorrelationStats:
 
     def __repr__(self) -> str:
         return f"CorrelationStats({self.as_dict()})"
-
-
-class _Responses(Observable[_R], Generic[_R]):
-    """One item's response stream: hot, replaying what came before each observer subscribed
-    (at most the matches up to the final one), so a late subscriber (``merge(max_concurrent=1)``) misses nothing."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._seen: list[_R] = []
-        self._open = True
-        self._error: Exception | None = None  # None once closed: completed
-        self._observers: list[abc.ObserverBase[_R]] = []
-
-    def _subscribe_core(
-        self, observer: abc.ObserverBase[_R], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        for value in self._seen:
-            observer.on_next(value)
-        if not self._open:
-            error = self._error
-            observer.on_completed() if error is None else observer.on_error(error)
-            return Disposable()
-        self._observers.append(observer)
-        return Disposable(lambda: self._observers.remove(observer) if observer in self._observers else None)
-
-    def next(self, value: _R) -> None:
-        self._seen.append(value)
-        for observer in list(self._observers):
-            observer.on_next(value)
-
-    def end(self, error: Exception | None) -> None:
-        if not self._open:
-            return
-        self._open, self._error = False, error
-        observers, self._observers = self._observers, []
-        for observer in observers:
-            observer.on_completed() if error is None else observer.on_error(error)
 
 
 def correlate(
@@ -175,7 +139,7 @@ def correlate(
         ) -> abc.DisposableBase:
             sched = scheduler or scheduler_ or TimeoutScheduler.singleton()
             now = clock_of(sched)
-            table: PendingTable[_Responses[_R]] = PendingTable()
+            table: PendingTable[ReplayStream[_R]] = PendingTable()
             held: dict[Hashable, list[tuple[float, _R]]] = {}
             held_count = [0]
             lock = threading.RLock()
@@ -184,7 +148,7 @@ def correlate(
             source_done = [False]
             finished = [False]
 
-            def remove(key: Hashable, how: Callable[[Hashable], _Responses[_R] | None]) -> None:
+            def remove(key: Hashable, how: Callable[[Hashable], ReplayStream[_R] | None]) -> None:
                 if how(key) is not None:
                     counts.pending -= 1
 
@@ -209,7 +173,7 @@ def correlate(
                         arm(upcoming)
                     maybe_complete()
 
-            def deliver(key: Hashable, stream: _Responses[_R], response: _R) -> None:
+            def deliver(key: Hashable, stream: ReplayStream[_R], response: _R) -> None:
                 counts.matched += 1
                 stream.next(response)
                 try:
@@ -233,7 +197,7 @@ def correlate(
                         fail(exc)
                         return
                     counts.items += 1
-                    stream: _Responses[_R] = _Responses()
+                    stream: ReplayStream[_R] = ReplayStream()
                     deadline = now() + timeout
                     try:
                         table.add(key, stream, deadline)
