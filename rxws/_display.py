@@ -163,7 +163,10 @@ def track(client: Any, *, capacity: int = 20, topics: bool = False) -> ClientDis
 
 def tracker_of(client: Any) -> ClientDisplay | None:
     """The :class:`ClientDisplay` attached to ``client`` by :func:`track`, if any."""
-    return _TRACKERS.get(client)
+    try:
+        return _TRACKERS.get(client)
+    except TypeError:  # not weakly referenceable: never tracked
+        return None
 
 
 # Builders ------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -119,12 +120,21 @@ def test_the_client_html_shows_state_age_topics_pending_and_recent_events() -> N
 
 
 def test_an_untracked_client_still_renders() -> None:
-    scheduler = TestScheduler()
-    client = _client(scheduler, Responder())
+    # Only the public surface the builders read (a client the display was never attached to).
+    client = SimpleNamespace(
+        name="venue-b",
+        url="ws://venue.test/b",
+        protocol=GenericJson(),
+        state_value="DISCONNECTED",
+        pending_requests=0,
+        stats=ClientStats(),
+        scheduler=None,
+        subscriptions=None,
+    )
     page = client_html(client)
     assert "not tracked" in page and "no topics" in page
     assert dict(Tables(page).get("WebSocketClient"))["state"] == "DISCONNECTED"
-    assert client_text(client) == "<WebSocketClient venue-a DISCONNECTED age=- topics=0 pending=0>"
+    assert client_text(client) == "<WebSocketClient venue-b DISCONNECTED age=- topics=0 pending=0>"
 
 
 def test_the_ring_keeps_the_latest_events_only() -> None:
