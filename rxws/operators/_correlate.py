@@ -103,11 +103,11 @@ def correlate(
     Marble (``timeout`` = 4 ticks; items and responses keyed by their letter)::
 
         source     -a---b-----c------|
-        responses  --A-------b'--C------
-        result     -x---y-----z------|
-        x            -A|
-        y                 ---#          (RequestTimeout: b' came after the deadline: late)
-        z                      --C|
+        responses  --A-------B--C-----
+        result     -x---y-----z------|     (ends when the source has and every stream has)
+        x           -(A|)
+        y               ----#              (RequestTimeout at 9; B at 10 is counted as late)
+        z                     --(C|)
 
     Args:
         responses: the stream answers come on (e.g. ``client.messages`` or a private topic).
