@@ -97,7 +97,7 @@ def test_client_expect_matches_a_reply_id_before_it_is_sent() -> None:
 
 
 def test_the_notebook_views() -> None:
-    scheduler, _transport, client = _connected()
+    _scheduler, _transport, client = _connected()
     page = client._repr_html_()
     assert "CONNECTED" in page and "connected" in page  # the state, and the Connected event
     assert repr(client).startswith("<WebSocketClient ws://venue.test/ws CONNECTED age=0.9s")
