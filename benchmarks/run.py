@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("bench_client", "bench_ratelimit", "bench_memory", "bench_replay", "bench_merge")
+BENCHES = (
+    "bench_client",
+    "bench_ratelimit",
+    "bench_memory",
+    "bench_replay",
+    "bench_merge",
+    "bench_correlate",
+)
 
 
 def main() -> int:

@@ -67,6 +67,11 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     at: float = 0.0
 
+    def _repr_html_(self) -> str:  # issue 16: how Jupyter shows an event
+        from rxws._display import event_html
+
+        return event_html(self)
+
 
 class Connected(Event):
     """The connection is open (the first time or after a reconnect)."""

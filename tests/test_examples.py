@@ -29,6 +29,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "'state': 'filled'",
         "(60007)",
     ),
+    "order_flow.py": ("confirmed  o1 filled", "timeout    o3:", "4 confirmed, 1 timed out"),
 }
 
 

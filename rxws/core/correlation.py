@@ -6,6 +6,12 @@ by id when the reply arrives (O(1), whatever the number pending), asks which ent
 every entry when the connection drops. Ids of requests that timed out are remembered (bounded) so
 a late reply is recognised and counted instead of being mistaken for an unknown one.
 
+A *streaming* entry answers with several frames (a venue that marks its replies as partial, see
+:meth:`rxws.protocols.base.VenueProtocol.is_partial`): ``resolve(id, final=False)`` hands the
+entry back for each part and leaves it pending, ``resolve(id)`` (final) takes it. An entry whose
+last reply came through :meth:`PendingTable.complete` is remembered like a timed-out one, so a
+copy that still comes counts as late.
+
 Deadlines live in a heap with lazy deletion: answering a request costs no heap work; entries
 already answered are skipped when their deadline comes up, and the heap is compacted when they
 outnumber the live ones, so its size stays proportional to what is pending.
@@ -37,6 +43,7 @@ class ReplyOutcome:
     """What a reply id turned out to be: a live request, a late reply, or unknown."""
 
     PENDING = "pending"
+    PARTIAL = "partial"
     LATE = "late"
     UNKNOWN = "unknown"
 
@@ -56,7 +63,9 @@ class PendingTable(Generic[E]):
         "_orders",
         "_remember",
         "cancelled",
+        "completed",
         "late_replies",
+        "parts",
         "timeouts",
         "unknown_replies",
     )
@@ -72,6 +81,8 @@ class PendingTable(Generic[E]):
         self.unknown_replies = 0
         self.timeouts = 0
         self.cancelled = 0
+        self.parts = 0
+        self.completed = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -125,13 +136,20 @@ class PendingTable(Generic[E]):
         """The entry pending under ``request_id``, left in place."""
         return self._entries.get(request_id)
 
-    def resolve(self, request_id: Hashable) -> tuple[str, E | None]:
+    def resolve(self, request_id: Hashable, *, final: bool = True) -> tuple[str, E | None]:
         """Take the entry a reply answers: ``(PENDING, entry)``, ``(LATE, None)`` or ``(UNKNOWN, None)``.
 
+        With ``final=False`` (one part of a multi-frame reply) a pending entry is handed back as
+        ``(PARTIAL, entry)`` and stays pending, deadline included; the final part takes it.
         An unhashable id (a venue reply whose ``id`` is a JSON list or object) is ``UNKNOWN``:
         no request can be waiting for it.
         """
         try:
+            if not final:
+                part = self._entries.get(request_id)
+                if part is not None:
+                    self.parts += 1
+                    return ReplyOutcome.PARTIAL, part
             entry = self._entries.pop(request_id, None)
             if entry is not None:
                 self._orders.pop(request_id, None)
@@ -146,6 +164,37 @@ class PendingTable(Generic[E]):
         self.unknown_replies += 1
         return ReplyOutcome.UNKNOWN, None
 
+    def complete(self, request_id: Hashable) -> E | None:
+        """Remove an entry that got its last reply (read with ``resolve(id, final=False)``); a
+        copy that still comes will count as late. None when nothing is pending under the id."""
+        entry = self._entries.pop(request_id, None)
+        if entry is None:
+            return None
+        self._orders.pop(request_id, None)
+        self.completed += 1
+        self._remember_id(request_id)
+        return entry
+
+    def postpone(self, request_id: Hashable, deadline: float | None) -> bool:
+        """Move the deadline of a pending entry (e.g. a streaming reply still sending parts);
+        False when nothing is pending under the id."""
+        if request_id not in self._entries:
+            return False
+        if deadline is None:
+            self._orders.pop(request_id, None)
+            return True
+        order = next(self._order)
+        self._orders[request_id] = order
+        heapq.heappush(self._deadlines, (deadline, order, request_id))
+        if len(self._deadlines) > 64 and len(self._deadlines) > 2 * len(self._entries):
+            self._compact()
+        return True
+
+    def _remember_id(self, request_id: Hashable) -> None:
+        self._expired[request_id] = None
+        if len(self._expired) > self._remember:
+            self._expired.popitem(last=False)
+
     def expire(self, request_id: Hashable) -> E | None:
         """Remove a request whose deadline passed; a later reply to it will count as late."""
         entry = self._entries.pop(request_id, None)
@@ -153,9 +202,7 @@ class PendingTable(Generic[E]):
             return None
         self._orders.pop(request_id, None)
         self.timeouts += 1
-        self._expired[request_id] = None
-        if len(self._expired) > self._remember:
-            self._expired.popitem(last=False)
+        self._remember_id(request_id)
         return entry
 
     def cancel(self, request_id: Hashable) -> E | None:
@@ -165,9 +212,7 @@ class PendingTable(Generic[E]):
             return None
         self._orders.pop(request_id, None)
         self.cancelled += 1
-        self._expired[request_id] = None
-        if len(self._expired) > self._remember:
-            self._expired.popitem(last=False)
+        self._remember_id(request_id)
         return entry
 
     def discard(self, request_id: Hashable) -> E | None:

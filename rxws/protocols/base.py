@@ -249,6 +249,12 @@ class VenueProtocol:
         """The result of a successful reply."""
         return message
 
+    def is_partial(self, message: Any) -> bool:
+        """For a reply: True when more frames answering the same request will follow (a
+        multi-frame reply), False for the final (or only) one. Default False: every built-in
+        venue answers a request with exactly one frame (issue 16)."""
+        return False
+
     def listed_topics(self, result: Any) -> list[str]:
         """The topics in the result of a :meth:`list_subscriptions_message` reply.
 

@@ -10,6 +10,10 @@ Login (issue 13): ``{"op": "login", "id": n, "params": {"api_key": k, "timestamp
 "signature": hex(HMAC_SHA256(secret, k + str(ms)))}}``, answered ``{"id": n, "result":
 {"authenticated": true, "time": <venue ms>}}`` or an error reply (MockVenue: 401 bad key or
 signature, 408 a timestamp more than 30 s off). Topics starting ``private.`` are private.
+
+A multi-frame reply (issue 16) is sent as ``{"id": n, "result": part, "partial": true}`` for
+every part but the last, then an ordinary reply (no ``partial``, or ``"partial": false``) with
+the last part; an error reply ends it. MockVenue's ``parts`` request answers this way.
 """
 
 from __future__ import annotations
@@ -118,6 +122,11 @@ class GenericJson(VenueProtocol):
         result = message.get("result") if type(message) is dict else None
         time = result.get("time") if type(result) is dict else None
         return float(time) if type(time) is int or type(time) is float else None
+
+    # Multi-frame replies (issue 16) ---------------------------------------------------------
+    def is_partial(self, message: Any) -> bool:
+        """True for ``{"id": n, "result": ..., "partial": true}``: more parts follow."""
+        return type(message) is dict and message.get("partial") is True and "error" not in message
 
 
 def _error_code(message: dict[str, Any]) -> Any:

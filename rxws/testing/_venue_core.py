@@ -144,4 +144,22 @@ class SessionCore:
             code = params.get("code", 500)
             message = params.get("message", "failed on request")
             return [Reply(server.error(op.id, code if isinstance(code, int) else 500, str(message)))]
+        if op.method == "parts":
+            return _parts(op, server, params)
         return [Reply(server.error(op.id, 404, f"unknown method {op.method!r}"))]
+
+
+def _parts(op: ClientOp, server: ServerDialect, params: dict[str, Any]) -> list[Action]:
+    """``parts`` (``{"count": n, "gap": s}``): a multi-frame reply, ``{"part": i, "of": n}`` for
+    i = 1..n, ``gap`` seconds apart, all but the last marked partial (issue 16)."""
+    count, gap = params.get("count", 3), params.get("gap", 0.0)
+    if type(count) is not int or not 1 <= count <= 1000 or not isinstance(gap, int | float) or gap < 0:
+        return [Reply(server.error(op.id, 400, "'count' must be an int in 1..1000 and 'gap' a number >= 0"))]
+    frames: list[Action] = []
+    for part in range(1, count + 1):
+        result = {"part": part, "of": count}
+        frame = server.reply(op.id, result) if part == count else server.partial_reply(op.id, result)
+        if frame is None:
+            return [Reply(server.error(op.id, 404, f"the {server.name} dialect has no multi-frame replies"))]
+        frames.append(Reply(frame, delay=gap * (part - 1)))
+    return frames

@@ -85,6 +85,11 @@ class ServerDialect:
         """
         return None
 
+    def partial_reply(self, request_id: Any, result: Any) -> str | None:
+        """One non-final part of a multi-frame reply, or None when the venue sends none (the
+        default: the real venues answer each request with one frame)."""
+        return None
+
 
 class GenericServerDialect(ServerDialect):
     """The server side of :class:`rxws.protocols.GenericJson` (DESIGN.md section 4)."""
@@ -129,6 +134,11 @@ class GenericServerDialect(ServerDialect):
 
     def pong(self, op: ClientOp) -> str:
         return json_dumps({"id": op.id, "result": "pong"})
+
+    # Multi-frame replies (issue 16) ---------------------------------------------------------
+    def partial_reply(self, request_id: Any, result: Any) -> str | None:
+        """``{"id": n, "result": part, "partial": true}`` (see :mod:`rxws.protocols.generic`)."""
+        return json_dumps({"id": request_id, "result": result, "partial": True})
 
 
 _OKX_CHAINED = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})

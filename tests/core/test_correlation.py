@@ -108,3 +108,43 @@ def test_cancel_frees_the_slot_and_a_later_reply_is_late() -> None:
     assert table.next_deadline() == 6.0  # the cancelled deadline no longer counts
     assert table.due(5.5) == []
     assert table.resolve(1) == (ReplyOutcome.LATE, None)
+
+
+def test_a_streaming_entry_yields_each_part_and_is_taken_by_the_final_one() -> None:
+    table: PendingTable[str] = PendingTable()
+    table.add(7, "stream", deadline=5.0)
+    assert table.resolve(7, final=False) == (ReplyOutcome.PARTIAL, "stream")
+    assert table.resolve(7, final=False) == (ReplyOutcome.PARTIAL, "stream")
+    assert 7 in table and table.next_deadline() == 5.0  # still pending, deadline kept
+    assert table.resolve(7) == (ReplyOutcome.PENDING, "stream")
+    assert 7 not in table and table.parts == 2
+    assert table.resolve(7, final=False) == (ReplyOutcome.UNKNOWN, None)  # nothing waits any more
+
+
+def test_a_part_after_a_timeout_is_late() -> None:
+    table: PendingTable[str] = PendingTable()
+    table.add(1, "s", deadline=1.0)
+    assert table.due(1.0) == [(1, "s")]
+    assert table.resolve(1, final=False) == (ReplyOutcome.LATE, None)
+
+
+def test_complete_remembers_the_id_so_an_extra_copy_is_late() -> None:
+    table: PendingTable[str] = PendingTable()
+    table.add("o1", "x", deadline=3.0)
+    assert table.complete("o1") == "x" and table.complete("o1") is None
+    assert table.completed == 1 and len(table) == 0 and table.next_deadline() is None
+    assert table.resolve("o1", final=False) == (ReplyOutcome.LATE, None)
+
+
+def test_postpone_moves_a_deadline() -> None:
+    table: PendingTable[str] = PendingTable()
+    table.add(1, "s", deadline=1.0)
+    assert table.postpone(1, 4.0) and not table.postpone(2, 4.0)
+    assert table.due(2.0) == [] and table.next_deadline() == 4.0
+    assert table.postpone(1, None) and table.next_deadline() is None
+    assert table.due(100.0) == [] and 1 in table
+
+
+def test_an_unhashable_id_is_unknown_for_a_part_too() -> None:
+    table: PendingTable[str] = PendingTable()
+    assert table.resolve([1], final=False) == (ReplyOutcome.UNKNOWN, None)  # type: ignore[arg-type]
