@@ -23,7 +23,7 @@ import asyncio
 import base64
 import socket
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from rxws import _redact
 from rxws.exceptions import InvalidURL, ProxyAuthFailed, ProxyError
@@ -47,6 +47,14 @@ class ProxyURL:
     def redacted(self) -> str:
         """The URL with any credentials masked: ``socks5://***@127.0.0.1:1080``."""
         auth = f"{_redact.MASK}@" if self.username is not None else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{auth}{host}:{self.port}"
+
+    def to_url(self) -> str:
+        """The normalised URL *with* its credentials (explicit port; a secret: never log it)."""
+        auth = ""
+        if self.username is not None and self.password is not None:
+            auth = f"{quote(self.username, safe='')}:{quote(self.password, safe='')}@"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{auth}{host}:{self.port}"
 
@@ -182,8 +190,9 @@ def _answer_error(where: str, http: bool, text: str, code: int | None) -> ProxyE
     if http:
         if code is None:
             return ProxyError(f"{where}: closed the connection or gave no valid answer to CONNECT ({text})")
-        error = ProxyAuthFailed if code == 407 else ProxyError
-        return error(f"{where} refused the tunnel: HTTP {text}", code)
+        if code == 407:
+            return ProxyAuthFailed(f"{where} refused the credentials: HTTP {text}", code)
+        return ProxyError(f"{where} refused the tunnel: HTTP {text}", code)
     if code is not None:
         return ProxyError(f"{where} refused the tunnel: SOCKS5 reply 0x{code:02X} ({text})", code)
     if any(word in text.lower() for word in _SOCKS_AUTH_WORDS):
