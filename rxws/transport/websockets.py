@@ -248,13 +248,18 @@ def _on_done(waiter: Any, callback: Callable[[], None]) -> None:
     waiter.add_done_callback(done)
 
 
+def _observer_failed(exc: BaseException) -> None:
+    """An observer of a link's inbound frames raised: the others got the frame; say so."""
+    log.error("an observer of inbound frames raised; frame skipped for it", exc_info=exc)
+
+
 class WebsocketsLink(Link):
     """A link over one ``websockets`` client connection."""
 
     def __init__(self, ws: _DirectConnection, loop: asyncio.AbstractEventLoop) -> None:
         self._ws = ws
         self._loop = loop
-        self._subject: FastSubject[Frame] = FastSubject()
+        self._subject: FastSubject[Frame] = FastSubject(_observer_failed)
         self._backlog: deque[Frame] = deque()
         self._blocked = False
         self._drain_task: asyncio.Task[None] | None = None
