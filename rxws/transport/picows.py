@@ -28,8 +28,8 @@ conformance suite (``tests/transport/conformance``):
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
+import socket
 import ssl as _ssl
 import sys
 from collections.abc import Callable
@@ -56,8 +56,9 @@ from rxws.exceptions import (
     UsageError,
 )
 from rxws.transport._picows_listener import _Listener, close_code, reason_bytes
+from rxws.transport._proxy import ProxyURL, check_proxy_url, open_proxied_socket
+from rxws.transport._ws_errors import translate_open_error
 from rxws.transport.base import Frame, Link, LinkOptions, Transport
-from rxws.transport.websockets import translate_open_error
 
 __all__ = ["PicowsLink", "PicowsTransport"]
 
@@ -67,24 +68,33 @@ _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 
 
 class PicowsTransport(Transport):
-    """Opens links with ``picows`` (>= 1.8), TLS verified by default.
+    """Opens links with ``picows`` (>= 1.8; the ``fast`` extra), TLS verified by default.
 
     Args:
-        proxy: an ``http://`` (CONNECT) or ``socks5://`` proxy URL, credentials allowed
-            (``socks5://user:pw@host:1080``); the tunnel is opened by
-            :func:`rxws.transport._proxy.open_proxied_socket`. None: connect directly.
+        proxy: a forward proxy for every link: ``http://[user:pw@]host:port`` (HTTP ``CONNECT``),
+            ``socks5://[user:pw@]host:port`` or ``socks5h://...`` (SOCKS5, python-socks from the
+            ``proxy`` extra); the tunnel is opened by
+            :func:`rxws.transport._proxy.open_proxied_socket` and TLS, if any, runs inside it.
+            ``None`` (the default): connect directly. The credentials are secrets: masked in
+            this object's ``repr``, in errors and in logs.
+
+    Raises:
+        InvalidURL: ``proxy`` is not a usable proxy URL.
     """
 
     def __init__(self, *, proxy: str | None = None) -> None:
-        if proxy is not None and not (isinstance(proxy, str) and proxy.split("://", 1)[0] in _PROXY_SCHEMES):
-            raise UsageError(f"proxy must be an http://, socks5:// or socks4:// URL, got {_mask(proxy)!r}")
-        self.proxy = proxy
+        self._proxy: ProxyURL | None = check_proxy_url(proxy) if proxy is not None else None
+
+    @property
+    def proxy(self) -> str | None:
+        """The proxy's URL with its credentials masked (``None``: direct connections)."""
+        return None if self._proxy is None else self._proxy.redacted
 
     def __repr__(self) -> str:
-        return f"PicowsTransport(proxy={_mask(self.proxy)!r})"
+        return f"PicowsTransport(proxy={self.proxy!r})"
 
     def open(self, url: str, options: LinkOptions, scheduler: abc.SchedulerBase) -> Observable[Link]:
-        proxy = self.proxy
+        proxy = self._proxy
 
         def subscribe(observer: abc.ObserverBase[Link], _: abc.SchedulerBase | None = None) -> Any:
             loop = asyncio.get_running_loop()
@@ -113,21 +123,8 @@ class PicowsTransport(Transport):
         return Observable(subscribe)
 
 
-_PROXY_SCHEMES = ("http", "socks5", "socks5h", "socks4")
-
-
-def _mask(proxy: object) -> object:
-    """A proxy URL with its password masked (it is a secret, like an API key)."""
-    if not isinstance(proxy, str) or "@" not in proxy or "://" not in proxy:
-        return proxy
-    scheme, rest = proxy.split("://", 1)
-    userinfo, host = rest.rsplit("@", 1)
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:{_redact.MASK}@{host}" if ":" in userinfo else proxy
-
-
 async def _open(
-    url: str, options: LinkOptions, proxy: str | None, loop: asyncio.AbstractEventLoop
+    url: str, options: LinkOptions, proxy: ProxyURL | None, loop: asyncio.AbstractEventLoop
 ) -> PicowsLink:
     _redact.install()
     headers = dict(options.headers)
@@ -160,7 +157,7 @@ async def _open(
                 **kwargs,
             )
     except Exception as exc:
-        raise _translate(exc, url) from exc
+        raise _translate(exc, url, proxy) from exc
     assert isinstance(listener, _Listener)
     chosen = transport.response.headers.get("Sec-WebSocket-Protocol")
     if chosen is not None and chosen not in options.subprotocols:
@@ -171,15 +168,16 @@ async def _open(
     return PicowsLink(transport, listener, options, loop, chosen)
 
 
-def _proxy_factory(proxy: str, timeout: float | None) -> Callable[[Any], Any]:
-    async def factory(parsed: Any) -> Any:
-        proxying = importlib.import_module("rxws.transport._proxy")  # helper edge's module
-        return await proxying.open_proxied_socket(proxy, parsed.host, parsed.port, timeout=timeout or 10.0)
+def _proxy_factory(proxy: ProxyURL, timeout: float | None) -> Callable[[Any], Any]:
+    """picows' ``socket_factory``: the tunnel to the (possibly redirected) target's host and port."""
+
+    async def factory(parsed: Any) -> socket.socket:
+        return await open_proxied_socket(proxy.to_url(), parsed.host, parsed.port, timeout=timeout or 10.0)
 
     return factory
 
 
-def _translate(exc: BaseException, url: str) -> RxwsError:
+def _translate(exc: BaseException, url: str, proxy: ProxyURL | None) -> RxwsError:
     if isinstance(exc, WSHandshakeError) and exc.response is not None and int(exc.response.status) != 101:
         response = exc.response
         retry_after: float | None = None
@@ -195,7 +193,7 @@ def _translate(exc: BaseException, url: str) -> RxwsError:
         exc = InvalidURL(f"invalid URL {url!r}: {exc}")
     elif isinstance(exc, WSHandshakeError):
         exc = ConnectFailed(f"handshake with {url} failed: {exc}")
-    return translate_open_error(exc, url)
+    return translate_open_error(exc, url, proxy)
 
 
 class PicowsLink(Link):

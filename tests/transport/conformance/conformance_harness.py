@@ -31,16 +31,16 @@ KINDS = ("memory", "websockets", "picows")
 WIRE_KINDS = ("websockets", "picows")
 
 
-def make_transport(kind: str) -> Transport:
+def make_transport(kind: str, proxy: str | None = None) -> Transport:
     """A fresh transport of ``kind`` (picows only where it is installed: the caller skips)."""
     if kind == "websockets":
         from rxws.transport.websockets import WebsocketsTransport
 
-        return WebsocketsTransport()
+        return WebsocketsTransport(proxy=proxy)
     if kind == "picows":
         from rxws.transport.picows import PicowsTransport
 
-        return PicowsTransport()
+        return PicowsTransport(proxy=proxy)
     return MemoryTransport(latency=0.01)
 
 
