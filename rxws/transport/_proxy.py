@@ -164,18 +164,21 @@ def proxy_error(exc: BaseException, proxy: ProxyURL, host: str, port: int) -> Pr
     Understands python-socks' errors (and anything else, as a plain :class:`ProxyError`). The
     message names the proxy as :attr:`ProxyURL.redacted` does and carries the proxy's answer.
     """
-    from python_socks import ProxyConnectionError, ProxyTimeoutError
-    from python_socks import ProxyError as SocksError
-
     where = f"proxy {proxy.redacted} (tunnel to {host}:{port})"
     if isinstance(exc, ProxyError):
         return exc
-    if isinstance(exc, ProxyTimeoutError | TimeoutError):
+    if isinstance(exc, TimeoutError):  # python-socks' ProxyTimeoutError is one
         return ProxyError(f"{where}: timed out")
-    if isinstance(exc, ProxyConnectionError):
-        return ProxyError(f"cannot reach {where}: {exc.strerror or exc}")
-    if isinstance(exc, SocksError):
-        return _answer_error(where, proxy.scheme == "http", str(exc), exc.error_code)
+    try:
+        from python_socks import ProxyConnectionError
+        from python_socks import ProxyError as SocksError
+    except ImportError:  # pragma: no cover - without the extra, no python-socks error to read
+        pass
+    else:
+        if isinstance(exc, ProxyConnectionError):
+            return ProxyError(f"cannot reach {where}: {exc.strerror or exc}")
+        if isinstance(exc, SocksError):
+            return _answer_error(where, proxy.scheme == "http", str(exc), exc.error_code)
     if isinstance(exc, OSError):
         return ProxyError(f"{where}: connection failed: {exc.strerror or exc}")
     return ProxyError(f"{where}: {type(exc).__name__}: {_redact.redact(str(exc))}")

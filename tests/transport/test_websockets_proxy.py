@@ -114,11 +114,12 @@ async def test_an_unreachable_proxy_is_a_proxy_error(venue: MockVenue) -> None:
     assert type(error) is ProxyError and "cannot reach proxy http://***@127.0.0.1" in str(error)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 async def test_a_session_through_the_proxy_logs_no_credentials(
-    venue: MockVenue, caplog: pytest.LogCaptureFixture
+    kind: ProxyClass, venue: MockVenue, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with Socks5Proxy(credentials=(USER, PASSWORD)) as proxy:
+    async with kind(credentials=(USER, PASSWORD)) as proxy:
         client = client_through(venue, proxy.url)
         await client.connect()
         await client.close()
