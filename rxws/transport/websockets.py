@@ -54,7 +54,7 @@ from rxws.exceptions import (
     TransportError,
     UsageError,
 )
-from rxws.transport._proxy import ProxyURL, check_proxy_url
+from rxws.transport._proxy import ProxyURL, check_proxy_url, set_nodelay
 from rxws.transport._ws_errors import translate_open_error
 from rxws.transport.base import Frame, Link, LinkOptions, Transport
 
@@ -157,6 +157,8 @@ async def _open(
     except Exception as exc:
         raise translate_open_error(exc, url, proxy) from exc
     assert isinstance(ws, _DirectConnection)
+    if ws.transport is not None:
+        set_nodelay(ws.transport.get_extra_info("socket"))
     return WebsocketsLink(ws, loop)
 
 
