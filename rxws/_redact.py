@@ -12,6 +12,8 @@ masks the values of *secret headers* wherever rxws or ``websockets`` could print
   :class:`~rxws.transport.base.LinkOptions` registers the values of its secret headers), wherever
   it appears, and (2) the value after any secret header name written as ``Name: value``,
   ``'Name': 'value'`` or ``Name=value``, even one never registered.
+* :func:`redact` also masks (3) the user information of any URL (``socks5://user:pw@host`` becomes
+  ``socks5://***@host``): proxy credentials, however short (issue 14).
 * :func:`mask_headers` gives a copy of a header mapping with secret values masked (for reprs).
 
 The header name stays visible (``X-MBX-APIKEY: ***``), so a log still shows that a key was sent.
@@ -133,16 +135,23 @@ def register_secrets(headers: Mapping[str, str], names: Iterable[str] = DEFAULT_
 
 
 def redact(text: str) -> str:
-    """``text`` with every registered secret and every secret header's value masked."""
+    """``text`` with every registered secret, every secret header's value and the credentials in
+    every URL masked."""
     for value in _values:
         if value in text:
             text = text.replace(value, MASK)
+    if "@" in text and "://" in text:
+        text = _USERINFO.sub(MASK + "@", text)
     pattern = _pattern
     if pattern is None:
         pattern = _set_pattern()
     if pattern.search(text) is None:
         return text
     return pattern.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{MASK}" if m[4] else m[0], text)
+
+
+# scheme://user[:password]@ — the user information of a URL (RFC 3986 section 3.2.1)
+_USERINFO = re.compile(r"(?<=://)[^\s/?#@'\"]+@")
 
 
 def _set_pattern() -> re.Pattern[str]:

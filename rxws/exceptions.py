@@ -12,7 +12,9 @@ host can catch "the venue said no" without also catching its own bugs::
     │   └── NotConnected                a command that needs a live connection, without one
     ├── TransportError                  the network or the WebSocket protocol failed
     │   ├── ConnectFailed               the connection could not be opened (refused, DNS, TLS)
-    │   │   └── HandshakeRejected       the server answered the upgrade with an HTTP status
+    │   │   ├── HandshakeRejected       the server answered the upgrade with an HTTP status
+    │   │   └── ProxyError              the proxy was unreachable, refused the tunnel or broke off
+    │   │       └── ProxyAuthFailed     the proxy refused the credentials (407, SOCKS5 auth)
     │   ├── ConnectionLost              an open connection ended before the work was done
     │   │   └── ConnectionClosed        the peer (or we) closed it with a close code
     │   ├── ProtocolError               the peer broke the WebSocket protocol
@@ -37,6 +39,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AuthenticationError",
     "BackoffExhausted",
     "ConnectFailed",
     "ConnectionClosed",
@@ -51,6 +54,8 @@ __all__ = [
     "NotConnected",
     "PenaltyActive",
     "ProtocolError",
+    "ProxyAuthFailed",
+    "ProxyError",
     "RateLimitExceeded",
     "ReconnectDeniedError",
     "RecordingError",
@@ -243,4 +248,25 @@ class AuthenticationError(RxwsError):
         self.refused = refused
 
 
-__all__ += ["AuthenticationError"]
+# Issue 14 (proxies) -------------------------------------------------------------------------------
+
+
+class ProxyError(ConnectFailed):
+    """The proxy could not be reached, refused the tunnel, or broke off its own handshake.
+
+    The message names the proxy by scheme, host and port only: its credentials never appear.
+
+    Attributes:
+        code: the proxy's answer, when it gave one: the HTTP status of its reply to ``CONNECT``, or
+            the SOCKS5 reply code (RFC 1928 section 6: ``0x02`` not allowed by ruleset, ``0x05``
+            connection refused, ...); ``None`` when it answered nothing usable.
+    """
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ProxyAuthFailed(ProxyError):
+    """The proxy refused the credentials: HTTP ``407``, or a failed SOCKS5 username/password
+    sub-negotiation (RFC 1929) or no acceptable authentication method."""

@@ -1,6 +1,7 @@
 """Test helpers that ship with rxws: a real mock venue, a fault-injecting proxy, a virtual-time
-responder, server dialects, and session record and replay."""
+responder, server dialects, session record and replay, and HTTP CONNECT / SOCKS5 proxies."""
 
+from rxws.testing._proxies import HttpConnectProxy, Socks5Proxy, TunnelStats
 from rxws.testing.dialects import SERVER_DIALECTS, ClientOp, ServerDialect, server_dialect
 from rxws.testing.fault_proxy import FaultProxy, FaultSettings, ProxyStats
 from rxws.testing.recorder import Recorder
@@ -13,6 +14,7 @@ __all__ = [
     "ClientOp",
     "FaultProxy",
     "FaultSettings",
+    "HttpConnectProxy",
     "MockVenue",
     "ProxyStats",
     "Recorder",
@@ -20,6 +22,8 @@ __all__ = [
     "ReplayVenue",
     "Responder",
     "ServerDialect",
+    "Socks5Proxy",
+    "TunnelStats",
     "VenueConnection",
     "server_dialect",
 ]

@@ -1,0 +1,166 @@
+"""picows' callbacks for one connection (:mod:`rxws.transport.picows`): the inbound hot path,
+fragment reassembly, ping answers and the closing handshake's replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+
+from rxws.exceptions import MessageTooBig, ProtocolError, TransportError
+from rxws.transport.base import Frame
+
+if TYPE_CHECKING:
+    from rxws.transport.picows import PicowsLink
+
+__all__: list[str] = []
+
+log = logging.getLogger("rxws.transport.picows")
+
+_TEXT, _BINARY, _CONT = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION
+_PING, _PONG, _CLOSE = WSMsgType.PING, WSMsgType.PONG, WSMsgType.CLOSE
+
+
+def close_code(code: WSCloseCode) -> int:
+    """A close code as an int; a close frame without a code is 1005, as RFC 6455 reports it."""
+    value = code.value
+    return 1005 if value == 0 else value
+
+
+class _Listener(WSListener):
+    """picows' callbacks for one connection: the inbound hot path and the protocol's details.
+
+    Until the link's ``inbound`` has a subscriber, messages wait in ``early`` (picows may deliver
+    frames that came with the upgrade response before ``ws_connect`` returns), and so does the end.
+    """
+
+    def __init__(self, max_size: int) -> None:
+        super().__init__()
+        self.sink: Callable[[Frame], None] | None = None
+        self.early: list[Frame] = []
+        self.link: PicowsLink | None = None
+        self.paused = False
+        self.max_size = max_size
+        self.frag: list[bytes] | None = None
+        self.frag_text = False
+        self.frag_size = 0
+        self.error: TransportError | None = None
+        self.disconnected = False
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        # picows checks max_size at a frame's header, but after failing the connection it may
+        # still hand over that frame: the size is checked here too.
+        if not (frame.fin and self.frag is None and frame.payload_size <= self.max_size):
+            self._other(transport, frame, frame.msg_type)
+            return
+        kind = frame.msg_type
+        if kind is _TEXT:
+            try:
+                message: Frame = frame.get_payload_as_utf8_text()
+            except UnicodeDecodeError:
+                message = frame.get_payload_as_bytes()
+        elif kind is _BINARY:
+            message = frame.get_payload_as_bytes()
+        else:
+            self._other(transport, frame, kind)
+            return
+        sink = self.sink
+        if sink is None:
+            self.early.append(message)
+            return
+        try:
+            sink(message)
+        except Exception:  # a bug above must not stop the rest of the buffer's frames
+            log.exception("inbound message handler raised; message skipped")
+
+    def _other(self, transport: WSTransport, frame: WSFrame, kind: WSMsgType) -> None:
+        if self.error is not None:  # failed by us: nothing more is delivered or answered
+            return
+        if kind is _CONT or kind is _TEXT or kind is _BINARY:
+            self._fragment(transport, frame, kind)
+        elif kind is _PING:
+            transport.send_pong(frame.get_payload_as_bytes())
+            link = self.link
+            if link is not None and link.on_control_sent is not None:
+                link.on_control_sent("pong")
+        elif kind is _PONG:
+            if self.link is not None:
+                self.link._pong(frame.get_payload_as_bytes())
+        elif kind is _CLOSE:
+            if not transport.is_close_frame_sent:  # the peer started it: answer with its code
+                code = frame.get_close_code()
+                if code.value == 0:
+                    transport.send(_CLOSE, b"")
+                else:
+                    transport.send_close(code, frame.get_close_message())
+            transport.disconnect()
+
+    def _fragment(self, transport: WSTransport, frame: WSFrame, kind: WSMsgType) -> None:
+        if kind is _CONT:
+            if self.frag is None:
+                self.fail(transport, ProtocolError("continuation frame without a message", 1002), 1002)
+                return
+        elif self.frag is not None:
+            self.fail(transport, ProtocolError("new message before the fragmented one ended", 1002), 1002)
+            return
+        else:
+            self.frag, self.frag_text, self.frag_size = [], kind is _TEXT, 0
+        self.frag_size += frame.payload_size
+        if self.frag_size > self.max_size:
+            error = MessageTooBig(f"inbound message over max_size: {self.frag_size} > {self.max_size}", 1009)
+            self.fail(transport, error, 1009)
+            return
+        self.frag.append(frame.get_payload_as_bytes())
+        if not frame.fin:
+            return
+        data, self.frag = b"".join(self.frag), None
+        message: Frame = data
+        if self.frag_text:
+            try:
+                message = data.decode()
+            except UnicodeDecodeError:
+                message = data
+        sink = self.sink
+        if sink is None:
+            self.early.append(message)
+            return
+        try:
+            sink(message)
+        except Exception:
+            log.exception("inbound message handler raised; message skipped")
+
+    def fail(self, transport: WSTransport, error: TransportError, code: int, reason: str = "") -> None:
+        """End the connection ourselves because of ``error``: a close frame, then the socket."""
+        if self.error is None:
+            self.error = error
+        self.frag = []  # every later frame takes the slow path, which drops it
+        transport.send_close(WSCloseCode(code), reason_bytes(reason or str(error)))
+        transport.disconnect()
+        asyncio.get_running_loop().call_later(ABORT_AFTER, transport.disconnect, False)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.link is not None:
+            self.link._resumed()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.disconnected = True
+        if self.link is not None:
+            self.link._end()
+
+
+ABORT_AFTER = 1.0  # seconds a failed connection may take to flush its close frame
+
+
+def reason_bytes(reason: str) -> bytes:
+    """A close reason as UTF-8, cut to the 123 bytes a close frame holds (on a character boundary)."""
+    data = reason.encode()
+    if len(data) <= 123:
+        return data
+    return data[:123].decode(errors="ignore").encode()

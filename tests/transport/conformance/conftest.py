@@ -1,0 +1,72 @@
+"""Fixtures of the transport conformance suite: ``harness`` (every transport kind), ``wire`` (the
+real-socket kinds), ``tls_files`` (a self-signed certificate made with the ``openssl`` CLI)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from conformance_harness import KINDS, WIRE_KINDS, Harness, SocketVenue
+
+
+async def _harness(kind: str) -> Harness:
+    if kind == "picows":
+        pytest.importorskip("picows", reason="picows is in the 'fast' extra")
+    venue = None if kind == "memory" else await SocketVenue().start()
+    return Harness(kind, venue)
+
+
+@pytest.fixture(params=KINDS)
+async def harness(request: pytest.FixtureRequest, no_leaked_tasks: None) -> AsyncIterator[Harness]:
+    """A harness per transport kind: memory (virtual time), websockets and picows (loopback)."""
+    h = await _harness(request.param)
+    yield h
+    await h.teardown()
+
+
+@pytest.fixture(params=WIRE_KINDS)
+async def wire(request: pytest.FixtureRequest, no_leaked_tasks: None) -> AsyncIterator[Harness]:
+    """A harness per real-socket transport kind (for what only a wire has: TLS, frames, resets)."""
+    h = await _harness(request.param)
+    yield h
+    await h.teardown()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost and its key, made with the ``openssl`` CLI
+    (the ``cryptography`` package is not a dependency); the suite skips TLS without ``openssl``."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return cert, key
