@@ -56,7 +56,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _remember, make_seq
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _millis, _remember, make_seq
 
 __all__ = ["Binance", "raw_stream_name"]
 
@@ -200,6 +200,15 @@ class Binance(VenueProtocol):
         if code in _RATE_LIMIT_CODES:
             return f"binance_{code}"
         return None
+
+    # Issue 15 (metrics) ---------------------------------------------------------------------
+    def event_time(self, message: Any) -> float | None:
+        """The payload's ``E`` ("Event time", milliseconds; every market stream payload in
+        ``web-socket-streams.md`` carries it), in seconds; raw or combined (``data``) form."""
+        if type(message) is not dict:
+            return None
+        data = message.get("data") if "stream" in message else message
+        return _millis(data.get("E")) if type(data) is dict else None
 
 
 def raw_stream_name(payload: Any) -> str | None:

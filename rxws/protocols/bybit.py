@@ -45,7 +45,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar, Literal
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _remember, make_seq
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _millis, _remember, make_seq
 
 __all__ = ["Bybit"]
 
@@ -191,6 +191,14 @@ class Bybit(VenueProtocol):
         if code in _RATE_LIMIT_CODES:
             return f"bybit_{code}"
         return None
+
+    # Issue 15 (metrics) ---------------------------------------------------------------------
+    def event_time(self, message: Any) -> float | None:
+        """The push's top-level ``ts`` ("The timestamp (ms) that the system generates the data",
+        v5 public topic pages such as Orderbook, read 2026-11-30), in seconds; None for replies."""
+        if type(message) is not dict or "topic" not in message:
+            return None
+        return _millis(message.get("ts"))
 
 
 def _ret_code(message: dict[str, Any]) -> int | None:

@@ -71,7 +71,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, json_dumps, make_seq
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _millis, json_dumps, make_seq
 
 __all__ = ["Okx", "topic_arg", "topic_of_arg"]
 
@@ -337,6 +337,19 @@ class Okx(VenueProtocol):
                 if s_code in _RATE_LIMIT_CODES:
                     return f"okx_{s_code}"
         return None
+
+    # Issue 15 (metrics) ---------------------------------------------------------------------
+    def event_time(self, message: Any) -> float | None:
+        """The ``ts`` of the push's last ``data`` item (a millisecond string: "Order book
+        generation time" on the order book channels, "Trade time" on ``trades``, per the push
+        data parameters of each channel, read 2026-11-30), in seconds; None for events."""
+        if type(message) is not dict:
+            return None
+        data = message.get("data")
+        if type(data) is not list or not data or "arg" not in message:
+            return None
+        item = data[-1]
+        return _millis(item.get("ts")) if type(item) is dict else None
 
 
 def _topic_or_unknown(arg: dict[str, Any], kind: MessageKind) -> tuple[MessageKind, Any]:
