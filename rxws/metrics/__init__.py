@@ -64,7 +64,8 @@ still exported; those series then stay empty, and data messages are counted from
 
 from __future__ import annotations
 
-from rxws.metrics._collect import DEFAULT_MAX_TOPICS, ClientInstrumentation, LabelCap
+from rxws.metrics._collect import DEFAULT_MAX_TOPICS
+from rxws.metrics._parts import ClientInstrumentation, LabelCap
 from rxws.metrics._series import OTHER, SERIES, Series
 from rxws.metrics.otel import OtelExporter
 from rxws.metrics.prometheus import MetricsServer, PrometheusExporter

@@ -19,7 +19,8 @@ from typing import Any
 
 from reactivex import abc
 
-from rxws.metrics._collect import DEFAULT_MAX_TOPICS, ClientInstrumentation, MetricsCore
+from rxws.metrics._collect import DEFAULT_MAX_TOPICS, MetricsCore
+from rxws.metrics._parts import ClientInstrumentation
 from rxws.metrics._series import SERIES, Series
 
 __all__ = ["OtelExporter"]

@@ -21,7 +21,8 @@ from typing import Any
 from reactivex import abc
 
 from rxws.exceptions import UsageError
-from rxws.metrics._collect import DEFAULT_MAX_TOPICS, ClientInstrumentation, MetricsCore
+from rxws.metrics._collect import DEFAULT_MAX_TOPICS, MetricsCore
+from rxws.metrics._parts import ClientInstrumentation
 from rxws.metrics._series import SERIES, Series
 
 __all__ = ["MetricsServer", "PrometheusExporter"]

@@ -57,11 +57,20 @@ class LiveRun:
     def __init__(self, venue: MockVenue, timeline: Callable[..., Any]) -> None:
         self.venue = venue
         self.limiter = VenueRateLimiter(message=[SlidingWindow(3, 0.3)])
-        policy = ReconnectPolicy(backoff=ExponentialBackoff(0.02, 2.0, 0.2, jitter="none"), approve=lambda _: True)
-        self.a = WebSocketClient(
-            venue.url, protocol=GenericJson(), rate_limiter=self.limiter, reconnect=policy, ping_interval=None, name="a"
+        policy = ReconnectPolicy(
+            backoff=ExponentialBackoff(0.02, 2.0, 0.2, jitter="none"), approve=lambda _: True
         )
-        self.b = WebSocketClient(venue.url, protocol=GenericJson(), rate_limiter=self.limiter, ping_interval=None, name="b")
+        self.a = WebSocketClient(
+            venue.url,
+            protocol=GenericJson(),
+            rate_limiter=self.limiter,
+            reconnect=policy,
+            ping_interval=None,
+            name="a",
+        )
+        self.b = WebSocketClient(
+            venue.url, protocol=GenericJson(), rate_limiter=self.limiter, ping_interval=None, name="b"
+        )
         self.tl = timeline(self.a)
         self.ticks: Counter[tuple[str, str]] = Counter()
         self.throttled: list[Throttled] = []
@@ -155,7 +164,8 @@ def check_first(r: Readings, run: LiveRun) -> None:
     assert r("rxws_pending_requests", **a) == run.a.pending_requests == 1
     assert r("rxws_pending_requests", **b) == 0
     assert r("rxws_outbound_queue_depth", **a) == 0
-    assert r.get("rxws_venue_latency_seconds_count", **a, topic=TOPICS[0]) is None  # GenericJson: no event time
+    # GenericJson reads no event time: no latency series
+    assert r.get("rxws_venue_latency_seconds_count", **a, topic=TOPICS[0]) is None
 
 
 def check_second(r: Readings, run: LiveRun) -> None:

@@ -34,7 +34,9 @@ def _times(protocol: VenueProtocol, venue: str, name: str) -> list[tuple[Any, fl
     return [(m, protocol.event_time(m)) for m in messages(venue, name)]
 
 
-@pytest.mark.parametrize(("venue", "name", "dialect", "day", "first", "stamped"), CAPTURES, ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("venue", "name", "dialect", "day", "first", "stamped"), CAPTURES, ids=lambda v: str(v)
+)
 def test_captured_data_carries_the_recording_time(
     venue: str, name: str, dialect: type[VenueProtocol], day: dt.date, first: float | None, stamped: int
 ) -> None:
