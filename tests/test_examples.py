@@ -23,6 +23,12 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "reconnect_with_approval.py": ("approve? attempt 1", "gap on"),
     "aioreactive_pipeline.py": ("done",),
     "persistence.py": ("data on every restored topic", "done"),
+    "metrics_server.py": (
+        "serving http://127.0.0.1:",
+        'rxws_reconnects_total{client="demo",venue="generic"} 1.0',
+        'rxws_gaps_total{client="demo",gap="disconnect",topic="book.ETH-USD",venue="generic"} 1.0',
+        "done:",
+    ),
 }
 
 
