@@ -75,7 +75,7 @@ class _Sink:
 
     def on_message(self, topic: str | None, nbytes: int, message: Any) -> None:
         a = self._attached
-        label = NO_TOPIC if topic is None else a.topics(topic)
+        label = NO_TOPIC if topic is None else a.topics(str(topic))
         self._core.add("rxws_inbound_bytes", (a.label, a.venue, label), nbytes)
         if topic is not None:
             self._core.on_data(a, label, message)
