@@ -22,8 +22,8 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from rxws.core.state import ConnectionState
 from rxws.exceptions import UsageError
 from rxws.metrics._parts import ClientInstrumentation, LabelCap, _Histogram
-from rxws.metrics._series import NO_TOPIC, Series, by_name
-from rxws.protocols.base import MessageKind
+from rxws.metrics._series import NO_TOPIC, OTHER, Series, by_name
+from rxws.protocols.base import MessageKind, VenueProtocol
 
 __all__ = ["DEFAULT_MAX_TOPICS", "MetricsCore", "Sample"]
 
@@ -41,6 +41,7 @@ _STATS_UNDELIVERED = (
     "requests_cancelled",
 )
 _DATA = MessageKind.DATA
+_LATENCY = by_name("rxws_venue_latency_seconds")
 
 Labels = tuple[str, ...]
 Sample = tuple[Series, Labels, Any]
@@ -48,16 +49,46 @@ Sample = tuple[Series, Labels, Any]
 with cumulative bucket counts, one per upper bound and a last one for ``+Inf``."""
 
 
+class _Topic:
+    """What one topic label has counted (the hot path: plain attribute updates, no lock).
+
+    Only the client's loop writes these; a collect on another thread reads them as they are.
+    """
+
+    __slots__ = ("bytes", "label", "latency", "messages")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.messages = 0
+        self.bytes = 0
+        self.latency = _Histogram(_LATENCY.buckets)
+
+
 class _Attached:
-    """One attached client and its bounded label maps."""
+    """One attached client, its per-topic counts and its bounded label maps."""
 
     def __init__(self, client: Any, label: str, max_topics: int) -> None:
         self.client = client
         self.label = label
-        self.venue = str(getattr(client.protocol, "name", type(client.protocol).__name__))
-        self.topics = LabelCap(max_topics)
+        protocol = client.protocol
+        self.venue = str(getattr(protocol, "name", type(protocol).__name__))
+        reads_time = getattr(type(protocol), "event_time", _no_time) is not VenueProtocol.event_time
+        self.event_time: Callable[[Any], float | None] | None = protocol.event_time if reads_time else None
+        self.max_topics = max_topics
+        self.topics: dict[str, _Topic] = {}  # at most max_topics entries
+        self.other = _Topic(OTHER)
+        self.no_topic = _Topic(NO_TOPIC)  # bytes of replies, acks, pongs
         self.small: dict[str, LabelCap] = {}
         self.queue_depth = 0  # the last Queued depth, when the client has no outbound_queue_depth
+
+    def topic(self, topic: str) -> _Topic:
+        """The counts of ``topic``: its own for the first ``max_topics`` topics, else "other"'s."""
+        cell = self.topics.get(topic)
+        if cell is None:
+            if len(self.topics) >= self.max_topics:
+                return self.other
+            cell = self.topics[topic] = _Topic(topic)
+        return cell
 
     def cap(self, kind: str, value: str) -> str:
         labeller = self.small.get(kind)
@@ -75,10 +106,12 @@ class _Sink:
 
     def on_message(self, topic: str | None, nbytes: int, message: Any) -> None:
         a = self._attached
-        label = NO_TOPIC if topic is None else a.topics(str(topic))
-        self._core.add("rxws_inbound_bytes", (a.label, a.venue, label), nbytes)
-        if topic is not None:
-            self._core.on_data(a, label, message)
+        if topic is None:
+            a.no_topic.bytes += nbytes
+            return
+        cell = a.topic(topic if type(topic) is str else str(topic))
+        cell.bytes += nbytes
+        self._core.on_data(a, cell, message)
 
     def on_request_done(self, method: str, seconds: float, outcome: str) -> None:
         a = self._attached
@@ -176,26 +209,30 @@ class MetricsCore:
         for listener in self.listeners:
             listener(by_name(name), labels, value)
 
-    def on_data(self, a: _Attached, topic_label: str, message: Any) -> None:
-        """One data message for the topic labelled ``topic_label``: count it, time it."""
-        self.add("rxws_messages", (a.label, a.venue, topic_label))
-        event_time = getattr(a.client.protocol, "event_time", None)
-        sent = event_time(message) if event_time is not None else None
-        if sent is not None:
-            self.observe("rxws_venue_latency_seconds", (a.label, a.venue, topic_label), self._clock() - sent)
+    def on_data(self, a: _Attached, cell: _Topic, message: Any) -> None:
+        """One data message counted in ``cell``; its venue latency when the dialect reads a time."""
+        cell.messages += 1
+        event_time = a.event_time
+        if event_time is not None:
+            sent = event_time(message)
+            if sent is not None:
+                latency = self._clock() - sent
+                cell.latency.observe(latency)
+                for listener in self.listeners:
+                    listener(_LATENCY, (a.label, a.venue, cell.label), latency)
 
     def _on_message(
         self, a: _Attached, classify: Callable[[Any], tuple[MessageKind, Any]], message: Any
     ) -> None:
         kind, key = classify(message)
         if kind is _DATA and key is not None:
-            self.on_data(a, a.topics(str(key)), message)
+            self.on_data(a, a.topic(key if type(key) is str else str(key)), message)
 
     def _on_event(self, a: _Attached, event: Any) -> None:
         kind = getattr(event, "kind", None)
         base = (a.label, a.venue)
         if kind == "gap_detected":
-            self.add("rxws_gaps", (*base, a.topics(event.topic), event.gap))
+            self.add("rxws_gaps", (*base, a.topic(event.topic).label, event.gap))
         elif kind == "disconnected":
             self.add("rxws_disconnects", (*base, str(event.reason)))
         elif kind == "reconnected":
@@ -262,6 +299,15 @@ def _client_samples(a: _Attached) -> Iterator[Sample]:
     """What is read from a client when collected: its ClientStats and its current gauges."""
     c = a.client
     base = (a.label, a.venue)
+    messages, inbound, latency = by_name("rxws_messages"), by_name("rxws_inbound_bytes"), _LATENCY
+    for cell in [*list(a.topics.values()), a.other, a.no_topic]:
+        labels = (*base, cell.label)
+        if cell.messages:
+            yield messages, labels, float(cell.messages)
+        if cell.bytes:
+            yield inbound, labels, float(cell.bytes)
+        if cell.latency.count:
+            yield latency, labels, cell.latency.cumulative()
     stats = c.stats
     frames = by_name("rxws_frames")
     yield frames, (*base, "in"), float(stats.frames_in)
@@ -274,6 +320,10 @@ def _client_samples(a: _Attached) -> Iterator[Sample]:
     yield by_name("rxws_pending_requests"), base, float(c.pending_requests)
     depth = getattr(c, "outbound_queue_depth", None)
     yield by_name("rxws_outbound_queue_depth"), base, float(a.queue_depth if depth is None else depth)
+
+
+def _no_time(_self: Any, _message: Any) -> None:
+    return None
 
 
 def _as_disposable(handle: Any) -> abc.DisposableBase:
