@@ -53,7 +53,8 @@ counts each event once, under the client whose connection it names (``conn_id``
 ``"<client name>#<n>"``), else under the first attached client that relayed it.
 
 Venue latency reads the wall clock (``time.time``) against the venue's clock: a skewed host
-clock shifts it, and a negative difference lands in the lowest bucket.
+clock shifts it. A negative difference lands in the lowest bucket (Prometheus; its ``_sum`` keeps
+the sign) or is recorded as 0 (OpenTelemetry histograms refuse negative values).
 
 What the public streams do not say (bytes per topic, request round trips, the exact outbound
 queue depth) comes from a client that offers ``add_instrumentation(sink)`` and calls a

@@ -7,7 +7,8 @@
 
 Counters and gauges are observable instruments read when the SDK collects (every attached
 client's counters at that moment); histograms (request round trip, limiter waits, venue
-latency) are recorded as they happen. Instrument names are the series' base names (no
+latency) are recorded as they happen; OpenTelemetry histograms take no negative values, so a
+negative venue latency (the venue's clock ahead of the host's) is recorded as 0. Instrument names are the series' base names (no
 ``_total``); attributes are the Prometheus labels. Series and labels: :mod:`rxws.metrics`.
 """
 
@@ -114,4 +115,5 @@ class OtelExporter:
 
     def _record(self, series: Series, labels: tuple[str, ...], value: float) -> None:
         names = ("client", "venue", *series.labels)
-        self._histograms[series.name].record(value, dict(zip(names, labels, strict=True)))
+        # OpenTelemetry histograms refuse negative values (a venue clock ahead of ours): 0 instead
+        self._histograms[series.name].record(max(value, 0.0), dict(zip(names, labels, strict=True)))

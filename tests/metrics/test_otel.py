@@ -86,6 +86,25 @@ def test_instruments_carry_units_and_histogram_bounds() -> None:
     meters.shutdown()
 
 
+def test_a_negative_venue_latency_is_recorded_as_zero() -> None:
+    from fake_client import HookedClient
+
+    from rxws.protocols import Binance
+
+    meters, reader = provider()
+    exporter = OtelExporter(meters, clock=lambda: 1_700_000_000.0)  # 250 ms behind the venue
+    client = HookedClient("h", Binance())
+    exporter.attach(client)
+    frame = '{"stream":"btcusdt@trade","data":{"e":"trade","E":1700000000250,"s":"BTCUSDT"}}'
+    client.frame(frame)
+    r = read(reader)
+    labels = {"client": "h", "venue": "binance", "topic": "btcusdt@trade"}
+    assert r("rxws_venue_latency_seconds_count", **labels) == 1
+    assert r("rxws_venue_latency_seconds_sum", **labels) == 0.0
+    assert r("rxws_inbound_bytes_total", **labels) == len(frame)
+    meters.shutdown()
+
+
 def test_without_opentelemetry_the_constructor_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [m for m in sys.modules if m == "opentelemetry" or m.startswith("opentelemetry.")]:
         monkeypatch.setitem(sys.modules, name, None)
