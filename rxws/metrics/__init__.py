@@ -23,7 +23,7 @@ series                                kind       more labels      source
 ``rxws_inbound_bytes_total``          counter    topic            frame sizes (instrumentation hook)
 ``rxws_frames_total``                 counter    direction        ``stats.frames_in`` / ``frames_out``
 ``rxws_decode_failures_total``        counter                     ``stats.decode_failures``
-``rxws_undelivered_total``            counter    why              the other ``ClientStats`` counters
+``rxws_undelivered_total``            counter    why              every other ``ClientStats`` counter
 ``rxws_gaps_total``                   counter    topic, gap       ``GapDetected`` (gap: its kind)
 ``rxws_disconnects_total``            counter    reason           ``Disconnected``
 ``rxws_reconnects_total``             counter                     ``Reconnected``

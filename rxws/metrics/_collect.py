@@ -31,15 +31,7 @@ DEFAULT_MAX_TOPICS = 100
 """Distinct ``topic`` label values per client before the rest are counted as ``"other"``."""
 
 _MAX_SMALL = 16  # methods, drop reasons, scopes and signals per client before "other"
-_STATS_UNDELIVERED = (
-    "unrouted",
-    "late_replies",
-    "unknown_replies",
-    "observer_failures",
-    "outbound_dropped",
-    "internal_errors",
-    "requests_cancelled",
-)
+_STATS_OWN_SERIES = frozenset({"frames_in", "frames_out", "decode_failures"})
 _DATA = MessageKind.DATA
 _LATENCY = by_name("rxws_venue_latency_seconds")
 
@@ -314,8 +306,9 @@ def _client_samples(a: _Attached) -> Iterator[Sample]:
     yield frames, (*base, "out"), float(stats.frames_out)
     yield by_name("rxws_decode_failures"), base, float(stats.decode_failures)
     undelivered = by_name("rxws_undelivered")
-    for why in _STATS_UNDELIVERED:
-        yield undelivered, (*base, why), float(getattr(stats, why))
+    for why, count in stats.as_dict().items():  # every other ClientStats counter, present or future
+        if why not in _STATS_OWN_SERIES:
+            yield undelivered, (*base, why), float(count)
     yield by_name("rxws_connected"), base, 1.0 if c.state_value is ConnectionState.CONNECTED else 0.0
     yield by_name("rxws_pending_requests"), base, float(c.pending_requests)
     depth = getattr(c, "outbound_queue_depth", None)
