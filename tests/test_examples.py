@@ -30,6 +30,12 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "(60007)",
     ),
     "order_flow.py": ("confirmed  o1 filled", "timeout    o3:", "4 confirmed, 1 timed out"),
+    "metrics_server.py": (
+        "serving http://127.0.0.1:",
+        'rxws_reconnects_total{client="demo",venue="generic"} 1.0',
+        'rxws_gaps_total{client="demo",gap="disconnect",topic="book.ETH-USD",venue="generic"} 1.0',
+        "done:",
+    ),
 }
 
 

@@ -136,6 +136,15 @@ class LoginResult:
 _REMEMBERED = 4096
 
 
+def _millis(value: Any) -> float | None:
+    """A venue's millisecond time stamp (an int, or a decimal string as OKX sends) in seconds."""
+    if type(value) is int:
+        return value / 1000.0
+    if type(value) is str and value.isdecimal() and value.isascii():
+        return int(value) / 1000.0
+    return None
+
+
 def _remember(cache: dict[str, bool], key: str, value: bool) -> bool:
     """Store ``value`` under ``key`` while ``cache`` holds fewer than 4096 keys; return ``value``.
 
@@ -286,6 +295,16 @@ class VenueProtocol:
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """A label when ``message`` says we sent too much (e.g. Binance -1003), else None."""
+        return None
+
+    # Issue 15 (metrics): the venue's own time stamp of a message ----------------------------
+    def event_time(self, message: Any) -> float | None:
+        """When the venue says it produced ``message``, in seconds since the Unix epoch, or None.
+
+        Read from the field the venue documents (Binance ``E``, OKX ``ts`` in ``data``, Bybit
+        ``ts``, Deribit ``timestamp``); None when the dialect reads none or the message has none.
+        ``rxws.metrics`` subtracts it from the wall clock for the venue-to-client latency.
+        """
         return None
 
     def topic_chars(self, topic: str) -> int:

@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rxws.auth import binance_payload, binance_sign
 from rxws.exceptions import VenueError
-from rxws.protocols.base import LoginStep, MessageKind, Seq, VenueProtocol, _remember, make_seq
+from rxws.protocols.base import LoginStep, MessageKind, Seq, VenueProtocol, _millis, _remember, make_seq
 
 if TYPE_CHECKING:
     from rxws.auth import Credentials
@@ -254,6 +254,15 @@ class Binance(VenueProtocol):
         else:
             return None
         return key if type(key) is int else None
+
+    # Issue 15 (metrics) ---------------------------------------------------------------------
+    def event_time(self, message: Any) -> float | None:
+        """The payload's ``E`` ("Event time", milliseconds; every market stream payload in
+        ``web-socket-streams.md`` carries it), in seconds; raw or combined (``data``) form."""
+        if type(message) is not dict:
+            return None
+        data = message.get("data") if "stream" in message else message
+        return _millis(data.get("E")) if type(data) is dict else None
 
 
 def raw_stream_name(payload: Any) -> str | None:

@@ -67,6 +67,7 @@ from rxws.protocols.base import (
     Seq,
     VenueProtocol,
     _ids,
+    _millis,
     _remember,
     make_seq,
 )
@@ -268,6 +269,14 @@ class Bybit(VenueProtocol):
         if type(topic) is not str or not topic.startswith("publicTrade."):
             return None
         return _ids(message.get("data"), "i")
+
+    # Issue 15 (metrics) ---------------------------------------------------------------------
+    def event_time(self, message: Any) -> float | None:
+        """The push's top-level ``ts`` ("The timestamp (ms) that the system generates the data",
+        v5 public topic pages such as Orderbook, read 2026-11-30), in seconds; None for replies."""
+        if type(message) is not dict or "topic" not in message:
+            return None
+        return _millis(message.get("ts"))
 
 
 _AUTH = "auth"

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import SecretStr
 
 from rxws.auth import deribit_signature
-from rxws.protocols.base import LoginResult, LoginStep, MessageKind, Seq, _ids, _remember, make_seq
+from rxws.protocols.base import LoginResult, LoginStep, MessageKind, Seq, _ids, _millis, _remember, make_seq
 from rxws.protocols.jsonrpc import JsonRpc, _error_code
 
 if TYPE_CHECKING:
@@ -143,6 +143,19 @@ class Deribit(JsonRpc):
         if data.get("type") == "snapshot":
             return make_seq(change, change, None, True)
         return None
+
+    # Issue 15 (metrics) ---------------------------------------------------------------------
+    def event_time(self, message: Any) -> float | None:
+        """The notification's ``timestamp`` ("milliseconds since the UNIX epoch" on the book,
+        ticker and trades channels, Subscription Channels, read 2026-11-30; the last trade's
+        when ``data`` is a list), in seconds; None for replies and heartbeats."""
+        if type(message) is not dict or message.get("method") != "subscription":
+            return None
+        params = message.get("params")
+        data = params.get("data") if type(params) is dict else None
+        if type(data) is list and data:
+            data = data[-1]
+        return _millis(data.get("timestamp")) if type(data) is dict else None
 
     def rate_limit_signal(self, message: Any) -> str | None:
         """``"deribit_10028"`` for a ``too_many_requests`` error, else None."""

@@ -90,6 +90,7 @@ from rxws.protocols.base import (
     Seq,
     VenueProtocol,
     _ids,
+    _millis,
     json_dumps,
     make_seq,
 )
@@ -416,6 +417,19 @@ class Okx(VenueProtocol):
         if type(arg) is not dict or arg.get("channel") not in _TRADES:
             return None
         return _ids(message.get("data"), "tradeId")
+
+    # Issue 15 (metrics) ---------------------------------------------------------------------
+    def event_time(self, message: Any) -> float | None:
+        """The ``ts`` of the push's last ``data`` item (a millisecond string: "Order book
+        generation time" on the order book channels, "Trade time" on ``trades``, per the push
+        data parameters of each channel, read 2026-11-30), in seconds; None for events."""
+        if type(message) is not dict:
+            return None
+        data = message.get("data")
+        if type(data) is not list or not data or "arg" not in message:
+            return None
+        item = data[-1]
+        return _millis(item.get("ts")) if type(item) is dict else None
 
 
 _LOGIN = "login"
