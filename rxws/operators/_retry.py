@@ -170,7 +170,14 @@ def retry_with_backoff(
                 if isinstance(answer, abc.ObservableBase):
                     ask_observable(answer, exc, proposal)
                 elif inspect.isawaitable(answer):
-                    step.disposable = _await_on_loop(
+                    # The slot goes into ``step`` before the approval can start: on another thread's
+                    # loop it may finish, and ``decided`` put its timer into ``step``, before
+                    # _await_on_loop returns; assigning its disposable into ``step`` afterwards
+                    # would dispose that timer (SerialDisposable disposes the value it replaces),
+                    # and the approved retry would never come.
+                    slot = SerialDisposable()
+                    step.disposable = slot
+                    slot.disposable = _await_on_loop(
                         answer,
                         sched,
                         lambda ok: decided(ok, exc, proposal),

@@ -413,6 +413,57 @@ def test_async_approve_from_another_thread_runs_on_the_schedulers_loop() -> None
         loop.close()
 
 
+def test_async_approval_that_finishes_before_its_handle_is_stored_still_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race seen under load: on another thread's loop, the approval finished and its retry timer
+    was stored before the approval's own handle, whose storing then disposed the timer. Forced here:
+    the coroutine runs to completion inside run_coroutine_threadsafe, and the scheduler delivers the
+    answer inline, so ``decided`` stores the timer before ``_await_on_loop`` returns."""
+    import concurrent.futures
+
+    def finished_at_once(coro: Any, _loop: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            coro.send(None)
+        except StopIteration as stop:
+            future.set_result(stop.value)
+        return future
+
+    class InlineTestScheduler(TestScheduler):
+        def schedule(self, action: Any, state: Any = None) -> Any:  # deliver at once, inline
+            return action(self, state)
+
+    monkeypatch.setattr(asyncio, "run_coroutine_threadsafe", finished_at_once)
+    scheduler = InlineTestScheduler()
+    loop = asyncio.new_event_loop()  # only named: the approval "runs" there
+    scheduler._loop = loop  # type: ignore[attr-defined]
+    attempts = 0
+
+    def subscribe_source(observer: Any, _: Any = None) -> Any:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            observer.on_error(BOOM)
+        else:
+            observer.on_next("up")
+        return reactivex.disposable.Disposable()
+
+    async def approve(p: ReconnectProposed) -> bool:
+        return True
+
+    got: list[Any] = []
+    try:
+        policy = ExponentialBackoff(1.0, 1.0, 1.0, jitter="none")
+        reactivex.create(subscribe_source).pipe(retry_with_backoff(policy, approve=approve)).subscribe(
+            got.append, scheduler=scheduler
+        )
+        scheduler.advance_by(2.0)  # past the approved 1 s delay
+        assert attempts == 2 and got == ["up"]
+    finally:
+        loop.close()
+
+
 async def test_approval_cancelled_by_someone_else_is_a_denial() -> None:
     loop = asyncio.get_running_loop()
     scheduler = AsyncIOScheduler(loop)
