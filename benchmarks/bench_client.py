@@ -155,7 +155,7 @@ async def routing(messages: int, repeats: int) -> dict[str, Any]:
         best = {1: float("inf"), 1000: float("inf")}
         for _ in range(repeats):
             for n_topics, (client, frames, _subs) in setups.items():
-                feed = client._on_frame  # the link's inbound sink: decode, classify, route, deliver
+                feed = client._session.on_frame  # the link's inbound sink: decode, classify, route, deliver
                 gc.disable()
                 t0 = time.perf_counter()
                 for f in frames:
@@ -193,12 +193,12 @@ async def correlation(replies: int, repeats: int) -> dict[str, Any]:
             idle = [client.request("sleep", {"seconds": 3600}, timeout=3600) for _ in range(background)]
             timings = []
             for _ in range(repeats):
-                before = set(client._pending._entries)
+                before = set(client._requests.pending._entries)
                 for _ in range(replies):
                     client.request("noop", None, timeout=3600)
-                pending_ids = [rid for rid in client._pending._entries if rid not in before]
+                pending_ids = [rid for rid in client._requests.pending._entries if rid not in before]
                 frames = [json_dumps({"id": rid, "result": 1}) for rid in pending_ids]
-                feed = client._on_frame
+                feed = client._session.on_frame
                 gc.disable()
                 t0 = time.perf_counter()
                 for f in frames:

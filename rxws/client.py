@@ -9,12 +9,8 @@ the client's scheduler. The host decides every lifecycle step: nothing reconnect
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import threading
-from collections import deque
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from threading import get_ident as _get_ident
 from types import TracebackType
 from typing import Any
@@ -22,30 +18,21 @@ from typing import Any
 import reactivex
 from pydantic import BaseModel
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
-from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.disposable import CompositeDisposable, Disposable
 
-from rxws._client_base import ClientStats, _Pending, _plain, _zero
+from rxws._client_base import ClientContext, ClientStats, _Pending, _plain, _where, log
 from rxws._command import CommandResult
-from rxws._heartbeat import _HeartbeatMixin
-from rxws._lifecycle import _LifecycleMixin
-from rxws._outbound import _OutboundMixin
+from rxws._lifecycle import Lifecycle
 from rxws._redact import DEFAULT_SECRET_HEADERS
-from rxws._subject import FastBehaviorSubject, FastSubject
-from rxws._time import clock_of
+from rxws._requests import Requests
+from rxws._session import OpenStep, Session
+from rxws._subject import FastSubject
 from rxws._topics import unique_topics
-from rxws._watching import _WatchingMixin
-from rxws.core.correlation import IdGenerator, PendingTable, monotonic_ids
-from rxws.core.routing import Router
-from rxws.core.sequence import SequenceTracker
-from rxws.core.state import ConnectionState, StateMachine
-from rxws.core.subscriptions import SubscriptionRegistry
-from rxws.events import (
-    Event,
-    HeartbeatMissed,
-    VenueNotice,
-)
-from rxws.exceptions import DecodeError, RateLimitExceeded, UsageError
+from rxws._watching import Topics
+from rxws.core.correlation import IdGenerator, monotonic_ids
+from rxws.core.state import ConnectionState
+from rxws.events import DisconnectReason, Event, HeartbeatMissed, InternalError, UnroutedMessage, VenueNotice
+from rxws.exceptions import RateLimitExceeded, UsageError
 from rxws.operators._idle import idle_watchdog
 from rxws.protocols.base import MessageKind, VenueProtocol
 from rxws.ratelimit.events import RateLimitEvent
@@ -53,25 +40,20 @@ from rxws.ratelimit.pairing import check_pairing
 from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.subscriptions import SubscriptionManager
-from rxws.transport.base import Frame, Link, LinkOptions, Transport, validate_url
+from rxws.transport.base import Frame, LinkOptions, Transport, validate_url
 
 __all__ = ["ClientStats", "WebSocketClient"]
 
-log = logging.getLogger("rxws.client")
-
-_S = ConnectionState
-_DATA, _REPLY, _ACK, _UNACK, _CONTROL, _ERROR = (
-    MessageKind.DATA,
-    MessageKind.REPLY,
-    MessageKind.ACK,
-    MessageKind.UNACK,
-    MessageKind.CONTROL,
-    MessageKind.ERROR,
-)
+_ACK, _UNACK, _CONTROL, _ERROR = MessageKind.ACK, MessageKind.UNACK, MessageKind.CONTROL, MessageKind.ERROR
 
 
-class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _HeartbeatMixin):
+class WebSocketClient:
     """A reactive WebSocket client for one venue connection.
+
+    The client owns what outlives a connection — the lifecycle and the host's policy
+    (:mod:`rxws._lifecycle`), the topics, registry and router (:mod:`rxws._watching`), the pending
+    requests (:mod:`rxws._requests`), the limiter, counters and event streams — and each
+    connection is a :class:`~rxws._session.Session` (link, heartbeats, writer, back-pressure).
 
     Args:
         url: ``ws://`` or ``wss://`` URL of the venue; checked here, before any I/O.
@@ -92,6 +74,10 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         secret_headers: more header names (beyond :data:`rxws._redact.DEFAULT_SECRET_HEADERS`:
             ``X-MBX-APIKEY``, ``OK-ACCESS-KEY``, ``Authorization``...) whose values are masked in
             logs, reprs and error messages.
+        open_steps: run in order on every new connection after its link opens and before it
+            serves (and before subscriptions are restored), e.g. a login; each is called with the
+            :class:`~rxws._session.Session` (``session.exchange(frame, key, timeout)``) and
+            returns an observable that completes when done; an error fails that opening.
     """
 
     def __init__(
@@ -127,6 +113,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         ssl: object | None = None,
         id_generator: IdGenerator | None = None,
         name: str | None = None,
+        open_steps: Sequence[OpenStep] = (),
     ) -> None:
         if not isinstance(protocol, VenueProtocol):
             raise UsageError(f"protocol must be a VenueProtocol instance, got {protocol!r}")
@@ -159,94 +146,76 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         )
         if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
             raise UsageError(f"reconnect must be a ReconnectPolicy or None, got {reconnect!r}")
-        self._policy = reconnect
         check_pairing(protocol, rate_limiter)  # a preset built for another venue's dialect: UsageError
-        self._limiter = rate_limiter
         for label, period in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
             if period is not None and not period > 0:
                 raise UsageError(f"{label} must be > 0 or None, got {period!r}")
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
-        self._hb_timer = SerialDisposable()
-        self._hb_deadline = SerialDisposable()
-        self._app_timer = SerialDisposable()
-        self._hb_token = 0
-        self._app_frames = 0
-        self._app_pinged = False
         self._max_connect_wait = open_timeout if open_timeout is not None else 10.0
         self._request_timeout = request_timeout
-        self._subscribe_timeout = subscribe_timeout
         self._close_timeout = close_timeout
         self._max_in_flight = max_in_flight
         self._max_outbound_queue = max_outbound_queue
-        self._keep_outbound = keep_outbound_on_drop
-        self._next_id = id_generator or monotonic_ids()
-
-        # Loop and scheduler binding
-        self._scheduler: abc.SchedulerBase | None = scheduler
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._owner: int | None = None
-        if isinstance(scheduler, AsyncIOScheduler):
-            self._loop = scheduler._loop
-        elif scheduler is None:
-            with contextlib.suppress(RuntimeError):
-                self._bind(asyncio.get_running_loop())
-        self._now: Callable[[], float] = clock_of(self._scheduler) if self._scheduler else _zero
-
-        # Core state
-        self._sm = StateMachine()
-        self._pending: PendingTable[_Pending] = PendingTable()
-        self._router = Router()
-        self._route = self._router.lookup
-        self._registry = SubscriptionRegistry()
-        self._tracker: SequenceTracker | None = SequenceTracker() if detect_gaps else None
-        self._topics: dict[str, FastSubject[Any]] = {}
-        self.stats = ClientStats()
-
-        # Streams
-        # Every stream isolates its observers: one that raises is reported (ObserverFailed, a
-        # WARNING log, stats.observer_failures) and the client and the other observers go on.
-        self._reporting_events_failure = False
-        self._state_subject: FastBehaviorSubject[ConnectionState] = FastBehaviorSubject(
-            _S.DISCONNECTED, self._observer_failed(None, "state")
-        )
-        self._events_subject: FastSubject[Event] = FastSubject(self._observer_failed(None, "events"))
-        self._messages: FastSubject[Any] = FastSubject(self._observer_failed(None, "messages"))
-        self._rate_events: FastSubject[RateLimitEvent] = FastSubject(
-            self._observer_failed(None, "rate_limit_events")
-        )
-        self._limiter_unlisten = (
-            None if rate_limiter is None else rate_limiter.add_listener(self._rate_events.on_next)
-        )
-        self._conn_held = False
-
-        # Connection
-        self._link: Link | None = None
-        self._conn_id = ""
-        self._conn_seq = 0
-        self._link_sub = SerialDisposable()
-        self._open_sub = SerialDisposable()
-        self._timers = CompositeDisposable()
-        self._connect_waiters: list[CommandResult[None]] = []
+        self._open_steps = tuple(open_steps)
         self._close_result: CommandResult[None] | None = None
         self._close_lock = threading.Lock()
-        self._closed = False
-        self._outq: deque[tuple[Frame, CommandResult[None] | None, Hashable]] = deque()
-        self._flush_timer = SerialDisposable()
-        self._deadline_timer = SerialDisposable()
-        self._armed_at: float | None = None
-        self._sub_request: dict[str, Hashable] = {}  # topic -> the subscribe request carrying it
-        self._unsub_request: dict[str, Hashable] = {}  # topic -> the unsubscribe request carrying it
-        self._sub_flush_scheduled = False
-        # Lifecycle: one subscription per connect() (with retries when a policy is set)
-        self._lifecycle = SerialDisposable()
-        self._session_observer: abc.ObserverBase[Link] | None = None
-        self._ever_connected = False
-        self._lifecycle_live = False
-        self._dropped_at: float | None = None
-        self._attempt = 0
-        self._restoring: set[str] | None = None
-        self._restored: tuple[list[str], list[str]] = ([], [])
+
+        # The parts: each owns its state; they meet through method calls only
+        ctx = ClientContext(self.name, protocol, scheduler, rate_limiter)
+        self._ctx = ctx
+        self.stats: ClientStats = ctx.stats
+        self._messages: FastSubject[Any] = FastSubject(ctx.observer_failed(None, "messages"))
+        self._limiter_unlisten = (
+            None if rate_limiter is None else rate_limiter.add_listener(ctx.rate_events.on_next)
+        )
+        self._requests = Requests(
+            ctx,
+            id_generator or monotonic_ids(),
+            on_subscribed=lambda topics, error: self._topics.subscribed(topics, error),
+            on_unsubscribed=lambda topics, error: self._topics.unsubscribed(topics, error),
+        )
+        self._topics = Topics(
+            ctx,
+            self.url,
+            self._requests,
+            serving=lambda: self._lifecycle.serving(),
+            closed=lambda: self._lifecycle.closed,
+            subscribe_timeout=subscribe_timeout,
+            request_timeout=request_timeout,
+            detect_gaps=detect_gaps,
+        )
+        self._lifecycle = Lifecycle(
+            ctx,
+            url=self.url,
+            policy=reconnect,
+            keep_outbound=keep_outbound_on_drop,
+            requests=self._requests,
+            topics=self._topics,
+            new_session=self._new_session,
+            on_closed=self._complete_streams,
+        )
+        self._manager = SubscriptionManager(self._topics)
+
+    def _new_session(self, conn_id: str) -> Session:
+        """The session of one connection attempt, reporting to this client."""
+        return Session(
+            self._ctx,
+            self,
+            conn_id,
+            url=self.url,
+            transport=self._transport,
+            options=self._options,
+            requests=self._requests,
+            route=self._topics.route,
+            messages=self._messages,
+            ping_interval=self._ping_interval,
+            ping_timeout=self._ping_timeout,
+            max_outbound_queue=self._max_outbound_queue,
+            max_connect_wait=self._max_connect_wait,
+            close_timeout=self._close_timeout,
+            open_steps=self._open_steps,
+        )
 
     # ------------------------------------------------------------------------------------------
     # Observables
@@ -257,12 +226,12 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         Safe to subscribe from any thread. An observer that raises is isolated (an
         ``ObserverFailed(stream="state")`` event and a WARNING log); the client goes on.
         """
-        return self._state_subject
+        return self._lifecycle.state_subject
 
     @property
     def state_value(self) -> ConnectionState:
         """The current connection state."""
-        return self._sm.state
+        return self._lifecycle.state
 
     @property
     def events(self) -> Observable[Event]:
@@ -273,7 +242,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         handling of whatever the event reported is already done (see ``_dropped``). If it raises
         again on that ``ObserverFailed``, that is logged and counted only.
         """
-        return self._events_subject
+        return self._ctx.events
 
     @property
     def rate_limit_events(self) -> Observable[RateLimitEvent]:
@@ -283,7 +252,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         thread of whichever client acted. An observer that raises is isolated and reported as
         ``ObserverFailed(stream="rate_limit_events")`` on this client's loop.
         """
-        return self._rate_events
+        return self._ctx.rate_events
 
     @property
     def messages(self) -> Observable[Any]:
@@ -293,16 +262,17 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
     @property
     def subscriptions(self) -> SubscriptionManager:
         """The topics the host wants and where each stands; snapshot, restore, verify."""
-        return self._subscription_manager()
+        return self._manager
 
     @property
     def pending_requests(self) -> int:
         """Requests waiting for their reply."""
-        return len(self._pending)
+        return len(self._requests)
 
     @property
     def scheduler(self) -> abc.SchedulerBase | None:
-        return self._scheduler
+        """The scheduler timers run on and observers are called on (bound by the first command)."""
+        return self._ctx.scheduler
 
     # ------------------------------------------------------------------------------------------
     # Commands
@@ -314,7 +284,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         WARNING is logged in case nobody looks at the result.
         """
         result: CommandResult[None] = CommandResult("connect")
-        self._run(lambda: self._connect(result), result)
+        self._ctx.run(lambda: self._lifecycle.connect(result), result)
         return result
 
     def close(self) -> CommandResult[None]:
@@ -329,8 +299,8 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
                 return self._close_result
             result: CommandResult[None] = CommandResult("close")
             self._close_result = result
-        self._run(lambda: self._close(result), result)
-        if result.done and not self._closed:  # could not even start (no loop): let a retry try
+        self._ctx.run(lambda: self._close(result), result)
+        if result.done and not self._lifecycle.closed:  # could not even start (no loop): let a retry try
             with self._close_lock:
                 if self._close_result is result:
                     self._close_result = None
@@ -339,7 +309,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
     def send(self, message: Any) -> CommandResult[None]:
         """Send a raw message (encoded by the protocol), still rate-limited; completes once written."""
         result: CommandResult[None] = CommandResult("send")
-        self._run(lambda: self._send(message, result), result)
+        self._ctx.run(lambda: self._send(message, result), result)
         return result
 
     def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> CommandResult[Any]:
@@ -359,13 +329,13 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         deadline = self._request_timeout if timeout is None else timeout
         if not deadline > 0:
             raise UsageError(f"timeout must be > 0, got {timeout!r}")
-        if self._owner == _get_ident():  # on the client's loop (the hot path): no marshalling
+        if self._ctx.owner == _get_ident():  # on the client's loop (the hot path): no marshalling
             try:
                 self._request(method, params, deadline, result)
             except Exception as exc:
                 result.set_error(exc)
         else:
-            self._run(lambda: self._request(method, params, deadline, result), result)
+            self._ctx.run(lambda: self._request(method, params, deadline, result), result)
         return result
 
     def watch(
@@ -382,15 +352,15 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         if idle_timeout is not None and not idle_timeout > 0:
             raise UsageError(f"idle_timeout must be > 0 or None, got {idle_timeout!r}")
         unique = unique_topics(topics)
-        if self._closed:
+        if self._lifecycle.closed:
             raise UsageError("the client is closed; create a new one")
 
         def subscribe(
             observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             disposable = CompositeDisposable()
-            self._run(lambda: self._attach_watch(unique, model, observer, disposable), None)
-            return Disposable(lambda: self._run(disposable.dispose, None))
+            self._ctx.run(lambda: self._topics.attach_watch(unique, model, observer, disposable), None)
+            return Disposable(lambda: self._ctx.run(disposable.dispose, None))
 
         stream: Observable[Any] = Observable(subscribe)
         if idle_timeout is None:
@@ -398,10 +368,10 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         label = ",".join(unique)
 
         def on_idle(silent_for: float) -> None:
-            self._emit(HeartbeatMissed(at=self._now(), silent_for=silent_for, topic=label))
+            self._ctx.emit(HeartbeatMissed(at=self._ctx.now(), silent_for=silent_for, topic=label))
 
         def watched(_scheduler: abc.SchedulerBase | None) -> Observable[Any]:
-            return stream.pipe(idle_watchdog(idle_timeout, on_idle, scheduler=self._scheduler))
+            return stream.pipe(idle_watchdog(idle_timeout, on_idle, scheduler=self._ctx.scheduler))
 
         return reactivex.defer(watched)
 
@@ -422,80 +392,149 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         Cancels a pending backoff wait. When connected, completes at once.
         """
         result: CommandResult[None] = CommandResult("reconnect")
-        self._run(lambda: self._manual_reconnect(result), result)
+        self._ctx.run(lambda: self._lifecycle.manual_reconnect(result), result)
         return result
 
     # ------------------------------------------------------------------------------------------
-    # Inbound: the hot path
-    def _on_frame(self, frame: Frame) -> None:
-        """Decode, classify and dispatch one inbound frame.
+    # Commands, carried out on the client's loop
+    def _close(self, result: CommandResult[None]) -> None:
+        self._lifecycle.close(result)
 
-        Nothing raised here is lost: an exception is reported by :meth:`_internal_error`
-        (``InternalError`` event, counter, WARNING log); the frame is skipped and the next one
-        is handled, unless rxws's own bookkeeping raised (then the connection is closed, 1011).
-        The ``try`` costs nothing while nothing raises.
-        """
-        self.stats.frames_in += 1
-        protocol = self.protocol
+    def _send(self, message: Any, result: CommandResult[None]) -> None:
+        session = self._lifecycle.outbound()
+        session.write(self.protocol.encode(message), result)
+
+    def _request(self, method: str, params: Any, timeout: float, result: CommandResult[Any]) -> None:
+        session = self._lifecycle.outbound()
+        requests = self._requests
+        if len(requests) >= self._max_in_flight:
+            raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
+        request_id = requests.next_id()
+        frame = self.protocol.encode(self.protocol.request_message(method, params, request_id))
+        requests.expect(request_id, _Pending("request", result, timeout))
         try:
-            try:
-                message = protocol.decode(frame)
-            except DecodeError as exc:
-                self._decode_failed(str(exc), frame)
-                return
-            kind, key = protocol.classify(message)
-            if kind is _DATA:
-                sink = self._route(key)
-                if sink is not None:
-                    sink(message)
-                else:
-                    self._unrouted(key, message)
-            elif kind is _REPLY:
-                self._on_reply(key, message)
-            else:
-                self._on_other(kind, key, message)
-            if self._messages._observers:
-                self._messages.on_next(message)
-        except Exception as exc:
-            try:
-                self._internal_error(exc, frame)
-            except Exception:  # the report (or the 1011 close) failed too: the log is the last word
-                log.exception("%s: handling an inbound failure failed", self.name)
+            session.write(frame, None, request_id)
+        except Exception:
+            requests.discard(request_id)
+            raise
+        result.on_abandon(lambda: self._ctx.run(lambda: requests.abandoned(request_id, result), None))
 
-    def _request_abandoned(self, request_id: Hashable, result: CommandResult[Any]) -> None:
-        """Every waiter of a request gave up: withdraw it (runs on the client's loop)."""
-        entry = self._pending.get(request_id)
-        if entry is None or entry.result is not result:  # answered, failed or timed out meanwhile
-            return
-        self._pending.cancel(request_id)
-        self.stats.requests_cancelled += 1
-        result.set_error(asyncio.CancelledError(f"request {request_id!r} cancelled by its caller"))
+    def _complete_streams(self) -> None:
+        """The client closed: every stream but ``state`` completes (the lifecycle ends that one)."""
+        self._topics.complete()
+        self._messages.on_completed()
+        if self._limiter_unlisten is not None:
+            self._limiter_unlisten()
+            self._limiter_unlisten = None
+        self._ctx.rate_events.on_completed()
+        self._ctx.events.on_completed()
 
-    def _on_other(self, kind: MessageKind, key: Any, message: Any) -> None:
-        self._check_rate_signal(message)
-        reply = self.protocol.auto_reply(message)
-        if reply is not None:
-            try:
-                self._write(self.protocol.encode(reply), None)
-            except RateLimitExceeded as exc:  # the outbound queue is full (already an event)
-                log.warning("%s: automatic reply not queued: %s", self.name, exc)
+    # ------------------------------------------------------------------------------------------
+    # What sessions report (SessionOwner): the inbound path after decode, and the lifecycle
+    def session_opened(self, session: Session) -> None:
+        """A session opened and ran its open steps."""
+        self._lifecycle.opened(session)
+
+    def session_open_failed(self, session: Session, error: Exception, reason: DisconnectReason) -> None:
+        """A session could not open."""
+        self._lifecycle.open_failed(session, error, reason)
+
+    def session_dropped(
+        self, session: Session, error: Exception, why: DisconnectReason, code: int | None, detail: str
+    ) -> None:
+        """A serving session's link ended without being asked to."""
+        self._lifecycle.dropped(session, error, why, code, detail)
+
+    def session_closed(self, session: Session, had_link: bool) -> None:
+        """A session finished closing."""
+        self._lifecycle.closed_session(session, had_link)
+
+    def session_reply(self, session: Session, key: Hashable, message: Any) -> None:
+        """A reply read on ``session``: its request settles."""
+        self._requests.on_reply(key, message, session.check_rate_signal)
+
+    def session_unrouted(self, key: Any, message: Any) -> None:
+        """Data nobody watches."""
+        self._unrouted(key, message)
+
+    def session_internal_error(self, session: Session, error: Exception, frame: Frame) -> None:
+        """Handling a frame raised."""
+        self._internal_error(error, frame)
+
+    def session_control(self, session: Session, kind: MessageKind, key: Any, message: Any) -> None:
+        """Acks by topic, venue errors tied to no request, notices, control frames."""
+        protocol = self.protocol
+        ctx = self._ctx
         if kind is _ACK:
-            self._on_ack_topics(self.protocol.ack_topics(message), self.protocol.reply_error(message))
+            self._topics.on_ack_topics(session, protocol.ack_topics(message), protocol.reply_error(message))
         elif kind is _UNACK:
-            self._on_ack_topics(
-                self.protocol.ack_topics(message), self.protocol.reply_error(message), unsubscribe=True
+            self._topics.on_ack_topics(
+                session, protocol.ack_topics(message), protocol.reply_error(message), unsubscribe=True
             )
         elif kind is _ERROR:
-            error = self.protocol.reply_error(message)
-            self._emit(
+            error = protocol.reply_error(message)
+            ctx.emit(
                 VenueNotice(
-                    at=self._now(),
+                    at=ctx.now(),
                     code=None if error is None else _plain(error.code),
                     detail=str(error.message if error is not None else message)[:200],
                 )
             )
         elif kind is MessageKind.NOTICE:
-            code, detail = self.protocol.notice_detail(message)
-            self._emit(VenueNotice(at=self._now(), code=code, detail=detail, notice=str(key)))
+            code, detail = protocol.notice_detail(message)
+            ctx.emit(VenueNotice(at=ctx.now(), code=code, detail=detail, notice=str(key)))
         elif kind is not _CONTROL:
             self._unrouted(None, message)
+
+    def _unrouted(self, topic: Any, message: Any) -> None:
+        ctx = self._ctx
+        ctx.stats.unrouted += 1
+        why = "no topic" if topic is None else "nobody watches this topic"
+        ctx.emit(UnroutedMessage(at=ctx.now(), topic=None if topic is None else str(topic), why=why))
+
+    def _internal_error(self, error: Exception, frame: Frame) -> None:
+        """An exception escaped the handling of one inbound frame: make it visible, then decide.
+
+        Every such exception is counted (``stats.internal_errors``), logged at WARNING with its
+        traceback and reported as :class:`~rxws.events.InternalError`. What follows depends on
+        what raised:
+
+        * the venue dialect (a method of ``self.protocol`` is on the traceback): the frame is
+          bad for this dialect, the client's own state was not touched. The frame is skipped
+          and the connection goes on with the next one. (A reply whose request had already
+          been taken from the pending table has that request failed first.)
+        * rxws's own bookkeeping: its state (pending table, registry, sequence records) may be
+          half-updated and can no longer be trusted. The connection is closed with 1011 and
+          handled as a drop: ``Disconnected(reason=INTERNAL_ERROR, code=1011)``, pending work
+          failed, and a reconnection proposed if the policy allows (a fresh connection starts
+          from a clean state).
+        """
+        ctx = self._ctx
+        ctx.stats.internal_errors += 1
+        where, by_protocol = _where(error, self.protocol)
+        sample = frame[:80] if isinstance(frame, str) else repr(frame[:80])
+        text = f"{type(error).__name__}: {error}"
+        log.warning(
+            "%s: %s raised on an inbound frame (%s)",
+            self.name,
+            where,
+            "frame skipped" if by_protocol else "closing with 1011",
+            exc_info=error,
+        )
+        ctx.emit(InternalError(at=ctx.now(), where=where, error=text[:200], sample=sample))
+        if not by_protocol:
+            self._lifecycle.untrusted(f"internal error in {where}: {text}"[:200])
+
+    # ------------------------------------------------------------------------------------------
+    # For tests and benchmarks that look inside (not API)
+    @property
+    def _session(self) -> Session | None:
+        return self._lifecycle.session
+
+    @property
+    def _limiter(self) -> WebSocketRateLimiter | None:
+        return self._ctx.limiter
+
+    @_limiter.setter
+    def _limiter(self, limiter: WebSocketRateLimiter | None) -> None:
+        self._ctx.limiter = limiter
