@@ -23,7 +23,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from rxws._command import CommandResult
 from rxws._subject import FastSubject
 from rxws._time import clock_of
-from rxws.events import DecodeFailed, Event, ObserverFailed
+from rxws.events import DecodeFailed, Event, InternalError, ObserverFailed
 from rxws.exceptions import NotConnected, UsageError
 from rxws.protocols.base import VenueProtocol
 from rxws.ratelimit.events import RateLimitEvent
@@ -261,6 +261,37 @@ class ClientContext:
             self.emit(event)
         finally:
             self._reporting_events_failure = False
+
+    def internal_error(self, error: Exception, frame: Frame) -> str | None:
+        """An exception escaped the handling of one inbound frame: make it visible; say what follows.
+
+        Every such exception is counted (``stats.internal_errors``), logged at WARNING with its
+        traceback and reported as :class:`~rxws.events.InternalError`. What follows depends on
+        what raised, and the return value says it:
+
+        * the venue dialect (a method of ``protocol`` is on the traceback): the frame is bad for
+          this dialect, the client's own state was not touched. The frame is skipped and the
+          connection goes on with the next one (None is returned). A reply whose request had
+          already been taken from the pending table has that request failed first.
+        * rxws's own bookkeeping: its state (pending table, registry, sequence records) may be
+          half-updated and can no longer be trusted. The detail is returned: the caller closes
+          the connection with 1011 and handles it as a drop
+          (``Disconnected(reason=INTERNAL_ERROR, code=1011)``, pending work failed, a
+          reconnection proposed if the policy allows; a fresh connection starts clean).
+        """
+        self.stats.internal_errors += 1
+        where, by_protocol = _where(error, self.protocol)
+        sample = frame[:80] if isinstance(frame, str) else repr(frame[:80])
+        text = f"{type(error).__name__}: {error}"
+        log.warning(
+            "%s: %s raised on an inbound frame (%s)",
+            self.name,
+            where,
+            "frame skipped" if by_protocol else "closing with 1011",
+            exc_info=error,
+        )
+        self.emit(InternalError(at=self.now(), where=where, error=text[:200], sample=sample))
+        return None if by_protocol else f"internal error in {where}: {text}"[:200]
 
     def decode_failed(self, detail: str, frame: Frame, topic: str | None = None) -> None:
         """Count and report a frame (or a message for ``topic``) that could not be read."""

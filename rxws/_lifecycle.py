@@ -211,7 +211,7 @@ class Lifecycle:
         session.open()
 
     # What sessions report ------------------------------------------------------------------------
-    def opened(self, session: Session) -> None:
+    def session_opened(self, session: Session) -> None:
         """``session`` opened (and ran its open steps): the client is CONNECTED on it."""
         if session is not self._session or self._sm.state is not _S.CONNECTING:  # closed while opening
             session.close()
@@ -234,7 +234,7 @@ class Lifecycle:
         session.ready()
         self._topics.flush_soon()
 
-    def open_failed(self, session: Session, error: Exception, reason: DisconnectReason) -> None:
+    def session_open_failed(self, session: Session, error: Exception, reason: DisconnectReason) -> None:
         """``session`` could not open: ERROR, ``Disconnected``, and the attempt ends."""
         if session is not self._session or self._sm.state is not _S.CONNECTING:
             return
@@ -255,7 +255,7 @@ class Lifecycle:
         """Whether queued work may still go out after a reconnection (policy set, host keeps it)."""
         return self._keep_outbound and self._policy is not None and self._ever_connected and not self.closed
 
-    def dropped(
+    def session_dropped(
         self, session: Session, error: Exception, why: DisconnectReason, code: int | None, detail: str
     ) -> None:
         """The serving connection ended without the host asking: settle the client's state, then tell.
@@ -319,7 +319,7 @@ class Lifecycle:
         else:
             self._finish_close(False)
 
-    def closed_session(self, session: Session, had_link: bool) -> None:
+    def session_closed(self, session: Session, had_link: bool) -> None:
         """``session`` finished closing: when the client is closing, it is closed now."""
         if session is self._session and self._sm.state is _S.DISCONNECTING:
             self._finish_close(had_link)

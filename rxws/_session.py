@@ -8,9 +8,10 @@ frames out pass its :class:`~rxws._session_writer.SessionWriter`, and its
 subscribe and unsubscribe requests in flight on it (topic → request id, for venues whose acks name
 topics instead of ids) and the connection's identity towards the rate limiter.
 
-A session decides nothing about the client's lifecycle: it reports to its owner (the client,
-through the :class:`SessionOwner` methods) that it opened, failed to open, dropped or closed, and
-the owner decides what follows. A session ends once; a new connection is a new session.
+A session decides nothing about the client's lifecycle: it reports to its owner (the client's
+lifecycle, through the :class:`SessionOwner` methods) that it opened, failed to open, dropped or
+closed, and the owner decides what follows; replies, acks, notices and unrouted data go to its
+:class:`SessionInbound` (the client). A session ends once; a new connection is a new session.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 from rxws._client_base import ClientContext, _Pending, log
 from rxws._command import CommandResult
 from rxws._requests import Requests
+from rxws._session_budget import ConnectionBudget
 from rxws._session_heartbeat import SessionHeartbeat
 from rxws._session_writer import Entry, SessionWriter
 from rxws._subject import FastSubject
@@ -41,11 +43,11 @@ from rxws.exceptions import (
     RateLimitExceeded,
 )
 from rxws.protocols.base import MessageKind
-from rxws.ratelimit.base import Action, Decision
-from rxws.ratelimit.events import Throttled, ViolationReported
+from rxws.ratelimit.base import Action
+from rxws.ratelimit.events import Throttled
 from rxws.transport.base import Frame, Link, LinkOptions, Transport
 
-__all__ = ["OpenStep", "Session", "SessionOwner"]
+__all__ = ["OpenStep", "Session", "SessionInbound", "SessionOwner"]
 
 _DATA, _REPLY = MessageKind.DATA, MessageKind.REPLY
 
@@ -55,7 +57,7 @@ when done; an error fails the opening with that error."""
 
 
 class SessionOwner(Protocol):
-    """What a session reports to the client that owns it."""
+    """What a session reports to the part that decides what follows (the client's lifecycle)."""
 
     def session_opened(self, session: Session) -> None:
         """The link is open and every open step completed."""
@@ -70,6 +72,10 @@ class SessionOwner(Protocol):
 
     def session_closed(self, session: Session, had_link: bool) -> None:
         """:meth:`Session.close` finished."""
+
+
+class SessionInbound(Protocol):
+    """Where a session's decoded frames go when they are not data for a routed topic."""
 
     def session_reply(self, session: Session, key: Hashable, message: Any) -> None:
         """A reply to a request, keyed by the dialect's correlation key."""
@@ -91,7 +97,7 @@ class Session:
     Interface: :meth:`open`, :meth:`ready`, :meth:`close`, :meth:`write`, :meth:`exchange`,
     :meth:`on_frame`, the venue-side subscription requests (:meth:`note_requests`,
     :meth:`take_request`, :meth:`settle_requests`), the limiter's view of this connection
-    (:meth:`violation`, :meth:`admit_subscribe`, :meth:`release_subscriptions`), and the
+    (:attr:`budget`, a :class:`~rxws._session_budget.ConnectionBudget`), and the
     unwritten frames (:meth:`take_unwritten`, :meth:`adopt_unwritten`, :meth:`fail_unwritten`).
     """
 
@@ -99,6 +105,7 @@ class Session:
         self,
         ctx: ClientContext,
         owner: SessionOwner,
+        inbound: SessionInbound,
         conn_id: str,
         *,
         url: str,
@@ -116,6 +123,7 @@ class Session:
     ) -> None:
         self._ctx = ctx
         self._owner = owner
+        self._inbound = inbound
         self.conn_id = conn_id
         self._url = url
         self._transport = transport
@@ -126,9 +134,9 @@ class Session:
         self._max_connect_wait = max_connect_wait
         self._close_timeout = close_timeout
         self._open_steps = tuple(open_steps)
+        self.budget = ConnectionBudget(ctx, conn_id)
         self._phase = "new"  # new -> opening -> open -> (closing ->) ended
         self._link: Link | None = None
-        self._conn_held = False
         self._open_sub = SerialDisposable()
         self._steps_sub = SerialDisposable()
         self._link_sub = SerialDisposable()
@@ -137,14 +145,14 @@ class Session:
         self._requested: dict[str, dict[str, Hashable]] = {"subscribe": {}, "unsubscribe": {}}
         self._writer = SessionWriter(
             ctx,
-            conn_id,
+            self.budget,
             max_queue=max_outbound_queue,
             is_pending=requests.__contains__,
             on_drained=self._drained,
         )
         self._heartbeat = SessionHeartbeat(
             ctx,
-            conn_id,
+            self.budget,
             self._writer,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -190,19 +198,16 @@ class Session:
     def open(self) -> None:
         """Open the link: through the connect limiter, then the transport, then the open steps."""
         self._phase = "opening"
-        limiter = self._ctx.limiter
-        if limiter is not None:
-            decision = limiter.acquire_connect(self.conn_id, self._ctx.now())
-            if not decision.allowed:
-                self._connect_refused(decision.retry_after)
-                return
-            self._conn_held = True
+        decision = self.budget.acquire_connect()
+        if not decision.allowed:
+            self._connect_refused(decision.retry_after)
+            return
         self._open_link()
 
     def _connect_refused(self, retry_after: float) -> None:
         """The limiter said not now: wait a short while, or fail with a clear error."""
         ctx = self._ctx
-        remaining = self._penalty_remaining()
+        remaining = self.budget.penalty_remaining()
         if remaining > 0:
             self._open_failed(PenaltyActive(f"the venue's penalty has {remaining:.3g}s to run", remaining))
         elif retry_after <= self._max_connect_wait:
@@ -219,13 +224,10 @@ class Session:
     def _open_after_wait(self) -> None:
         if self._phase != "opening":
             return
-        limiter = self._ctx.limiter
-        assert limiter is not None
-        decision = limiter.acquire_connect(self.conn_id, self._ctx.now())
+        decision = self.budget.acquire_connect()
         if not decision.allowed:
             self._connect_refused(decision.retry_after)
             return
-        self._conn_held = True
         self._open_link()
 
     def _open_link(self) -> None:
@@ -277,7 +279,7 @@ class Session:
         reason = DisconnectReason.NETWORK_ERROR
         if isinstance(error, HandshakeRejected) and error.status in (418, 429):
             reason = DisconnectReason.RATE_LIMITED
-            self.violation(f"http_{error.status}", error.retry_after)
+            self.budget.violation(f"http_{error.status}", error.retry_after)
         elif isinstance(error, RateLimitExceeded):
             reason = DisconnectReason.RATE_LIMITED
         self._teardown()
@@ -302,7 +304,7 @@ class Session:
         why = DisconnectReason.REMOTE_CLOSED
         if code == 1008:
             why = DisconnectReason.RATE_LIMITED
-            self.violation("close_1008")
+            self.budget.violation("close_1008")
         self._dropped(
             ConnectionClosed(code, reason), why, code, reason or f"closed by the venue with code {code}"
         )
@@ -373,7 +375,7 @@ class Session:
     def _teardown(self) -> None:
         self._phase = "ended"
         self._heartbeat.stop()
-        self._release_connection()
+        self.budget.release_connection()
         self._link_sub.disposable = Disposable()
         self._open_sub.disposable = Disposable()
         self._steps_sub.disposable = Disposable()
@@ -407,23 +409,23 @@ class Session:
                 if sink is not None:
                     sink(message)
                 else:
-                    self._owner.session_unrouted(key, message)
+                    self._inbound.session_unrouted(key, message)
             elif kind is _REPLY:
-                self._owner.session_reply(self, key, message)
+                self._inbound.session_reply(self, key, message)
             else:
-                self.check_rate_signal(message)
+                self.budget.check_rate_signal(message)
                 reply = protocol.auto_reply(message)
                 if reply is not None:
                     try:
                         self._writer.write(protocol.encode(reply), None, early=self._phase == "opening")
                     except RateLimitExceeded as exc:  # the outbound queue is full (already an event)
                         log.warning("%s: automatic reply not queued: %s", ctx.name, exc)
-                self._owner.session_control(self, kind, key, message)
+                self._inbound.session_control(self, kind, key, message)
             if self._messages._observers:
                 self._messages.on_next(message)
         except Exception as exc:
             try:
-                self._owner.session_internal_error(self, exc, frame)
+                self._inbound.session_internal_error(self, exc, frame)
             except Exception:  # the report (or the 1011 close) failed too: the log is the last word
                 log.exception("%s: handling an inbound failure failed", ctx.name)
 
@@ -482,41 +484,3 @@ class Session:
         by_topic = self._requested[kind]
         for topic in topics:
             by_topic.pop(topic, None)
-
-    # The rate limiter's view of this connection --------------------------------------------------
-    def violation(self, signal: str, retry_after: float | None = None) -> None:
-        """The venue said "too many": the limiter starts its penalty (or, without one, an event)."""
-        ctx = self._ctx
-        limiter = ctx.limiter
-        if limiter is None:
-            ctx.emit_rate(ViolationReported(at=ctx.now(), conn_id=self.conn_id, signal=signal))
-            return
-        limiter.report_violation(self.conn_id, signal, ctx.now(), retry_after)
-
-    def check_rate_signal(self, message: Any) -> None:
-        """Report a violation when ``message`` says the venue saw too much."""
-        signal = self._ctx.protocol.rate_limit_signal(message)
-        if signal is not None:
-            self.violation(signal)
-
-    def _penalty_remaining(self) -> float:
-        remaining = getattr(self._ctx.limiter, "penalty_remaining", None)
-        return float(remaining(self.conn_id, self._ctx.now())) if remaining is not None else 0.0
-
-    def admit_subscribe(self, count: int) -> Decision:
-        """The limiter's SUBSCRIBE decision for ``count`` topics on this connection."""
-        limiter = self._ctx.limiter
-        if limiter is None:
-            return Decision(True, 0.0)
-        return limiter.acquire_subscribe(self.conn_id, self._ctx.now(), count)
-
-    def release_subscriptions(self, count: int) -> None:
-        """``count`` topics left this connection (or were refused): their budget is free again."""
-        limiter = self._ctx.limiter
-        if limiter is not None:
-            limiter.release_subscriptions(self.conn_id, self._ctx.now(), count)
-
-    def _release_connection(self) -> None:
-        if self._conn_held and self._ctx.limiter is not None:
-            self._conn_held = False
-            self._ctx.limiter.release_connection(self.conn_id, self._ctx.now())

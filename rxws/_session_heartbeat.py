@@ -22,6 +22,7 @@ from collections.abc import Callable
 from reactivex.disposable import Disposable, SerialDisposable
 
 from rxws._client_base import ClientContext, log
+from rxws._session_budget import ConnectionBudget
 from rxws._session_writer import SessionWriter
 from rxws.events import HeartbeatMissed
 from rxws.exceptions import HeartbeatTimeout, NotConnected, RateLimitExceeded
@@ -40,7 +41,7 @@ class SessionHeartbeat:
     def __init__(
         self,
         ctx: ClientContext,
-        conn_id: str,
+        budget: ConnectionBudget,
         writer: SessionWriter,
         *,
         ping_interval: float | None,
@@ -49,7 +50,7 @@ class SessionHeartbeat:
         on_dead: Callable[[Exception], None],
     ) -> None:
         self._ctx = ctx
-        self._conn_id = conn_id
+        self._budget = budget
         self._writer = writer
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
@@ -103,12 +104,10 @@ class SessionHeartbeat:
                 self._ping_waiting = True
                 self._arm_pong_deadline(token)
             return
-        limiter = ctx.limiter
-        if limiter is not None:
-            decision = limiter.acquire_message(self._conn_id, ctx.now())
-            if not decision.allowed:  # the ping waits its turn like any frame
-                self._hb_timer.disposable = ctx.after(decision.retry_after, self._ping_tick)
-                return
+        decision = self._budget.acquire_message()
+        if not decision.allowed:  # the ping waits its turn like any frame
+            self._hb_timer.disposable = ctx.after(decision.retry_after, self._ping_tick)
+            return
         try:
             written = link.ping(lambda: self._pong(token))
         except NotConnected:
@@ -174,13 +173,5 @@ class SessionHeartbeat:
 
     def _control_sent(self, kind: str) -> None:
         """The transport answered the venue's ping by itself: charge the frame to the budget."""
-        ctx = self._ctx
-        ctx.stats.frames_out += 1
-        limiter = ctx.limiter
-        if limiter is None:
-            return
-        charge = getattr(limiter, "charge_message", None)
-        if charge is not None:
-            charge(self._conn_id, ctx.now())
-        else:
-            limiter.acquire_message(self._conn_id, ctx.now())
+        self._ctx.stats.frames_out += 1
+        self._budget.charge_message()

@@ -19,6 +19,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 
 from rxws._client_base import ClientContext
 from rxws._command import CommandResult
+from rxws._session_budget import ConnectionBudget
 from rxws.events import MessageDropped, OutboundFailed
 from rxws.exceptions import RateLimitExceeded
 from rxws.ratelimit.base import Action
@@ -36,14 +37,15 @@ class SessionWriter:
     def __init__(
         self,
         ctx: ClientContext,
-        conn_id: str,
+        budget: ConnectionBudget,
         *,
         max_queue: int,
         is_pending: Callable[[Hashable], bool],
         on_drained: Callable[[], None],
     ) -> None:
         self._ctx = ctx
-        self._conn_id = conn_id
+        self._budget = budget
+        self._conn_id = budget.conn_id
         self._max_queue = max_queue
         self._is_pending = is_pending
         self._on_drained = on_drained

@@ -233,7 +233,7 @@ class Topics:
 
     def _admit_subscribe(self, session: Session, batch: list[str]) -> bool:
         """The limiter's SUBSCRIBE decision for one batch: send, wait, or refuse past the cap."""
-        decision = session.admit_subscribe(len(batch))
+        decision = session.budget.acquire_subscribe(len(batch))
         if decision.allowed:
             return True
         if decision.retry_after == float("inf"):
@@ -297,7 +297,7 @@ class Topics:
         code = error.code if isinstance(error, VenueError) else None
         detail = error.message if isinstance(error, VenueError) else str(error)
         if session is not None and not isinstance(error, SubscriptionLimitExceeded):
-            session.release_subscriptions(len(topics))
+            session.budget.release_subscriptions(len(topics))
         registry.failed(topics, detail)
         for topic in topics:
             ctx.emit(SubscriptionFailed(at=ctx.now(), topic=topic, code=code, detail=detail))
@@ -319,7 +319,7 @@ class Topics:
         if session is not None:
             session.settle_requests("unsubscribe", topics)
             if error is None:
-                session.release_subscriptions(len(topics))
+                session.budget.release_subscriptions(len(topics))
         if error is not None:
             log.warning("unsubscribe %s refused: %s", list(topics), error)
         again = self.registry.unsubscribed(topics)

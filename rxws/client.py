@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from rxws._client_base import ClientContext, ClientStats, _Pending, _plain, _where, log
+from rxws._client_base import ClientContext, ClientStats, _Pending, _plain
 from rxws._command import CommandResult
 from rxws._lifecycle import Lifecycle
 from rxws._redact import DEFAULT_SECRET_HEADERS
@@ -31,7 +31,7 @@ from rxws._topics import unique_topics
 from rxws._watching import Topics
 from rxws.core.correlation import IdGenerator, monotonic_ids
 from rxws.core.state import ConnectionState
-from rxws.events import DisconnectReason, Event, HeartbeatMissed, InternalError, UnroutedMessage, VenueNotice
+from rxws.events import Event, HeartbeatMissed, UnroutedMessage, VenueNotice
 from rxws.exceptions import RateLimitExceeded, UsageError
 from rxws.operators._idle import idle_watchdog
 from rxws.protocols.base import MessageKind, VenueProtocol
@@ -201,6 +201,7 @@ class WebSocketClient:
         """The session of one connection attempt, reporting to this client."""
         return Session(
             self._ctx,
+            self._lifecycle,
             self,
             conn_id,
             url=self.url,
@@ -430,28 +431,10 @@ class WebSocketClient:
         self._ctx.events.on_completed()
 
     # ------------------------------------------------------------------------------------------
-    # What sessions report (SessionOwner): the inbound path after decode, and the lifecycle
-    def session_opened(self, session: Session) -> None:
-        """A session opened and ran its open steps."""
-        self._lifecycle.opened(session)
-
-    def session_open_failed(self, session: Session, error: Exception, reason: DisconnectReason) -> None:
-        """A session could not open."""
-        self._lifecycle.open_failed(session, error, reason)
-
-    def session_dropped(
-        self, session: Session, error: Exception, why: DisconnectReason, code: int | None, detail: str
-    ) -> None:
-        """A serving session's link ended without being asked to."""
-        self._lifecycle.dropped(session, error, why, code, detail)
-
-    def session_closed(self, session: Session, had_link: bool) -> None:
-        """A session finished closing."""
-        self._lifecycle.closed_session(session, had_link)
-
+    # What sessions hand over (SessionInbound): the inbound path after decode and routing
     def session_reply(self, session: Session, key: Hashable, message: Any) -> None:
         """A reply read on ``session``: its request settles."""
-        self._requests.on_reply(key, message, session.check_rate_signal)
+        self._requests.on_reply(key, message, session.budget.check_rate_signal)
 
     def session_unrouted(self, key: Any, message: Any) -> None:
         """Data nobody watches."""
@@ -493,37 +476,11 @@ class WebSocketClient:
         ctx.emit(UnroutedMessage(at=ctx.now(), topic=None if topic is None else str(topic), why=why))
 
     def _internal_error(self, error: Exception, frame: Frame) -> None:
-        """An exception escaped the handling of one inbound frame: make it visible, then decide.
-
-        Every such exception is counted (``stats.internal_errors``), logged at WARNING with its
-        traceback and reported as :class:`~rxws.events.InternalError`. What follows depends on
-        what raised:
-
-        * the venue dialect (a method of ``self.protocol`` is on the traceback): the frame is
-          bad for this dialect, the client's own state was not touched. The frame is skipped
-          and the connection goes on with the next one. (A reply whose request had already
-          been taken from the pending table has that request failed first.)
-        * rxws's own bookkeeping: its state (pending table, registry, sequence records) may be
-          half-updated and can no longer be trusted. The connection is closed with 1011 and
-          handled as a drop: ``Disconnected(reason=INTERNAL_ERROR, code=1011)``, pending work
-          failed, and a reconnection proposed if the policy allows (a fresh connection starts
-          from a clean state).
-        """
-        ctx = self._ctx
-        ctx.stats.internal_errors += 1
-        where, by_protocol = _where(error, self.protocol)
-        sample = frame[:80] if isinstance(frame, str) else repr(frame[:80])
-        text = f"{type(error).__name__}: {error}"
-        log.warning(
-            "%s: %s raised on an inbound frame (%s)",
-            self.name,
-            where,
-            "frame skipped" if by_protocol else "closing with 1011",
-            exc_info=error,
-        )
-        ctx.emit(InternalError(at=ctx.now(), where=where, error=text[:200], sample=sample))
-        if not by_protocol:
-            self._lifecycle.untrusted(f"internal error in {where}: {text}"[:200])
+        """Report the exception (see :meth:`ClientContext.internal_error`); when rxws's own
+        bookkeeping raised, the connection is closed with 1011 and handled as a drop."""
+        untrusted = self._ctx.internal_error(error, frame)
+        if untrusted is not None:
+            self._lifecycle.untrusted(untrusted)
 
     # ------------------------------------------------------------------------------------------
     # For tests and benchmarks that look inside (not API)
