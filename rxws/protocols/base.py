@@ -102,6 +102,21 @@ def _remember(cache: dict[str, bool], key: str, value: bool) -> bool:
     return value
 
 
+def _ids(items: Any, field: str) -> Hashable | None:
+    """The ``field`` of each object in the list ``items``: the one id of a one-item list, the tuple
+    of them otherwise; None when ``items`` is not a non-empty list of objects with string or
+    integer ids. Dialects build :meth:`VenueProtocol.dedupe_key` of trade lists with it."""
+    if type(items) is not list or not items:
+        return None
+    ids = []
+    for item in items:
+        value = item.get(field) if type(item) is dict else None
+        if type(value) is not str and type(value) is not int:
+            return None
+        ids.append(value)
+    return ids[0] if len(ids) == 1 else tuple(ids)
+
+
 class VenueProtocol:
     """Base of every venue dialect.
 
@@ -202,6 +217,12 @@ class VenueProtocol:
     def sequence(self, message: Any) -> Seq | None:
         """Sequence numbers of a data message, or None when its channel has no documented update
         chain (then only disconnect windows are reported for it)."""
+        return None
+
+    def dedupe_key(self, message: Any) -> Hashable | None:
+        """A key naming a data message without sequence numbers, equal on every connection that
+        receives it (a documented trade id), for merging redundant connections; None when the
+        channel has none (then only the primary connection's copy is delivered)."""
         return None
 
     def notice_detail(self, message: Any) -> tuple[int | str | None, str]:

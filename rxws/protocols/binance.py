@@ -45,6 +45,9 @@ Sources: Binance spot API docs, ``web-socket-streams.md`` and ``web-socket-api.m
   Sources: spot ``web-socket-streams.md`` "Diff. Depth Stream" and "How to manage a local order
   book correctly"; USD-M futures "Diff. Book Depth Streams", "Partial Book Depth Streams" and
   "How to manage a local order book correctly" (developers.binance.com), read 2026-11-30.
+* Dedupe keys (for redundant connections, :meth:`Binance.dedupe_key`): the trade id ``t`` of a
+  ``trade`` event ("Trade Streams") and the aggregate trade id ``a`` of an ``aggTrade`` event
+  ("Aggregate Trade Streams"; USD-M "Aggregate Trade Streams"), read 2026-11-30.
 * Rate limits: code -1003 (too many requests, IP ban) gives ``"binance_-1003"`` and -1015 (too
   many orders) ``"binance_-1015"``. Exceeding 5 messages a second closes the stream connection
   with 1008 instead, which the transport reports.
@@ -200,6 +203,24 @@ class Binance(VenueProtocol):
         if code in _RATE_LIMIT_CODES:
             return f"binance_{code}"
         return None
+
+    # Redundant connections (issue 12) ------------------------------------------------------
+    def dedupe_key(self, message: Any) -> Hashable | None:
+        """The trade id of a trade event (``t`` of ``trade``, ``a`` of ``aggTrade``), combined or
+        raw; None for every other event (module docstring)."""
+        if type(message) is not dict:
+            return None
+        data = message.get("data") if "stream" in message else message
+        if type(data) is not dict:
+            return None
+        event = data.get("e")
+        if event == "trade":
+            key = data.get("t")
+        elif event == "aggTrade":
+            key = data.get("a")
+        else:
+            return None
+        return key if type(key) is int else None
 
 
 def raw_stream_name(payload: Any) -> str | None:

@@ -28,6 +28,10 @@
   ``{"topic": "system.status", "data": [{"title", "state", "begin", "end", ...}]}``; it says that
   short pauses and WebSocket disconnections are *not* announced there). That topic is subscribed,
   so it stays ``DATA`` for its watchers (a ``NOTICE`` is never routed to a watcher).
+* Dedupe keys (for redundant connections, :meth:`Bybit.dedupe_key`): the trade id ``i`` of
+  each trade in a ``publicTrade.{symbol}`` push, whose ``data`` is a list of trades (v5
+  "Trade", https://bybit-exchange.github.io/docs/v5/websocket/public/trade, read 2026-11-30):
+  the id of a one-trade push, the tuple of ids otherwise.
 * Heartbeat: ``{"op": "ping"}`` every 20 s; the answers ``{"success": true, "ret_msg": "pong",
   "op": "ping"}`` (public) and ``{"op": "pong", "args": [...]}`` (private) are ``CONTROL``.
 * Errors: ``"success": false`` with ``ret_msg`` (no code: ``VenueError.code`` is None) and, on the
@@ -45,7 +49,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar, Literal
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _remember, make_seq
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _ids, _remember, make_seq
 
 __all__ = ["Bybit"]
 
@@ -191,6 +195,17 @@ class Bybit(VenueProtocol):
         if code in _RATE_LIMIT_CODES:
             return f"bybit_{code}"
         return None
+
+    # Redundant connections (issue 12) ------------------------------------------------------
+    def dedupe_key(self, message: Any) -> Hashable | None:
+        """The trade id ``i`` of a ``publicTrade`` push (the tuple of them when it carries several);
+        None for every other topic (module docstring)."""
+        if type(message) is not dict:
+            return None
+        topic = message.get("topic")
+        if type(topic) is not str or not topic.startswith("publicTrade."):
+            return None
+        return _ids(message.get("data"), "i")
 
 
 def _ret_code(message: dict[str, Any]) -> int | None:

@@ -35,15 +35,21 @@
   connection: :meth:`Deribit.auto_reply` returns that request, with the reserved id
   :data:`TEST_REQUEST_ID` so that its reply is read as ``CONTROL`` (``"test"``), never as a reply
   to one of the host's requests.
+* Dedupe keys (for redundant connections, :meth:`Deribit.dedupe_key`): the ``trade_id``
+  ("Unique (per currency) trade identifier") of each trade in a ``trades.*`` or ``user.trades.*``
+  notification, whose ``data`` is a list of trades ("Subscription Channels",
+  ``trades.{instrument_name}.{interval}``, read 2026-11-30): the id of a one-trade
+  notification, the tuple of ids otherwise.
 * Rate limit: error 10028 ``too_many_requests`` gives the signal ``"deribit_10028"``; the venue
   then terminates the session.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, ClassVar
 
-from rxws.protocols.base import MessageKind, Seq, _remember, make_seq
+from rxws.protocols.base import MessageKind, Seq, _ids, _remember, make_seq
 from rxws.protocols.jsonrpc import JsonRpc, _error_code
 
 __all__ = ["TEST_REQUEST_ID", "Deribit"]
@@ -52,6 +58,7 @@ TEST_REQUEST_ID = 9_007_199_254_740_991
 """Request id of the automatic ``public/test`` answer to a heartbeat ``test_request`` (2**53 - 1)."""
 
 _RATE_LIMIT_CODES = frozenset({10028})
+_TRADE_CHANNELS = ("trades.", "user.trades.")
 _DATA = MessageKind.DATA
 _REPLY = MessageKind.REPLY
 _CONTROL = MessageKind.CONTROL
@@ -138,3 +145,17 @@ class Deribit(JsonRpc):
         if code in _RATE_LIMIT_CODES:
             return f"deribit_{code}"
         return None
+
+    # Redundant connections (issue 12) ------------------------------------------------------
+    def dedupe_key(self, message: Any) -> Hashable | None:
+        """The ``trade_id`` of a ``trades.*`` / ``user.trades.*`` notification (the tuple of them
+        when it carries several); None for every other channel (module docstring)."""
+        if type(message) is not dict:
+            return None
+        params = message.get("params")
+        if type(params) is not dict:
+            return None
+        channel = params.get("channel")
+        if type(channel) is not str or not channel.startswith(_TRADE_CHANNELS):
+            return None
+        return _ids(params.get("data"), "trade_id")

@@ -51,6 +51,10 @@ Messages:
                                                      ``seqId`` may repeat
   =================================================  =====================================  ============
 
+* dedupe keys (for redundant connections, :meth:`Okx.dedupe_key`): the ``tradeId`` of a
+  ``trades`` push (aggregated: "the last trade ID in the trades aggregation", with ``count``) or
+  ``trades-all`` push ("Trades channel", "All trades channel", read 2026-11-30); the tuple of
+  ids when a push carries several.
 * error codes are strings on the wire (``"60012"``) and decimal ones become ints in
   :class:`~rxws.exceptions.VenueError`. Rate limits: 60014 "Requests too frequent", 60023 "Bulk
   login requests too frequent", 50011 "Rate limit reached", 50061 "Sub-account rate limit
@@ -71,7 +75,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
 from rxws.exceptions import VenueError
-from rxws.protocols.base import MessageKind, Seq, VenueProtocol, json_dumps, make_seq
+from rxws.protocols.base import MessageKind, Seq, VenueProtocol, _ids, json_dumps, make_seq
 
 __all__ = ["Okx", "topic_arg", "topic_of_arg"]
 
@@ -90,6 +94,9 @@ _SHUTDOWN_CODE = "64008"
 _CHAINED = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
 """Channels with a ``prevSeqId`` chain ("prevSeqId ... Only applicable to books, books-l2-tbt,
 books50-l2-tbt", Order book channel, read 2026-11-30)."""
+
+_TRADES = frozenset({"trades", "trades-all"})
+"""Channels whose pushes carry trade ids ("Trades channel", "All trades channel")."""
 
 _RATE_LIMIT_CODES = frozenset({"60014", "60023", "50011", "50061"})
 _PONG = "pong"
@@ -337,6 +344,17 @@ class Okx(VenueProtocol):
                 if s_code in _RATE_LIMIT_CODES:
                     return f"okx_{s_code}"
         return None
+
+    # Redundant connections (issue 12) ------------------------------------------------------
+    def dedupe_key(self, message: Any) -> Hashable | None:
+        """The ``tradeId`` of a ``trades`` / ``trades-all`` push (the tuple of them when a push
+        carries several); None on every other channel (module docstring)."""
+        if type(message) is not dict:
+            return None
+        arg = message.get("arg")
+        if type(arg) is not dict or arg.get("channel") not in _TRADES:
+            return None
+        return _ids(message.get("data"), "tradeId")
 
 
 def _topic_or_unknown(arg: dict[str, Any], kind: MessageKind) -> tuple[MessageKind, Any]:
