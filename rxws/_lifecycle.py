@@ -50,6 +50,8 @@ class Lifecycle:
         topics: told when a connection serves and when it ends.
         new_session: builds the session of one attempt from its connection id.
         on_closed: completes the client's other streams once it is closed.
+        on_serving: told when a session starts serving (after a connect or a reconnection).
+        on_lost: told when the serving session drops or the client closes (a rotation aborts).
     """
 
     def __init__(
@@ -63,6 +65,8 @@ class Lifecycle:
         topics: Topics,
         new_session: Callable[[str], Session],
         on_closed: Callable[[], None],
+        on_serving: Callable[[Session], None] = lambda _session: None,
+        on_lost: Callable[[str], None] = lambda _why: None,
     ) -> None:
         self._ctx = ctx
         self._url = url
@@ -72,6 +76,8 @@ class Lifecycle:
         self._topics = topics
         self._new_session = new_session
         self._on_closed = on_closed
+        self._on_serving = on_serving
+        self._on_lost = on_lost
         self._sm = StateMachine()
         self.state_subject: FastBehaviorSubject[ConnectionState] = FastBehaviorSubject(
             _S.DISCONNECTED, ctx.observer_failed(None, "state")
@@ -199,12 +205,20 @@ class Lifecycle:
         if observer is not None:
             observer.on_error(error)
 
+    def next_conn_id(self) -> str:
+        """A connection id not used before by this client."""
+        self._conn_seq += 1
+        return f"{self._ctx.name}#{self._conn_seq}"
+
+    def promote(self, session: Session) -> None:
+        """A rotation's new session serves from now on (the state stays CONNECTED)."""
+        self._session = session
+
     def _open(self) -> None:
         self._set_state(_S.CONNECTING)
         self._attempt += 1
-        self._conn_seq += 1
         previous = self._session
-        session = self._new_session(f"{self._ctx.name}#{self._conn_seq}")
+        session = self._new_session(self.next_conn_id())
         if previous is not None:  # frames kept for after the reconnection go out first
             session.adopt_unwritten(previous.take_unwritten())
         self._session = session
@@ -233,6 +247,7 @@ class Lifecycle:
             self._attempt_observer.on_next(session)
         session.ready()
         self._topics.flush_soon()
+        self._on_serving(session)
 
     def session_open_failed(self, session: Session, error: Exception, reason: DisconnectReason) -> None:
         """``session`` could not open: ERROR, ``Disconnected``, and the attempt ends."""
@@ -270,6 +285,7 @@ class Lifecycle:
         """
         if session is not self._session:
             return
+        self._on_lost(f"the serving connection dropped: {detail}")
         now = self._ctx.now()
         if self._dropped_at is None:
             self._dropped_at = now
@@ -307,6 +323,7 @@ class Lifecycle:
             return
         self.closed = True
         self._close_result = result
+        self._on_lost("the client is closing")
         self._retries.disposable = Disposable()
         state = self._sm.state
         session = self._session

@@ -285,6 +285,18 @@ class Session:
         self._teardown()
         self._owner.session_open_failed(self, error, reason)
 
+    def hand_over(
+        self,
+        owner: SessionOwner | None = None,
+        route: Callable[[Hashable], Callable[[Any], None] | None] | None = None,
+    ) -> None:
+        """From now on, report to ``owner`` and/or route data through ``route`` (a rotation
+        routes both sessions through its merge, then gives the new one to the lifecycle)."""
+        if owner is not None:
+            self._owner = owner
+        if route is not None:
+            self._route = route
+
     def ready(self) -> None:
         """The owner took the session into service: the host's queued frames go out."""
         if self._phase == "open":
@@ -460,6 +472,8 @@ class Session:
     def adopt_unwritten(self, entries: deque[Entry]) -> None:
         """Write a previous session's unwritten frames first, once serving."""
         self._writer.adopt(entries)
+        if self._phase == "open":
+            self._writer.flush()
 
     def fail_unwritten(self, error: Exception) -> None:
         """Fail every unwritten frame with ``error`` (one ``OutboundFailed``)."""

@@ -92,6 +92,7 @@ class Topics:
         self._restoring: set[str] | None = None
         self._restored: tuple[list[str], list[str]] = ([], [])
         self._flush_scheduled = False
+        self._paused = False
 
     # What SubscriptionManager reads -------------------------------------------------------------
     def now(self) -> float:
@@ -211,11 +212,22 @@ class Topics:
         self._flush_scheduled = True
         self._ctx.after(0.0, self._flush)
 
+    def pause(self, paused: bool) -> None:
+        """Hold (un)subscriptions back while a rotation moves the topics to a new session; send
+        what waited once it ends."""
+        self._paused = paused
+        if not paused:
+            self.flush_soon()
+
+    def rotating(self) -> list[str]:
+        """The topics a new session must subscribe to take over: sent or acked on the serving one."""
+        return self.registry.in_state(TopicState.CONFIRMED, TopicState.PENDING)
+
     def _flush(self) -> None:
         """Coalesce this tick's watches and disposals into as few messages as the venue allows."""
         self._flush_scheduled = False
         session = self._serving()
-        if session is None:
+        if session is None or self._paused:
             return
         registry = self.registry
         protocol = self._ctx.protocol

@@ -25,7 +25,8 @@ from rxws._command import CommandResult
 from rxws._lifecycle import Lifecycle
 from rxws._redact import DEFAULT_SECRET_HEADERS
 from rxws._requests import Requests
-from rxws._session import OpenStep, Session
+from rxws._rotation import Rotation
+from rxws._session import OpenStep, Session, SessionOwner
 from rxws._subject import FastSubject
 from rxws._topics import unique_topics
 from rxws._watching import Topics
@@ -78,6 +79,11 @@ class WebSocketClient:
             serves (and before subscriptions are restored), e.g. a login; each is called with the
             :class:`~rxws._session.Session` (``session.exchange(frame, key, timeout)``) and
             returns an observable that completes when done; an error fails that opening.
+        max_connection_age: rotate each connection (make before break, see :meth:`rotate`) once
+            it served this many seconds; set it under the venue's own cut
+            (``protocol.max_connection_age``: Binance 24 h). None: never by age.
+        rotation_overlap: seconds both connections deliver during a rotation before topics
+            without sequence numbers or dedupe keys switch to the new one.
     """
 
     def __init__(
@@ -114,9 +120,16 @@ class WebSocketClient:
         id_generator: IdGenerator | None = None,
         name: str | None = None,
         open_steps: Sequence[OpenStep] = (),
+        # Rotation (make before break): by age, by venue notice (see ReconnectPolicy), by rotate()
+        max_connection_age: float | None = None,
+        rotation_overlap: float = 1.0,
     ) -> None:
         if not isinstance(protocol, VenueProtocol):
             raise UsageError(f"protocol must be a VenueProtocol instance, got {protocol!r}")
+        if max_connection_age is not None and not max_connection_age > 0:
+            raise UsageError(f"max_connection_age must be > 0 or None, got {max_connection_age!r}")
+        if not rotation_overlap >= 0:
+            raise UsageError(f"rotation_overlap must be >= 0, got {rotation_overlap!r}")
         for label, value in (("request_timeout", request_timeout), ("close_timeout", close_timeout)):
             if not value > 0:
                 raise UsageError(f"{label} must be > 0, got {value!r}")
@@ -194,14 +207,28 @@ class WebSocketClient:
             topics=self._topics,
             new_session=self._new_session,
             on_closed=self._complete_streams,
+            on_serving=lambda session: self._rotation.serving(session),
+            on_lost=lambda why: self._rotation.abandon(why),
+        )
+        self._rotation = Rotation(
+            ctx,
+            lifecycle=self._lifecycle,
+            topics=self._topics,
+            requests=self._requests,
+            new_session=self._new_session,
+            policy=reconnect,
+            overlap=rotation_overlap,
+            timeout=self._max_connect_wait + subscribe_timeout + rotation_overlap,
+            subscribe_timeout=subscribe_timeout,
+            max_age=max_connection_age,
         )
         self._manager = SubscriptionManager(self._topics)
 
-    def _new_session(self, conn_id: str) -> Session:
-        """The session of one connection attempt, reporting to this client."""
+    def _new_session(self, conn_id: str, owner: SessionOwner | None = None) -> Session:
+        """The session of one connection (an attempt of the lifecycle, or a rotation's new one)."""
         return Session(
             self._ctx,
-            self._lifecycle,
+            owner or self._lifecycle,
             self,
             conn_id,
             url=self.url,
@@ -387,6 +414,22 @@ class WebSocketClient:
 
     # ------------------------------------------------------------------------------------------
     # Connecting and closing
+    def rotate(self) -> CommandResult[None]:
+        """Move to a new connection without losing or repeating a message (make before break).
+
+        A new connection opens beside the serving one (through the connect limiter, with the
+        same open steps), subscribes the same topics, and takes each topic over once it caught up
+        by sequence number (or dedupe key; topics with neither switch after ``rotation_overlap``
+        seconds and are reported as unsequenced); then the old connection closes with 1000.
+        Events: ``RotationStarted``, then ``Rotated(overlap, switched, unsequenced)``, or
+        ``RotationFailed`` when the new connection cannot open, subscribe or catch up (the old
+        one keeps serving, and the result errors with the cause). Errors with ``NotConnected``
+        when not connected; a call during a rotation joins it.
+        """
+        result: CommandResult[None] = CommandResult("rotate")
+        self._ctx.run(lambda: self._rotation.start("host", result), result)
+        return result
+
     def reconnect(self) -> CommandResult[None]:
         """Reconnect now, by hand: the host's own decision, no proposal asked.
 
@@ -448,6 +491,8 @@ class WebSocketClient:
         """Acks by topic, venue errors tied to no request, notices, control frames."""
         protocol = self.protocol
         ctx = self._ctx
+        if session is not self._lifecycle.session and self._rotation.control(session, kind, message):
+            return
         if kind is _ACK:
             self._topics.on_ack_topics(session, protocol.ack_topics(message), protocol.reply_error(message))
         elif kind is _UNACK:
@@ -465,7 +510,9 @@ class WebSocketClient:
             )
         elif kind is MessageKind.NOTICE:
             code, detail = protocol.notice_detail(message)
-            ctx.emit(VenueNotice(at=ctx.now(), code=code, detail=detail, notice=str(key)))
+            notice = VenueNotice(at=ctx.now(), code=code, detail=detail, notice=str(key))
+            ctx.emit(notice)
+            self._rotation.notice(session, notice)
         elif kind is not _CONTROL:
             self._unrouted(None, message)
 

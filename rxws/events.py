@@ -285,3 +285,45 @@ ClientEvent = Annotated[
 
 ClientEventAdapter: TypeAdapter[ClientEvent] = TypeAdapter(ClientEvent)
 """Parses and dumps any client event: ``ClientEventAdapter.validate_python(d)``."""
+
+
+# issue 12: make-before-break rotation ------------------------------------------------------------
+
+
+class RotationStarted(Event):
+    """A new connection opens beside the serving one, to take over from it (make before break).
+
+    ``reason``: ``"host"`` (``client.rotate()``), ``"max_age"`` (``max_connection_age``) or
+    ``"notice"`` (a venue shutdown/maintenance notice the host's policy rotates on).
+    """
+
+    kind: Literal["rotation_started"] = "rotation_started"
+    reason: str = "host"
+    conn_id: str = ""
+
+
+class Rotated(Event):
+    """The new connection took over; the old one is closing with 1000.
+
+    ``overlap`` is how long both connections delivered; ``switched`` lists every topic moved over,
+    ``unsequenced`` those among them without sequence numbers or dedupe keys, which switched at
+    their first message on the new connection after the overlap (a duplicate or a missed message
+    at that instant cannot be ruled out for them).
+    """
+
+    kind: Literal["rotated"] = "rotated"
+    overlap: float = 0.0
+    switched: tuple[str, ...] = ()
+    unsequenced: tuple[str, ...] = ()
+    conn_id: str = ""
+
+
+class RotationFailed(Event):
+    """The new connection could not open, subscribe or catch up: the old one keeps serving."""
+
+    kind: Literal["rotation_failed"] = "rotation_failed"
+    reason: str = "host"
+    detail: str = ""
+
+
+__all__ += ["Rotated", "RotationFailed", "RotationStarted"]

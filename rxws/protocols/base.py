@@ -257,3 +257,8 @@ class VenueProtocol:
         if batch:
             out.append(batch)
         return out
+
+    # Connection age (issue 12) ----------------------------------------------------------------
+    max_connection_age: float | None = None
+    """Seconds after which the venue cuts every connection (Binance: 24 h), or None. A client
+    given ``max_connection_age=`` rotates before that (make before break)."""

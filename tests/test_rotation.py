@@ -1,0 +1,110 @@
+"""Make-before-break rotation (rxws/_rotation.py) as marble tests in virtual time.
+
+Each connection's data is scripted per peer (times are when the venue sends; a frame arrives
+0.25 s later), the subscribe acks come from the Responder. The client connects at 1.0 (open at
+1.25, topic acked at 1.75); ``rotate()`` at 3.0 opens the new connection at 3.25, whose
+subscribe is acked at 3.75.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rxws import ConnectionState
+from rxws.events import Disconnected, GapDetected, Rotated, RotationFailed, RotationStarted
+from rxws.exceptions import ConnectFailed
+from tests.conftest import Virtual
+
+S = ConnectionState
+
+
+def _push(virtual: Virtual, at: float, connection: int, topic: str, seq: int | None) -> None:
+    def send() -> None:
+        peer = virtual.responder.sessions[connection][0]
+        message: dict[str, Any] = {"topic": topic, "data": seq if seq is not None else at}
+        if seq is not None:
+            message["seq"] = seq
+        peer.push(message)
+
+    virtual.at(at, send)
+
+
+def _watching(virtual: Virtual, *topics: str, **kwargs: Any) -> tuple[Any, list[Any]]:
+    client = virtual.client(**kwargs)
+    got: list[Any] = []
+    for topic in topics:
+        client.watch(topic).subscribe(got.append)
+    virtual.at(1.0, client.connect)
+    return client, got
+
+
+def test_overlapping_sequences_reach_the_host_once_with_no_gap(virtual: Virtual) -> None:
+    client, got = _watching(virtual, "t")
+    for n in range(1, 6):
+        _push(virtual, 2.0 + n / 10, 0, "t", n)  # 1..5 on the old connection
+    outcome: list[Any] = []
+    virtual.at(3.0, lambda: client.rotate().subscribe(on_next=outcome.append, on_error=outcome.append))
+    # old: 6..10 ahead of the new one; new: 7..11, catching up at 9 (arrives 3.95)
+    for n, at in zip(range(6, 11), (3.0, 3.2, 3.4, 3.6, 3.8), strict=True):
+        _push(virtual, at, 0, "t", n)
+    for n, at in zip(range(7, 12), (3.55, 3.65, 3.7, 3.9, 4.0), strict=True):
+        _push(virtual, at, 1, "t", n)
+    virtual.run(until=6.0)
+    assert [m["seq"] for m in got] == list(range(1, 12))
+    tl = virtual.timeline
+    assert tl is not None
+    assert not tl.of(GapDetected) and not tl.of(Disconnected)
+    (started,) = tl.of(RotationStarted)
+    (rotated,) = tl.of(Rotated)
+    assert (started.at, started.reason, started.conn_id) == (3.0, "host", f"{client.name}#2")
+    assert (rotated.at, rotated.switched, rotated.unsequenced) == (3.95, ("t",), ())
+    assert rotated.overlap == 3.95 - 3.75
+    assert outcome == [None]
+    assert virtual.responder.sessions[0][0].client_close == (1000, "rotated")
+    assert client.state_value is S.CONNECTED and S.ERROR not in tl.states
+    _push(virtual, 6.0, 1, "t", 12)  # the new connection serves alone now
+    virtual.run(until=7.0)
+    assert got[-1]["seq"] == 12 and not tl.of(GapDetected)
+
+
+def test_a_refused_new_connection_leaves_the_old_one_serving(virtual: Virtual) -> None:
+    client, got = _watching(virtual, "t")
+    _push(virtual, 2.0, 0, "t", 1)
+    outcome: list[Any] = []
+
+    def rotate() -> None:
+        virtual.transport.refuse(1)
+        client.rotate().subscribe(on_next=outcome.append, on_error=outcome.append)
+
+    virtual.at(3.0, rotate)
+    _push(virtual, 3.5, 0, "t", 2)
+    _push(virtual, 4.0, 0, "t", 3)
+    virtual.run(until=5.0)
+    assert [m["seq"] for m in got] == [1, 2, 3]
+    tl = virtual.timeline
+    assert tl is not None
+    (failed,) = tl.of(RotationFailed)
+    assert failed.at == 3.25 and "refused" in failed.detail  # refused after the latency
+    assert len(outcome) == 1 and isinstance(outcome[0], ConnectFailed)
+    assert not tl.of(Rotated) and not tl.of(Disconnected) and not tl.of(GapDetected)
+    assert client.state_value is S.CONNECTED and client._session is not None
+    assert client._session.conn_id == f"{client.name}#1"
+
+
+def test_an_unsequenced_topic_switches_after_the_overlap_and_says_so(virtual: Virtual) -> None:
+    client, got = _watching(virtual, "u", rotation_overlap=0.5)
+    for i in range(10):  # every 0.2 s on the old connection from 2.0 to 3.8
+        _push(virtual, 2.0 + i / 5, 0, "u", None)
+    virtual.at(3.0, client.rotate)
+    for i in range(6):  # the new connection: 3.625 .. 4.875 (arrive 3.875 .. 5.125)
+        _push(virtual, 3.625 + i / 4, 1, "u", None)
+    virtual.run(until=6.0)
+    tl = virtual.timeline
+    assert tl is not None
+    (rotated,) = tl.of(Rotated)
+    # acked at 3.75, overlap over at 4.25: the first new-connection message after it (4.375)
+    assert (rotated.at, rotated.switched, rotated.unsequenced) == (4.375, ("u",), ("u",))
+    times = [m["data"] for m in got]
+    old_ones = [round(2.0 + i / 5, 6) for i in range(10)]
+    new_ones = [3.625 + i / 4 for i in range(6) if 3.625 + i / 4 + 0.25 >= 4.375]
+    assert [round(t, 6) for t in times] == old_ones + new_ones
