@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rxws import ConnectionState
-from rxws.events import Disconnected, GapDetected, Rotated, RotationFailed, RotationStarted
+from conftest import Virtual
+
+from rxws import ConnectionState, ReconnectPolicy
+from rxws.events import Disconnected, GapDetected, Rotated, RotationFailed, RotationStarted, VenueNotice
 from rxws.exceptions import ConnectFailed
-from tests.conftest import Virtual
+from rxws.protocols import Binance
+from rxws.testing import Responder
+from rxws.transport.memory import MemoryTransport
 
 S = ConnectionState
 
@@ -108,3 +112,52 @@ def test_an_unsequenced_topic_switches_after_the_overlap_and_says_so(virtual: Vi
     old_ones = [round(2.0 + i / 5, 6) for i in range(10)]
     new_ones = [3.625 + i / 4 for i in range(6) if 3.625 + i / 4 + 0.25 >= 4.375]
     assert [round(t, 6) for t in times] == old_ones + new_ones
+
+
+def test_max_connection_age_rotates_each_connection_when_it_reaches_that_age(virtual: Virtual) -> None:
+    client, _got = _watching(virtual, "quiet", max_connection_age=2.0)
+    virtual.run(until=8.0)
+    tl = virtual.timeline
+    assert tl is not None
+    # serving from 1.25: rotation at 3.25, new one acked at 4.0, quiet through the 1 s overlap:
+    # takes over at 5.0, and is rotated in its turn at 7.0
+    assert [(s.at, s.reason) for s in tl.of(RotationStarted)] == [(3.25, "max_age"), (7.0, "max_age")]
+    assert [(r.at, r.switched, r.unsequenced) for r in tl.of(Rotated)] == [(5.0, ("quiet",), ())]
+    assert client._session is not None and client._session.conn_id == f"{client.name}#2"
+    assert not tl.of(Disconnected) and client.state_value is S.CONNECTED
+
+
+def _binance_with(policy: ReconnectPolicy) -> tuple[Virtual, Any]:
+    virtual = Virtual()
+    virtual.responder = Responder(dialect="binance")
+    virtual.transport = MemoryTransport(latency=0.25, responder=virtual.responder)
+    client, _got = _watching(virtual, "btcusdt@depth", protocol=Binance(), reconnect=policy)
+    frame = virtual.responder.core.server.shutdown_notice(raw=False)
+    virtual.at(3.5, lambda: virtual.responder.sessions[0][0].push(frame))
+    virtual.run(until=6.0)
+    return virtual, client
+
+
+def test_a_shutdown_notice_rotates_when_the_policy_says_so() -> None:
+    virtual, client = _binance_with(ReconnectPolicy(rotate_on_notice=True))
+    tl = virtual.timeline
+    assert tl is not None
+    assert [(s.at, s.reason) for s in tl.of(RotationStarted)] == [(3.75, "notice")]
+    (rotated,) = tl.of(Rotated)
+    assert rotated.at == 5.5 and rotated.switched == ("btcusdt@depth",)  # acked 4.5, 1 s overlap
+    assert virtual.responder.sessions[0][0].client_close == (1000, "rotated")
+    assert virtual.responder.topics() == ["btcusdt@depth"] and client.state_value is S.CONNECTED
+
+
+def test_a_shutdown_notice_the_host_declines_only_is_reported() -> None:
+    seen: list[VenueNotice] = []
+
+    def decline(notice: VenueNotice) -> bool:
+        seen.append(notice)
+        return False
+
+    virtual, _client = _binance_with(ReconnectPolicy(rotate_on_notice=decline))
+    tl = virtual.timeline
+    assert tl is not None
+    assert [n.notice for n in seen] == ["shutdown"] and tl.of(VenueNotice) == seen
+    assert not tl.of(RotationStarted) and len(virtual.responder.sessions) == 1

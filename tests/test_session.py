@@ -6,13 +6,13 @@ import json
 from typing import Any
 
 import reactivex
+from conftest import Virtual
 from reactivex import Observable
 from reactivex import operators as ops
 
 from rxws import ConnectionState, VenueError
 from rxws._session import Session
 from rxws.events import Connected, Disconnected
-from tests.conftest import Virtual
 
 S = ConnectionState
 
