@@ -62,6 +62,9 @@ class Topics:
         subscribe_timeout: seconds a subscribe or unsubscribe waits for its ack.
         request_timeout: the default deadline of ``verify()``.
         detect_gaps: track each topic's sequence numbers.
+        covered: whether another session still delivers the topics when the serving one drops
+            (a redundant twin): then no disconnect window opens.
+        mirror: told of every (un)subscribe batch sent, for a redundant twin to follow.
     """
 
     def __init__(
@@ -75,6 +78,8 @@ class Topics:
         subscribe_timeout: float,
         request_timeout: float,
         detect_gaps: bool,
+        covered: Callable[[], bool] = lambda: False,
+        mirror: Callable[[str, Sequence[str]], None] = lambda _kind, _topics: None,
     ) -> None:
         self._ctx = ctx
         self.url = url
@@ -82,6 +87,8 @@ class Topics:
         self._requests = requests
         self._serving = serving
         self._closed = closed
+        self._covered = covered
+        self._mirror = mirror
         self._subscribe_timeout = subscribe_timeout
         self.request_timeout = request_timeout
         self.router = Router()
@@ -275,6 +282,7 @@ class Topics:
             message = protocol.unsubscribe_message(batch, request_id)
         requests.expect(request_id, _Pending(kind, None, self._subscribe_timeout, tuple(batch)))
         session.note_requests(kind, batch, request_id)
+        self._mirror(kind, batch)
         try:
             session.write(protocol.encode(message), None)
         except RateLimitExceeded as exc:  # the outbound queue is full: these topics fail, visibly
@@ -379,6 +387,11 @@ class Topics:
         """The serving connection ended: nothing is subscribed at the venue any more."""
         self.registry.connection_lost()
         self._restoring = None
+        if not self._covered():
+            self.data_lost(now)
+
+    def data_lost(self, now: float) -> None:
+        """No session delivers data any more: every tracked topic opens a disconnect window."""
         if self.tracker is not None:
             self.tracker.disconnected(now)
 

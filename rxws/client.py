@@ -10,7 +10,7 @@ the client's scheduler. The host decides every lifecycle step: nothing reconnect
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from threading import get_ident as _get_ident
 from types import TracebackType
 from typing import Any
@@ -20,10 +20,12 @@ from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from rxws._client_base import ClientContext, ClientStats, _Pending, _plain
+from rxws._client_base import ClientContext, ClientStats, _Pending
 from rxws._command import CommandResult
+from rxws._inbound import Inbound
 from rxws._lifecycle import Lifecycle
 from rxws._redact import DEFAULT_SECRET_HEADERS
+from rxws._redundancy import Redundancy
 from rxws._requests import Requests
 from rxws._rotation import Rotation
 from rxws._session import OpenStep, Session, SessionOwner
@@ -32,7 +34,7 @@ from rxws._topics import unique_topics
 from rxws._watching import Topics
 from rxws.core.correlation import IdGenerator, monotonic_ids
 from rxws.core.state import ConnectionState
-from rxws.events import Event, HeartbeatMissed, UnroutedMessage, VenueNotice
+from rxws.events import Event, HeartbeatMissed
 from rxws.exceptions import RateLimitExceeded, UsageError
 from rxws.operators._idle import idle_watchdog
 from rxws.protocols.base import MessageKind, VenueProtocol
@@ -41,7 +43,7 @@ from rxws.ratelimit.pairing import check_pairing
 from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.subscriptions import SubscriptionManager
-from rxws.transport.base import Frame, LinkOptions, Transport, validate_url
+from rxws.transport.base import LinkOptions, Transport, validate_url
 
 __all__ = ["ClientStats", "WebSocketClient"]
 
@@ -84,6 +86,11 @@ class WebSocketClient:
             (``protocol.max_connection_age``: Binance 24 h). None: never by age.
         rotation_overlap: seconds both connections deliver during a rotation before topics
             without sequence numbers or dedupe keys switch to the new one.
+        redundancy: 2 holds a second connection subscribed to the same topics, its data merged
+            with the first's (each message once, by sequence number or the dialect's dedupe
+            key); a drop of either loses nothing, and ``GapDetected`` reports only what both
+            missed. A dropped twin is re-established through the reconnect policy's approval.
+            Not combined with rotation yet (``rotate()``, ``max_connection_age``).
     """
 
     def __init__(
@@ -123,11 +130,17 @@ class WebSocketClient:
         # Rotation (make before break): by age, by venue notice (see ReconnectPolicy), by rotate()
         max_connection_age: float | None = None,
         rotation_overlap: float = 1.0,
+        # Redundancy: 2 keeps a twin connection on the same topics, merged message by message
+        redundancy: int = 1,
     ) -> None:
         if not isinstance(protocol, VenueProtocol):
             raise UsageError(f"protocol must be a VenueProtocol instance, got {protocol!r}")
         if max_connection_age is not None and not max_connection_age > 0:
             raise UsageError(f"max_connection_age must be > 0 or None, got {max_connection_age!r}")
+        if redundancy not in (1, 2):
+            raise UsageError(f"redundancy must be 1 or 2, got {redundancy!r}")
+        if redundancy == 2 and max_connection_age is not None:
+            raise UsageError("max_connection_age (rotation) is not combined with redundancy=2 yet")
         if not rotation_overlap >= 0:
             raise UsageError(f"rotation_overlap must be >= 0, got {rotation_overlap!r}")
         for label, value in (("request_timeout", request_timeout), ("close_timeout", close_timeout)):
@@ -197,6 +210,8 @@ class WebSocketClient:
             subscribe_timeout=subscribe_timeout,
             request_timeout=request_timeout,
             detect_gaps=detect_gaps,
+            covered=self._covered,
+            mirror=self._mirror,
         )
         self._lifecycle = Lifecycle(
             ctx,
@@ -207,8 +222,8 @@ class WebSocketClient:
             topics=self._topics,
             new_session=self._new_session,
             on_closed=self._complete_streams,
-            on_serving=lambda session: self._rotation.serving(session),
-            on_lost=lambda why: self._rotation.abandon(why),
+            on_serving=self._serving,
+            on_lost=self._lost,
         )
         self._rotation = Rotation(
             ctx,
@@ -222,14 +237,56 @@ class WebSocketClient:
             subscribe_timeout=subscribe_timeout,
             max_age=max_connection_age,
         )
+        self._inbound = Inbound(
+            ctx,
+            requests=self._requests,
+            topics=self._topics,
+            lifecycle=self._lifecycle,
+            rotation=self._rotation,
+        )
+        self._redundancy = (
+            None
+            if redundancy == 1
+            else Redundancy(
+                ctx,
+                lifecycle=self._lifecycle,
+                topics=self._topics,
+                requests=self._requests,
+                new_session=self._new_session,
+                policy=reconnect,
+                subscribe_timeout=subscribe_timeout,
+            )
+        )
         self._manager = SubscriptionManager(self._topics)
+
+    def _serving(self, session: Session) -> None:
+        """The lifecycle's session serves (a connect or a reconnection)."""
+        if self._redundancy is not None:
+            self._redundancy.serving(session)
+        self._rotation.serving(session)
+
+    def _covered(self) -> bool:
+        return self._redundancy is not None and self._redundancy.covered()
+
+    def _mirror(self, kind: str, topics: Sequence[str]) -> None:
+        if self._redundancy is not None:
+            self._redundancy.mirror(kind, topics)
+
+    def _lost(self, why: str) -> None:
+        """The serving session dropped, or the client closes."""
+        self._rotation.abandon(why)
+        if self._redundancy is not None:
+            if self._lifecycle.closed:
+                self._redundancy.stop(why)
+            else:
+                self._redundancy.primary_lost()
 
     def _new_session(self, conn_id: str, owner: SessionOwner | None = None) -> Session:
         """The session of one connection (an attempt of the lifecycle, or a rotation's new one)."""
         return Session(
             self._ctx,
             owner or self._lifecycle,
-            self,
+            self._inbound,
             conn_id,
             url=self.url,
             transport=self._transport,
@@ -427,6 +484,9 @@ class WebSocketClient:
         when not connected; a call during a rotation joins it.
         """
         result: CommandResult[None] = CommandResult("rotate")
+        if self._redundancy is not None:
+            result.set_error(UsageError("rotate() is not combined with redundancy=2 yet"))
+            return result
         self._ctx.run(lambda: self._rotation.start("host", result), result)
         return result
 
@@ -472,62 +532,6 @@ class WebSocketClient:
             self._limiter_unlisten = None
         self._ctx.rate_events.on_completed()
         self._ctx.events.on_completed()
-
-    # ------------------------------------------------------------------------------------------
-    # What sessions hand over (SessionInbound): the inbound path after decode and routing
-    def session_reply(self, session: Session, key: Hashable, message: Any) -> None:
-        """A reply read on ``session``: its request settles."""
-        self._requests.on_reply(key, message, session.budget.check_rate_signal)
-
-    def session_unrouted(self, key: Any, message: Any) -> None:
-        """Data nobody watches."""
-        self._unrouted(key, message)
-
-    def session_internal_error(self, session: Session, error: Exception, frame: Frame) -> None:
-        """Handling a frame raised."""
-        self._internal_error(error, frame)
-
-    def session_control(self, session: Session, kind: MessageKind, key: Any, message: Any) -> None:
-        """Acks by topic, venue errors tied to no request, notices, control frames."""
-        protocol = self.protocol
-        ctx = self._ctx
-        if session is not self._lifecycle.session and self._rotation.control(session, kind, message):
-            return
-        if kind is _ACK:
-            self._topics.on_ack_topics(session, protocol.ack_topics(message), protocol.reply_error(message))
-        elif kind is _UNACK:
-            self._topics.on_ack_topics(
-                session, protocol.ack_topics(message), protocol.reply_error(message), unsubscribe=True
-            )
-        elif kind is _ERROR:
-            error = protocol.reply_error(message)
-            ctx.emit(
-                VenueNotice(
-                    at=ctx.now(),
-                    code=None if error is None else _plain(error.code),
-                    detail=str(error.message if error is not None else message)[:200],
-                )
-            )
-        elif kind is MessageKind.NOTICE:
-            code, detail = protocol.notice_detail(message)
-            notice = VenueNotice(at=ctx.now(), code=code, detail=detail, notice=str(key))
-            ctx.emit(notice)
-            self._rotation.notice(session, notice)
-        elif kind is not _CONTROL:
-            self._unrouted(None, message)
-
-    def _unrouted(self, topic: Any, message: Any) -> None:
-        ctx = self._ctx
-        ctx.stats.unrouted += 1
-        why = "no topic" if topic is None else "nobody watches this topic"
-        ctx.emit(UnroutedMessage(at=ctx.now(), topic=None if topic is None else str(topic), why=why))
-
-    def _internal_error(self, error: Exception, frame: Frame) -> None:
-        """Report the exception (see :meth:`ClientContext.internal_error`); when rxws's own
-        bookkeeping raised, the connection is closed with 1011 and handled as a drop."""
-        untrusted = self._ctx.internal_error(error, frame)
-        if untrusted is not None:
-            self._lifecycle.untrusted(untrusted)
 
     # ------------------------------------------------------------------------------------------
     # For tests and benchmarks that look inside (not API)
