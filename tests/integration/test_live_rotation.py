@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from broadcasting import TOPICS, broadcasting
 
 from rxws import ConnectionState, WebSocketClient
 from rxws.events import Disconnected, GapDetected, Rotated, RotationStarted
@@ -15,28 +14,6 @@ from rxws.protocols import GenericJson
 from rxws.testing import FaultProxy, MockVenue
 
 pytestmark = pytest.mark.integration
-
-TOPICS = ("trades.BTC", "book.ETH")
-
-
-@contextlib.asynccontextmanager
-async def _broadcasting(venue: MockVenue, period: float = 0.005) -> AsyncIterator[None]:
-    """Publish every topic to every subscribed connection (the same numbers on each), as a
-    venue does, every ``period`` seconds (at most 4,000 rounds) while the block runs."""
-
-    async def run() -> None:
-        for _ in range(4000):
-            for topic in TOPICS:
-                await venue.publish(topic, {"px": 1})
-            await asyncio.sleep(period)
-
-    task = asyncio.create_task(run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _rotate_while_streaming(venue: MockVenue, url: str, timeline: Callable[..., Any]) -> Any:
@@ -51,7 +28,7 @@ async def _rotate_while_streaming(venue: MockVenue, url: str, timeline: Callable
 
     await client.connect()
     client.watch(*TOPICS).subscribe(on_tick)
-    async with _broadcasting(venue):
+    async with broadcasting(venue):
         await tl.wait(lambda: all(len(seqs) >= 5 for seqs in got.values()))
         (old,) = venue.connections
         await client.rotate()
