@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactivex.disposable import Disposable, SerialDisposable
 
@@ -19,7 +19,10 @@ from rxws._client_base import ClientContext, _Pending, _plain
 from rxws._command import CommandResult
 from rxws.core.correlation import IdGenerator, PendingTable, ReplyOutcome
 from rxws.events import LateReply
-from rxws.exceptions import RequestTimeout, VenueError
+from rxws.exceptions import RateLimitExceeded, RequestTimeout, VenueError
+
+if TYPE_CHECKING:
+    from rxws._session import Session
 
 __all__: list[str] = []
 
@@ -34,11 +37,13 @@ class Requests:
         ctx: ClientContext,
         next_id: IdGenerator,
         *,
+        max_in_flight: int,
         on_subscribed: Settle,
         on_unsubscribed: Settle,
     ) -> None:
         self._ctx = ctx
         self.next_id = next_id
+        self._max_in_flight = max_in_flight
         self._on_subscribed = on_subscribed
         self._on_unsubscribed = on_unsubscribed
         self.pending: PendingTable[_Pending] = PendingTable()
@@ -58,6 +63,24 @@ class Requests:
     def discard(self, request_id: Hashable) -> None:
         """Forget ``request_id`` (its frame was never written, or every part of it was acked)."""
         self.pending.discard(request_id)
+
+    def request(
+        self, session: Session, method: str, params: Any, timeout: float, result: CommandResult[Any]
+    ) -> None:
+        """Send a request on ``session``; ``result`` settles with its reply (or its failure)."""
+        if len(self.pending) >= self._max_in_flight:
+            raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
+        protocol = self._ctx.protocol
+        request_id = self.next_id()
+        frame = protocol.encode(protocol.request_message(method, params, request_id))
+        self.expect(request_id, _Pending("request", result, timeout))
+        try:
+            session.write(frame, None, request_id)
+        except Exception:
+            self.pending.discard(request_id)
+            raise
+        run = self._ctx.run
+        result.on_abandon(lambda: run(lambda: self.abandoned(request_id, result), None))
 
     def expect(self, request_id: Hashable, entry: _Pending) -> None:
         """Register a request awaiting its reply; one timer serves every deadline."""

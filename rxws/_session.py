@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reactivex import Observable
 from reactivex.disposable import Disposable, SerialDisposable
@@ -45,7 +45,10 @@ from rxws.exceptions import (
 from rxws.protocols.base import MessageKind
 from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import Throttled
-from rxws.transport.base import Frame, Link, LinkOptions, Transport
+from rxws.transport.base import Frame, Link
+
+if TYPE_CHECKING:
+    from rxws._session_config import SessionConfig
 
 __all__ = ["OpenStep", "Session", "SessionInbound", "SessionOwner"]
 
@@ -107,33 +110,20 @@ class Session:
         owner: SessionOwner,
         inbound: SessionInbound,
         conn_id: str,
+        config: SessionConfig,
         *,
-        url: str,
-        transport: Transport,
-        options: LinkOptions,
         requests: Requests,
         route: Callable[[Hashable], Callable[[Any], None] | None],
         messages: FastSubject[Any],
-        ping_interval: float | None,
-        ping_timeout: float | None,
-        max_outbound_queue: int,
-        max_connect_wait: float,
-        close_timeout: float,
-        open_steps: Sequence[OpenStep] = (),
     ) -> None:
         self._ctx = ctx
         self._owner = owner
         self._inbound = inbound
         self.conn_id = conn_id
-        self._url = url
-        self._transport = transport
-        self._options = options
+        self._config = config
         self._requests = requests
         self._route = route
         self._messages = messages
-        self._max_connect_wait = max_connect_wait
-        self._close_timeout = close_timeout
-        self._open_steps = tuple(open_steps)
         self.budget = ConnectionBudget(ctx, conn_id)
         self._phase = "new"  # new -> opening -> open -> (closing ->) ended
         self._link: Link | None = None
@@ -146,7 +136,7 @@ class Session:
         self._writer = SessionWriter(
             ctx,
             self.budget,
-            max_queue=max_outbound_queue,
+            max_queue=config.max_outbound_queue,
             is_pending=requests.__contains__,
             on_drained=self._drained,
         )
@@ -154,8 +144,8 @@ class Session:
             ctx,
             self.budget,
             self._writer,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
+            ping_interval=config.ping_interval,
+            ping_timeout=config.ping_timeout,
             frames_in=lambda: self.frames_in,
             on_dead=self._link_failed,
         )
@@ -210,7 +200,7 @@ class Session:
         remaining = self.budget.penalty_remaining()
         if remaining > 0:
             self._open_failed(PenaltyActive(f"the venue's penalty has {remaining:.3g}s to run", remaining))
-        elif retry_after <= self._max_connect_wait:
+        elif retry_after <= self._config.max_connect_wait:
             ctx.emit_rate(
                 Throttled(at=ctx.now(), action=Action.CONNECT, conn_id=self.conn_id, delay=retry_after)
             )
@@ -231,9 +221,10 @@ class Session:
         self._open_link()
 
     def _open_link(self) -> None:
-        self._open_sub.disposable = self._transport.open(self._url, self._options, self._ctx.sched).subscribe(
-            on_next=self._attach, on_error=self._open_failed
-        )
+        config = self._config
+        self._open_sub.disposable = config.transport.open(
+            config.url, config.options, self._ctx.sched
+        ).subscribe(on_next=self._attach, on_error=self._open_failed)
 
     def _attach(self, link: Link) -> None:
         if self._phase != "opening" or self._link is not None:  # closed while opening
@@ -250,12 +241,12 @@ class Session:
     def _run_step(self, index: int) -> None:
         if self._phase != "opening":
             return
-        if index == len(self._open_steps):
+        if index == len(self._config.open_steps):
             self._phase = "open"
             self._owner.session_opened(self)
             return
         try:
-            step = self._open_steps[index](self)
+            step = self._config.open_steps[index](self)
         except Exception as exc:
             self._step_failed(exc)
             return
@@ -368,12 +359,14 @@ class Session:
             self._finish_close()
             return
         link.close(code, reason).subscribe(on_error=lambda _e: self._finish_close())
-        self._close_timer.disposable = self._ctx.after(self._close_timeout, self._close_timed_out)
+        self._close_timer.disposable = self._ctx.after(self._config.close_timeout, self._close_timed_out)
 
     def _close_timed_out(self) -> None:
         link = self._link
         if self._phase == "closing" and link is not None:
-            log.warning("peer did not answer the close frame within %ss; aborting", self._close_timeout)
+            log.warning(
+                "peer did not answer the close frame within %ss; aborting", self._config.close_timeout
+            )
             link.abort()
             self._finish_close()
 

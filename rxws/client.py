@@ -20,22 +20,22 @@ from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from rxws._client_base import ClientContext, ClientStats, _Pending
+from rxws._client_base import ClientContext, ClientStats
 from rxws._command import CommandResult
 from rxws._inbound import Inbound
 from rxws._lifecycle import Lifecycle
-from rxws._redact import DEFAULT_SECRET_HEADERS
 from rxws._redundancy import Redundancy
 from rxws._requests import Requests
 from rxws._rotation import Rotation
 from rxws._session import OpenStep, Session, SessionOwner
+from rxws._session_config import session_config
 from rxws._subject import FastSubject
 from rxws._topics import unique_topics
 from rxws._watching import Topics
 from rxws.core.correlation import IdGenerator, monotonic_ids
 from rxws.core.state import ConnectionState
 from rxws.events import Event, HeartbeatMissed
-from rxws.exceptions import RateLimitExceeded, UsageError
+from rxws.exceptions import UsageError
 from rxws.operators._idle import idle_watchdog
 from rxws.protocols.base import MessageKind, VenueProtocol
 from rxws.ratelimit.events import RateLimitEvent
@@ -43,7 +43,7 @@ from rxws.ratelimit.pairing import check_pairing
 from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.subscriptions import SubscriptionManager
-from rxws.transport.base import LinkOptions, Transport, validate_url
+from rxws.transport.base import Transport, validate_url
 
 __all__ = ["ClientStats", "WebSocketClient"]
 
@@ -146,44 +146,31 @@ class WebSocketClient:
         for label, value in (("request_timeout", request_timeout), ("close_timeout", close_timeout)):
             if not value > 0:
                 raise UsageError(f"{label} must be > 0, got {value!r}")
-        self.url = validate_url(url)
-        self.protocol = protocol
-        self.name = name or url
-        if transport is None:
-            from rxws.transport.websockets import WebsocketsTransport
-
-            transport = WebsocketsTransport()
-        self._transport = transport
-        if not isinstance(write_high_water, int) or write_high_water < 1:
-            raise UsageError(f"write_high_water must be a positive number of bytes, got {write_high_water!r}")
-        if isinstance(secret_headers, str):
-            raise UsageError(f"secret_headers must be a sequence of header names, got {secret_headers!r}")
-        self._options = LinkOptions(
-            headers=dict(headers or {}),
-            secret_headers=(*DEFAULT_SECRET_HEADERS, *secret_headers),
-            write_high_water=write_high_water,
-            subprotocols=tuple(subprotocols),
-            max_size=max_size,
-            ping_interval=None,  # the client pings itself (rxws._heartbeat): on its scheduler,
-            ping_timeout=None,  # through the rate limiter, testable in virtual time
-            open_timeout=open_timeout,
-            close_timeout=close_timeout,
-            ssl=ssl,
-        )
         if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
             raise UsageError(f"reconnect must be a ReconnectPolicy or None, got {reconnect!r}")
         check_pairing(protocol, rate_limiter)  # a preset built for another venue's dialect: UsageError
-        for label, period in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
-            if period is not None and not period > 0:
-                raise UsageError(f"{label} must be > 0 or None, got {period!r}")
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
-        self._max_connect_wait = open_timeout if open_timeout is not None else 10.0
+        self.url = validate_url(url)
+        self.protocol = protocol
+        self.name = name or url
+        config = session_config(
+            self.url,
+            transport,
+            headers=headers,
+            secret_headers=secret_headers,
+            subprotocols=subprotocols,
+            write_high_water=write_high_water,
+            max_size=max_size,
+            open_timeout=open_timeout,
+            close_timeout=close_timeout,
+            ssl=ssl,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_outbound_queue=max_outbound_queue,
+            open_steps=open_steps,
+        )
+        self._config = config
+        self._options = config.options
         self._request_timeout = request_timeout
-        self._close_timeout = close_timeout
-        self._max_in_flight = max_in_flight
-        self._max_outbound_queue = max_outbound_queue
-        self._open_steps = tuple(open_steps)
         self._close_result: CommandResult[None] | None = None
         self._close_lock = threading.Lock()
 
@@ -198,6 +185,7 @@ class WebSocketClient:
         self._requests = Requests(
             ctx,
             id_generator or monotonic_ids(),
+            max_in_flight=max_in_flight,
             on_subscribed=lambda topics, error: self._topics.subscribed(topics, error),
             on_unsubscribed=lambda topics, error: self._topics.unsubscribed(topics, error),
         )
@@ -233,7 +221,7 @@ class WebSocketClient:
             new_session=self._new_session,
             policy=reconnect,
             overlap=rotation_overlap,
-            timeout=self._max_connect_wait + subscribe_timeout + rotation_overlap,
+            timeout=config.max_connect_wait + subscribe_timeout + rotation_overlap,
             subscribe_timeout=subscribe_timeout,
             max_age=max_connection_age,
         )
@@ -283,23 +271,17 @@ class WebSocketClient:
 
     def _new_session(self, conn_id: str, owner: SessionOwner | None = None) -> Session:
         """The session of one connection (an attempt of the lifecycle, or a rotation's new one)."""
+        owner = owner or self._lifecycle
+        route, messages = self._topics.route, self._messages
         return Session(
             self._ctx,
-            owner or self._lifecycle,
+            owner,
             self._inbound,
             conn_id,
-            url=self.url,
-            transport=self._transport,
-            options=self._options,
+            self._config,
             requests=self._requests,
-            route=self._topics.route,
-            messages=self._messages,
-            ping_interval=self._ping_interval,
-            ping_timeout=self._ping_timeout,
-            max_outbound_queue=self._max_outbound_queue,
-            max_connect_wait=self._max_connect_wait,
-            close_timeout=self._close_timeout,
-            open_steps=self._open_steps,
+            route=route,
+            messages=messages,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -509,19 +491,7 @@ class WebSocketClient:
         session.write(self.protocol.encode(message), result)
 
     def _request(self, method: str, params: Any, timeout: float, result: CommandResult[Any]) -> None:
-        session = self._lifecycle.outbound()
-        requests = self._requests
-        if len(requests) >= self._max_in_flight:
-            raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
-        request_id = requests.next_id()
-        frame = self.protocol.encode(self.protocol.request_message(method, params, request_id))
-        requests.expect(request_id, _Pending("request", result, timeout))
-        try:
-            session.write(frame, None, request_id)
-        except Exception:
-            requests.discard(request_id)
-            raise
-        result.on_abandon(lambda: self._ctx.run(lambda: requests.abandoned(request_id, result), None))
+        self._requests.request(self._lifecycle.outbound(), method, params, timeout, result)
 
     def _complete_streams(self) -> None:
         """The client closed: every stream but ``state`` completes (the lifecycle ends that one)."""
@@ -538,11 +508,3 @@ class WebSocketClient:
     @property
     def _session(self) -> Session | None:
         return self._lifecycle.session
-
-    @property
-    def _limiter(self) -> WebSocketRateLimiter | None:
-        return self._ctx.limiter
-
-    @_limiter.setter
-    def _limiter(self, limiter: WebSocketRateLimiter | None) -> None:
-        self._ctx.limiter = limiter

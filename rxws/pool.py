@@ -106,7 +106,9 @@ class ConnectionPool:
         self._factory: ClientFactory = client_factory or WebSocketClient
         if redundancy not in (1, 2):
             raise UsageError(f"redundancy must be 1 or 2, got {redundancy!r}")
-        self._client_kwargs = client_kwargs if redundancy == 1 else {**client_kwargs, "redundancy": redundancy}
+        self._client_kwargs = (
+            client_kwargs if redundancy == 1 else {**client_kwargs, "redundancy": redundancy}
+        )
         self._lock = threading.RLock()
         self._clients: list[WebSocketClient] = []
         self._load: list[int] = []  # topics homed on each connection
