@@ -6,7 +6,9 @@ With ``WebSocketClient(..., redundancy=2)``, :class:`Redundancy` keeps a second
 unsubscribe); both sessions' data pass one :class:`~rxws.core.merge.TopicMerge` per topic ahead of
 the router and the gap tracker, so the host sees each message once (by sequence number, else by
 the dialect's dedupe key; a channel with neither is taken from one session only, the primary while
-it serves). When one session drops, the other carries on: the tracker opens a disconnect window
+it serves). A session that joins a topic late (the twin, or the primary back after a drop) is
+held back until the merge reached its first number (:class:`~rxws._join_gate.JoinGate`), so the
+other's earlier numbers are not superseded. When one session drops, the other carries on: the tracker opens a disconnect window
 only when no session is left serving, so ``GapDetected`` reports only what both missed.
 
 The twin counts against the connect and subscription budgets like any connection. A twin that
@@ -23,6 +25,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable
 
 from rxws._client_base import ClientContext, log
+from rxws._join_gate import JoinGate
 from rxws._lifecycle import Lifecycle
 from rxws._requests import Requests
 from rxws._session import Session, SessionOwner
@@ -67,6 +70,7 @@ class Redundancy:
         self._attempt: abc.ObserverBase[Session] | None = None
         self._retries = SerialDisposable()
         self._stopped = False
+        self._gate = JoinGate()
 
     # What the client asks --------------------------------------------------------------------
     def covered(self) -> bool:
@@ -77,6 +81,9 @@ class Redundancy:
     def serving(self, primary: Session) -> None:
         """The lifecycle's session serves: route it through the merge; open the twin if none."""
         primary.hand_over(route=self._route_for(_PRIMARY))
+        if self.covered():  # back beside a serving twin: held back until the merge reaches it
+            for topic in self._twin_topics:
+                self._gate.arm(topic, _PRIMARY)
         if self._twin is None and not self._stopped:
             self._start_twin()
 
@@ -84,6 +91,7 @@ class Redundancy:
         """The primary dropped: unsequenced channels come from the twin from now on."""
         for merge in self._merges.values():
             merge.remove_source(_PRIMARY)
+        self._gate.release()  # the twin is alone: nothing to wait for
 
     def mirror(self, kind: str, topics: Sequence[str]) -> None:
         """The primary (un)subscribed ``topics``: the twin follows."""
@@ -141,6 +149,7 @@ class Redundancy:
         for merge in self._merges.values():
             merge.remove_source(_TWIN)
         self._twin_topics.clear()
+        self._gate.release()  # the primary is alone
         if self._lifecycle.serving() is None:
             self._topics.data_lost(ctx.now())  # neither session serves: a window both miss
         detail = f"redundant connection {session.conn_id}: {error}"
@@ -180,9 +189,12 @@ class Redundancy:
                 log.warning("%s: the subscription budget refused the twin %s", self._ctx.name, batch)
                 continue
             self._twin_topics.update(batch)
+            primary = self._lifecycle.serving()
             for topic in batch:
                 merge = self._merge(topic)
                 merge.add_source(_TWIN)
+                if primary is not None:
+                    self._gate.arm(topic, _TWIN)
             self._exchange(twin, "subscribe", batch, protocol.subscribe_message)
 
     def _unsubscribe(self, twin: Session, topics: Sequence[str]) -> None:
@@ -229,6 +241,8 @@ class Redundancy:
         cache = self._sinks[source]
         protocol = self._ctx.protocol
         sequence, dedupe_key = protocol.sequence, protocol.dedupe_key
+        gate = self._gate
+        held = gate.held
 
         def routed(key: Hashable) -> Sink | None:
             sink = route(key)
@@ -237,11 +251,14 @@ class Redundancy:
             cached = cache.get(key)
             if cached is not None and cached[0] is sink:
                 return cached[1]
-            merge = self._merge(key) if isinstance(key, str) else TopicMerge()
+            topic = key if isinstance(key, str) else str(key)
+            merge = self._merge(topic)
             offer = merge.offer
 
             def merged(message: Any) -> None:
                 seq = sequence(message)
+                if held and not gate.admit(topic, source, seq, merge):
+                    return  # a late joiner ahead of the merge: the other connection delivers it
                 if offer(source, seq, None if seq is not None else dedupe_key(message)):
                     sink(message)
 

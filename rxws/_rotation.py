@@ -4,9 +4,10 @@
 with the same open steps, e.g. a login), subscribes it to the topics the serving one carries,
 and routes both sessions' data through one :class:`~rxws.core.merge.TopicMerge` per topic, ahead
 of the router (and so of the gap tracker): every message reaches the host once. A topic
-*switches* once the new session caught up with the merged stream (sequenced: its latest number is
-the last one delivered; keyed: its latest key is the last one delivered); from then on the old
-session's copies of it are discarded. A topic with neither sequence nor key switches at its
+*switches* once the new session caught up with the merged stream (sequenced: the old one delivered
+every number before the new one's first, :class:`~rxws._join_gate.JoinGate`; keyed: the new one
+received a copy of a message the old one delivered); from then on the old session's copies of it
+are discarded. A topic with neither sequence nor key switches at its
 first message on the new session after ``overlap`` seconds (reported as unsequenced: a
 duplicate or a loss at that instant cannot be ruled out); a topic quiet on both sessions for the
 whole overlap switches at its end. Once every topic switched, the new session serves, the old
@@ -27,6 +28,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 
 from rxws._client_base import ClientContext, log
 from rxws._command import CommandResult
+from rxws._join_gate import JoinGate
 from rxws._lifecycle import Lifecycle
 from rxws._requests import Requests
 from rxws._session import Session, SessionOwner
@@ -34,7 +36,7 @@ from rxws._watching import Topics
 from rxws.core.merge import TopicMerge
 from rxws.events import DisconnectReason, Rotated, RotationFailed, RotationStarted, VenueNotice
 from rxws.exceptions import ConnectionLost, NotConnected, VenueError
-from rxws.protocols.base import MessageKind
+from rxws.protocols.base import MessageKind, make_seq
 from rxws.reconnect import ReconnectPolicy
 
 __all__: list[str] = []
@@ -100,10 +102,12 @@ class Rotation:
         self._merges: dict[str, TopicMerge] = {}
         self._seen: dict[str, set[int]] = {}
         self._switched: dict[str, bool] = {}  # topic -> switched without sequence or key
+        self._aligned: set[str] = set()  # switched, and the new session is at the merged mark
         self._unacked: set[str] = set()
         self._batches: dict[Hashable, list[str]] = {}
         self._subscribed_at: float | None = None
         self._overlap_over = False
+        self._gate = JoinGate()
 
     @property
     def active(self) -> bool:
@@ -173,7 +177,11 @@ class Rotation:
         for topic in topics:
             merge = self._merges[topic] = TopicMerge()
             merge.set_primary(_OLD)
+            last = self._topics.last_seq(topic)
+            if last is not None:  # what the old session delivered so far marks the merge
+                merge.offer(_OLD, make_seq(last, last))
             merge.add_source(_NEW)
+            self._gate.arm(topic, _NEW)
             self._seen[topic] = set()
         self._unacked = set(topics)
         if not topics:
@@ -245,6 +253,7 @@ class Rotation:
         for topic, seen in self._seen.items():
             if not seen and topic not in self._switched:
                 self._switched[topic] = False  # quiet on both sessions all along: nothing to lose
+                self._aligned.add(topic)
         self._maybe_done()
 
     # Both sessions' data, merged --------------------------------------------------------------------
@@ -272,22 +281,31 @@ class Rotation:
         self._seen[topic].add(source)
         protocol = self._ctx.protocol
         seq = protocol.sequence(message)
+        if source == _NEW and not self._gate.admit(topic, _NEW, seq, merge):
+            return  # ahead of the old connection's delivery: the old one delivers this too
         key = protocol.dedupe_key(message) if seq is None else None
         plain = seq is None and key is None
         if source == _NEW and plain and self._overlap_over and topic not in switched:
             merge.set_primary(_NEW)
             switched[topic] = True
-        if merge.offer(source, seq, key):
+        delivered = merge.offer(source, seq, key)
+        if delivered:
             sink(message)
-        if source == _NEW and not plain and topic not in switched and merge.caught_up(_NEW):
+        if source != _NEW or topic in self._aligned:
+            return
+        # sequenced: admitted means caught up (its numbers continue the delivered ones); keyed: only
+        # a copy of what the old one delivered proves the old one has nothing the new one lacks
+        if topic not in switched and (seq is not None or (key is not None and not delivered)):
             switched[topic] = False
-            self._maybe_done()
-        elif source == _NEW and plain and switched.get(topic):
+        # it takes over alone once at the mark (a switch behind the mark goes on through the merge,
+        # its copies of what the old one delivered dropped, until it reaches the mark)
+        if topic in switched and (plain or merge.caught_up(_NEW)):
+            self._aligned.add(topic)
             self._maybe_done()
 
     # Ending ----------------------------------------------------------------------------------------
     def _maybe_done(self) -> None:
-        if self._subscribed_at is None or len(self._switched) < len(self._merges):
+        if self._subscribed_at is None or len(self._aligned) < len(self._merges):
             return
         old, new = self._old, self._new
         assert old is not None and new is not None
@@ -317,7 +335,7 @@ class Rotation:
         self.serving(new)
 
     def _too_slow(self) -> None:
-        missing = sorted(set(self._merges) - set(self._switched))
+        missing = sorted(set(self._merges) - self._aligned)
         self._fail(
             ConnectionLost(f"the new connection did not take over within {self._timeout:g}s: {missing}")
         )

@@ -230,6 +230,11 @@ class Topics:
         """The topics a new session must subscribe to take over: sent or acked on the serving one."""
         return self.registry.in_state(TopicState.CONFIRMED, TopicState.PENDING)
 
+    def last_seq(self, topic: str) -> int | None:
+        """The last sequence number delivered on ``topic`` (None: none, or gaps not tracked)."""
+        mark = None if self.tracker is None else self.tracker.mark(topic)
+        return None if mark is None else mark.last_seq
+
     def _flush(self) -> None:
         """Coalesce this tick's watches and disposals into as few messages as the venue allows."""
         self._flush_scheduled = False

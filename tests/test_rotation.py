@@ -48,7 +48,8 @@ def test_overlapping_sequences_reach_the_host_once_with_no_gap(virtual: Virtual)
         _push(virtual, 2.0 + n / 10, 0, "t", n)  # 1..5 on the old connection
     outcome: list[Any] = []
     virtual.at(3.0, lambda: client.rotate().subscribe(on_next=outcome.append, on_error=outcome.append))
-    # old: 6..10 ahead of the new one; new: 7..11, catching up at 9 (arrives 3.95)
+    # old: 6..10 ahead of the new one; new: 7..11. The new one's first (7, at 3.8) continues what
+    # was delivered (8 by then): it takes the topic, its 7 dropped, and reaches the mark with 8 (3.9)
     for n, at in zip(range(6, 11), (3.0, 3.2, 3.4, 3.6, 3.8), strict=True):
         _push(virtual, at, 0, "t", n)
     for n, at in zip(range(7, 12), (3.55, 3.65, 3.7, 3.9, 4.0), strict=True):
@@ -61,14 +62,36 @@ def test_overlapping_sequences_reach_the_host_once_with_no_gap(virtual: Virtual)
     (started,) = tl.of(RotationStarted)
     (rotated,) = tl.of(Rotated)
     assert (started.at, started.reason, started.conn_id) == (3.0, "host", f"{client.name}#2")
-    assert (rotated.at, rotated.switched, rotated.unsequenced) == (3.95, ("t",), ())
-    assert rotated.overlap == 3.95 - 3.75
+    assert (rotated.at, rotated.switched, rotated.unsequenced) == (3.9, ("t",), ())
+    assert rotated.overlap == 3.9 - 3.75
     assert outcome == [None]
     assert virtual.responder.sessions[0][0].client_close == (1000, "rotated")
     assert client.state_value is S.CONNECTED and S.ERROR not in tl.states
     _push(virtual, 6.0, 1, "t", 12)  # the new connection serves alone now
     virtual.run(until=7.0)
     assert got[-1]["seq"] == 12 and not tl.of(GapDetected)
+
+
+def test_a_new_connection_ahead_of_the_old_one_waits_until_the_old_one_delivered_up_to_it(
+    virtual: Virtual,
+) -> None:
+    client, got = _watching(virtual, "t")
+    _push(virtual, 2.0, 0, "t", 1)
+    virtual.at(3.0, client.rotate)
+    # the old connection lags: 2..6 arrive at 4.0 .. 4.55; the new one subscribed after 2 was sent
+    # and gets 3, 4, 5 early (3.85, 3.9, 3.95): 2 exists only on the old one. The new one's copies
+    # are dropped until one continues what was delivered: its 6 at 4.45, after the old one's 5
+    for n, at in ((2, 3.75), (3, 3.85), (4, 3.95), (5, 4.05), (6, 4.3)):
+        _push(virtual, at, 0, "t", n)
+    for n, at in ((3, 3.6), (4, 3.65), (5, 3.7), (6, 4.2)):
+        _push(virtual, at, 1, "t", n)
+    virtual.run(until=5.0)
+    assert [m["seq"] for m in got] == [1, 2, 3, 4, 5, 6]
+    tl = virtual.timeline
+    assert tl is not None
+    assert not tl.of(GapDetected)
+    (rotated,) = tl.of(Rotated)
+    assert rotated.at == 4.45 and rotated.overlap == 4.45 - 3.75
 
 
 def test_a_refused_new_connection_leaves_the_old_one_serving(virtual: Virtual) -> None:
