@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from conftest import Virtual
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rxws import ConnectionState, ExponentialBackoff, ReconnectPolicy
 from rxws.events import Disconnected, GapDetected, ReconnectProposed
@@ -89,3 +91,45 @@ def test_a_twin_with_no_policy_is_not_replaced(virtual: Virtual) -> None:
     assert f"redundant connection {client.name}#2" in down.detail
     assert not tl.of(ReconnectProposed) and len(virtual.responder.sessions) == 2
     assert client.state_value is S.CONNECTED
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    lags=st.lists(st.lists(st.integers(0, 6), min_size=36, max_size=36), min_size=2, max_size=2),
+    drop_at=st.integers(0, 35),
+    which=st.integers(0, 1),
+)
+def test_any_interleaving_and_any_single_drop_gives_the_venues_sequence_once(
+    lags: list[list[int]], drop_at: int, which: int
+) -> None:
+    """The venue sends 1..36 every 0.1 s from 2.5 to both connections; each delays each frame by
+    its own lag (0.05 s steps, in order); one connection drops just before message ``drop_at``
+    is sent and is replaced through the policy: the host sees 1..36 once each and no gap."""
+    virtual = Virtual()
+    client = virtual.client(
+        redundancy=2,
+        reconnect=ReconnectPolicy(
+            backoff=ExponentialBackoff(0.5, 2.0, 60.0, jitter="none", stable_after=1000.0)
+        ),
+    )
+    got: list[int] = []
+    client.watch("t").subscribe(lambda m: got.append(m["seq"]))
+    virtual.at(1.0, client.connect)
+    last: dict[int, float] = {}  # connection -> when its latest frame was pushed (kept in order)
+
+    def send(n: int) -> None:  # to every connection subscribed when the venue sends n
+        for index, (peer, core) in enumerate(virtual.responder.sessions):
+            if peer.open and "t" in core.topics:
+                at = max(last.get(index, 0.0), virtual.now() + lags[index % 2][n - 1] / 20)
+                last[index] = at
+                message = {"topic": "t", "seq": n, "data": n}
+                virtual.scheduler.schedule_absolute(at, lambda _s, _st, p=peer, m=message: p.push(m))
+
+    for n in range(1, 37):
+        virtual.at(FIRST + (n - 1) / 10, lambda n=n: send(n))
+    virtual.at(FIRST + drop_at / 10 - 0.01, lambda: _live(virtual)[which].drop())
+    virtual.run(until=FIRST + 8.0)
+    tl = virtual.timeline
+    assert tl is not None
+    assert got == list(range(1, 37))
+    assert not tl.of(GapDetected)

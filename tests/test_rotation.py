@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import Virtual
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rxws import ConnectionState, ReconnectPolicy
 from rxws.events import Disconnected, GapDetected, Rotated, RotationFailed, RotationStarted, VenueNotice
@@ -184,3 +186,32 @@ def test_a_shutdown_notice_the_host_declines_only_is_reported() -> None:
     assert tl is not None
     assert [n.notice for n in seen] == ["shutdown"] and tl.of(VenueNotice) == seen
     assert not tl.of(RotationStarted) and len(virtual.responder.sessions) == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    old_lag=st.lists(st.integers(0, 6), min_size=40, max_size=40),
+    new_lag=st.lists(st.integers(0, 6), min_size=40, max_size=40),
+)
+def test_any_interleaving_of_the_two_connections_gives_the_venues_sequence_once(
+    old_lag: list[int], new_lag: list[int]
+) -> None:
+    """The venue sends 1..40 every 0.05 s from 2.05; the new connection (subscribed at 3.5) gets
+    those sent after; each connection delays each frame by its own lag (in 0.05 s steps), in
+    order (TCP): whatever the interleaving, the host sees 1..40 once each and no gap."""
+    virtual = Virtual()
+    client, got = _watching(virtual, "t", rotation_overlap=0.1)
+    virtual.at(3.0, client.rotate)
+    for connection, lags in ((0, old_lag), (1, new_lag)):
+        pushed_at = 0.0
+        for n in range(1, 41):
+            sent = 2.0 + n / 20
+            if connection == 1 and sent <= 3.5:
+                continue
+            pushed_at = max(pushed_at, sent + lags[n - 1] / 20)  # in order on each connection
+            _push(virtual, pushed_at, connection, "t", n)
+    virtual.run(until=8.0)
+    assert [m["seq"] for m in got] == list(range(1, 41))
+    tl = virtual.timeline
+    assert tl is not None
+    assert not tl.of(GapDetected) and len(tl.of(Rotated)) == 1
