@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from reactivex.disposable import Disposable, SerialDisposable
 
@@ -20,13 +20,18 @@ from rxws._command import CommandResult
 from rxws.core.correlation import IdGenerator, PendingTable, ReplyOutcome
 from rxws.events import LateReply
 from rxws.exceptions import RateLimitExceeded, RequestTimeout, VenueError
-
-if TYPE_CHECKING:
-    from rxws._session import Session
+from rxws.transport.base import Frame
 
 __all__: list[str] = []
 
 Settle = Callable[[Sequence[str], Any], None]
+
+
+class Writes(Protocol):
+    """Where a request's frame goes: a session (``Session.write``)."""
+
+    def write(self, frame: Frame, done: CommandResult[None] | None, request_id: Hashable = None) -> None:
+        """Write ``frame``, or queue it."""
 
 
 class Requests:
@@ -65,7 +70,7 @@ class Requests:
         self.pending.discard(request_id)
 
     def request(
-        self, session: Session, method: str, params: Any, timeout: float, result: CommandResult[Any]
+        self, session: Writes, method: str, params: Any, timeout: float, result: CommandResult[Any]
     ) -> None:
         """Send a request on ``session``; ``result`` settles with its reply (or its failure)."""
         if len(self.pending) >= self._max_in_flight:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from reactivex import Observable
 from reactivex.disposable import Disposable, SerialDisposable
@@ -27,6 +27,7 @@ from rxws._client_base import ClientContext, _Pending, log
 from rxws._command import CommandResult
 from rxws._requests import Requests
 from rxws._session_budget import ConnectionBudget
+from rxws._session_config import SessionConfig
 from rxws._session_heartbeat import SessionHeartbeat
 from rxws._session_writer import Entry, SessionWriter
 from rxws._subject import FastSubject
@@ -46,9 +47,6 @@ from rxws.protocols.base import MessageKind
 from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import Throttled
 from rxws.transport.base import Frame, Link
-
-if TYPE_CHECKING:
-    from rxws._session_config import SessionConfig
 
 __all__ = ["OpenStep", "Session", "SessionInbound", "SessionOwner"]
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from reactivex import Observable
 
 from rxws._redact import DEFAULT_SECRET_HEADERS
-from rxws._session import OpenStep
 from rxws.exceptions import UsageError
 from rxws.transport.base import LinkOptions, Transport
 
 __all__ = ["SessionConfig", "session_config"]
+
+Step = Callable[[Any], Observable[Any]]
+"""An open step (``rxws._session.OpenStep``): called with the session, completes when done."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,7 @@ class SessionConfig:
     max_outbound_queue: int
     max_connect_wait: float
     close_timeout: float
-    open_steps: tuple[OpenStep, ...] = ()
+    open_steps: tuple[Step, ...] = ()
 
 
 def session_config(
@@ -43,7 +48,7 @@ def session_config(
     ping_interval: float | None,
     ping_timeout: float | None,
     max_outbound_queue: int,
-    open_steps: Sequence[OpenStep],
+    open_steps: Sequence[Step],
 ) -> SessionConfig:
     """Check the client's connection settings and bundle them (the native transport by default).
 

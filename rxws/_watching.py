@@ -2,8 +2,8 @@
 
 :class:`Topics` owns what the host wants and outlives every connection: the registry
 (:mod:`rxws.core.subscriptions`), the router, one subject per topic, and the sequence tracker. The
-registry decides what to (un)subscribe; :class:`Topics` batches
-one tick's decisions into as few messages as the venue allows, settles them on the venue's acks,
+registry decides what to (un)subscribe; :class:`Topics` batches one tick's decisions into as few
+messages as the venue allows, settles them on the venue's acks,
 restores every desired topic after an approved reconnection, and reports sequence gaps. It also
 carries out what :class:`rxws.subscriptions.SubscriptionManager` (``client.subscriptions``) asks:
 pinning restored topics, and asking the venue for its own list of subscriptions. Subscriptions go

@@ -86,11 +86,9 @@ class WebSocketClient:
             (``protocol.max_connection_age``: Binance 24 h). None: never by age.
         rotation_overlap: seconds both connections deliver during a rotation before topics
             without sequence numbers or dedupe keys switch to the new one.
-        redundancy: 2 holds a second connection subscribed to the same topics, its data merged
-            with the first's (each message once, by sequence number or the dialect's dedupe
-            key); a drop of either loses nothing, and ``GapDetected`` reports only what both
-            missed. A dropped twin is re-established through the reconnect policy's approval.
-            Not combined with rotation yet (``rotate()``, ``max_connection_age``).
+        redundancy: 2 holds a twin connection on the same topics, merged (each message once);
+            a drop of either loses nothing; see :mod:`rxws._redundancy`. Not combined with
+            rotation yet.
     """
 
     def __init__(
@@ -253,7 +251,7 @@ class WebSocketClient:
             self._redundancy.serving(session)
         self._rotation.serving(session)
 
-    def _covered(self) -> bool:
+    def _covered(self) -> bool:  # a twin serves: a primary drop loses no data
         return self._redundancy is not None and self._redundancy.covered()
 
     def _mirror(self, kind: str, topics: Sequence[str]) -> None:
