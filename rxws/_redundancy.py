@@ -71,6 +71,7 @@ class Redundancy:
         self._retries = SerialDisposable()
         self._stopped = False
         self._gate = JoinGate()
+        self._closed_done: tuple[Session, Callable[[], None]] | None = None
 
     # What the client asks --------------------------------------------------------------------
     def covered(self) -> bool:
@@ -103,14 +104,20 @@ class Redundancy:
         else:
             self._unsubscribe(twin, [t for t in topics if t in self._twin_topics])
 
-    def stop(self, why: str) -> None:
-        """The client closes: the twin closes too and is not replaced."""
+    def stop(self, why: str, done: Callable[[], None] = lambda: None) -> None:
+        """The client closes: the twin closes too (``done`` once it has) and is not replaced."""
+        if self._stopped:
+            done()
+            return
         self._stopped = True
         self._retries.disposable = Disposable()
         twin, self._twin = self._twin, None
-        if twin is not None:
-            twin.close(1000, "")
         log.info("%s: redundant connection stopped: %s", self._ctx.name, why)
+        if twin is None or twin.ended:
+            done()
+            return
+        self._closed_done = (twin, done)
+        twin.close(1000, "")
 
     # The twin's attempts, retried through the host's policy -----------------------------------------
     def _start_twin(self) -> None:
@@ -179,7 +186,11 @@ class Redundancy:
         self._ended(session, error, why, code)
 
     def session_closed(self, session: Session, had_link: bool) -> None:
-        """The twin closed at the client's close: nothing follows."""
+        """The twin closed at the client's close: the close may complete."""
+        pending = self._closed_done
+        if pending is not None and pending[0] is session:
+            self._closed_done = None
+            pending[1]()
 
     # The twin's subscriptions (acked apart from the registry, which follows the primary) ------------
     def _subscribe(self, twin: Session, topics: Sequence[str]) -> None:

@@ -482,7 +482,21 @@ class WebSocketClient:
     # ------------------------------------------------------------------------------------------
     # Commands, carried out on the client's loop
     def _close(self, result: CommandResult[None]) -> None:
-        self._lifecycle.close(result)
+        redundancy = self._redundancy
+        if redundancy is None:
+            self._lifecycle.close(result)
+            return
+        remaining = [2]  # the twin and the lifecycle: the close completes when both closed
+
+        def closed(_: Any = None) -> None:
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                result.set_result(None)
+
+        inner: CommandResult[None] = CommandResult("close")
+        inner.subscribe(on_next=closed, on_error=result.set_error)
+        redundancy.stop("the client is closing", closed)
+        self._lifecycle.close(inner)
 
     def _send(self, message: Any, result: CommandResult[None]) -> None:
         session = self._lifecycle.outbound()
