@@ -133,3 +133,19 @@ def test_any_interleaving_and_any_single_drop_gives_the_venues_sequence_once(
     assert tl is not None
     assert got == list(range(1, 37))
     assert not tl.of(GapDetected)
+
+
+def test_close_completes_once_both_connections_closed(virtual: Virtual) -> None:
+    client = virtual.client(redundancy=2, close_timeout=1.0)
+    client.watch("t").subscribe(lambda _m: None)
+    virtual.at(1.0, client.connect)
+    virtual.at(
+        2.5, lambda: setattr(virtual.responder.sessions[1][0], "answer_close", False)
+    )  # the twin's venue
+    closed_at: list[float] = []
+    virtual.at(3.0, lambda: client.close().subscribe(on_next=lambda _v: closed_at.append(virtual.now())))
+    virtual.run(until=5.0)
+    primary, twin = (peer for peer, _core in virtual.responder.sessions)
+    assert primary.client_close == twin.client_close == (1000, "")
+    assert closed_at == [4.0]  # the primary closed at 3.25; the twin's close timed out at 4.0
+    assert client.state_value is S.DISCONNECTED
