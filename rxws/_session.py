@@ -95,8 +95,8 @@ class SessionInbound(Protocol):
 class Session:
     """One connection to the venue (see the module docstring).
 
-    Interface: :meth:`open`, :meth:`ready`, :meth:`close`, :meth:`write`, :meth:`exchange`,
-    :meth:`on_frame`, the venue-side subscription requests (:meth:`note_requests`,
+    Interface: :meth:`open`, :meth:`ready`, :meth:`close`, :meth:`untrusted`, :meth:`write`,
+    :meth:`exchange`, :meth:`on_frame`, :meth:`hand_over` (a new owner or route), the venue-side subscription requests (:meth:`note_requests`,
     :meth:`take_request`, :meth:`settle_requests`), the limiter's view of this connection
     (:attr:`budget`, a :class:`~rxws._session_budget.ConnectionBudget`), and the
     unwritten frames (:meth:`take_unwritten`, :meth:`adopt_unwritten`, :meth:`fail_unwritten`).
