@@ -25,6 +25,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable
 
 from rxws._client_base import ClientContext, log
+from rxws._command import CommandResult
 from rxws._join_gate import JoinGate
 from rxws._lifecycle import Lifecycle
 from rxws._requests import Requests
@@ -118,6 +119,22 @@ class Redundancy:
             return
         self._closed_done = (twin, done)
         twin.close(1000, "")
+
+    def close_with(
+        self, close_primary: Callable[[CommandResult[None]], None], result: CommandResult[None]
+    ) -> None:
+        """Close the twin and (``close_primary``) the primary; ``result`` completes once both closed."""
+        remaining = [2]
+
+        def closed(_: Any = None) -> None:
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                result.set_result(None)
+
+        primary: CommandResult[None] = CommandResult("close")
+        primary.subscribe(on_next=closed, on_error=result.set_error)
+        self.stop("the client is closing", closed)
+        close_primary(primary)
 
     # The twin's attempts, retried through the host's policy -----------------------------------------
     def _start_twin(self) -> None:

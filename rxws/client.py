@@ -482,21 +482,10 @@ class WebSocketClient:
     # ------------------------------------------------------------------------------------------
     # Commands, carried out on the client's loop
     def _close(self, result: CommandResult[None]) -> None:
-        redundancy = self._redundancy
-        if redundancy is None:
+        if self._redundancy is None:
             self._lifecycle.close(result)
-            return
-        remaining = [2]  # the twin and the lifecycle: the close completes when both closed
-
-        def closed(_: Any = None) -> None:
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                result.set_result(None)
-
-        inner: CommandResult[None] = CommandResult("close")
-        inner.subscribe(on_next=closed, on_error=result.set_error)
-        redundancy.stop("the client is closing", closed)
-        self._lifecycle.close(inner)
+        else:  # the twin closes too, and the close completes once both have
+            self._redundancy.close_with(self._lifecycle.close, result)
 
     def _send(self, message: Any, result: CommandResult[None]) -> None:
         session = self._lifecycle.outbound()
