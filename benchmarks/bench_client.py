@@ -155,7 +155,7 @@ async def routing(messages: int, repeats: int) -> dict[str, Any]:
         best = {1: float("inf"), 1000: float("inf")}
         for _ in range(repeats):
             for n_topics, (client, frames, _subs) in setups.items():
-                feed = client._on_frame  # the link's inbound sink: decode, classify, route, deliver
+                feed = client._session.on_frame  # the link's inbound sink: decode, classify, route, deliver
                 gc.disable()
                 t0 = time.perf_counter()
                 for f in frames:
@@ -193,12 +193,12 @@ async def correlation(replies: int, repeats: int) -> dict[str, Any]:
             idle = [client.request("sleep", {"seconds": 3600}, timeout=3600) for _ in range(background)]
             timings = []
             for _ in range(repeats):
-                before = set(client._pending._entries)
+                before = set(client._requests.pending._entries)
                 for _ in range(replies):
                     client.request("noop", None, timeout=3600)
-                pending_ids = [rid for rid in client._pending._entries if rid not in before]
+                pending_ids = [rid for rid in client._requests.pending._entries if rid not in before]
                 frames = [json_dumps({"id": rid, "result": 1}) for rid in pending_ids]
-                feed = client._on_frame
+                feed = client._session.on_frame
                 gc.disable()
                 t0 = time.perf_counter()
                 for f in frames:
@@ -217,6 +217,49 @@ async def correlation(replies: int, repeats: int) -> dict[str, Any]:
     }
 
 
+async def redundancy(messages: int, repeats: int) -> dict[str, Any]:
+    """Per-message cost of redundancy=2 (both copies decoded, merged, one delivered) vs a single
+    connection (no sockets: the frames are fed to the sessions' inbound sinks, alternating runs)."""
+    async with MockVenue(rate=0, record=False) as venue:
+        single = WebSocketClient(venue.url, protocol=GenericJson(), ping_interval=None)
+        pair = WebSocketClient(venue.url, protocol=GenericJson(), ping_interval=None, redundancy=2)
+        subs = []
+        for client in (single, pair):
+            await client.connect()
+            subs.append(client.watch("t").subscribe(_count))
+        await venue.wait_for(lambda: sum("t" in c.topics for c in venue.connections) == 3)
+        twin = pair._redundancy._twin  # type: ignore[union-attr]
+        assert twin is not None and twin.serving
+        frames = [json_dumps({"topic": "t", "seq": i + 1, "data": 1}) for i in range(messages * repeats * 2)]
+        one = single._session.on_frame  # type: ignore[union-attr]
+        first, second = pair._session.on_frame, twin.on_frame  # type: ignore[union-attr]
+        best_single = best_pair = float("inf")
+        for r in range(repeats):
+            batch = frames[r * messages : (r + 1) * messages]
+            gc.disable()
+            t0 = time.perf_counter()
+            for f in batch:
+                one(f)
+            best_single = min(best_single, (time.perf_counter() - t0) / messages)
+            t0 = time.perf_counter()
+            for f in batch:
+                first(f)
+                second(f)  # the twin's copy of the same message
+            best_pair = min(best_pair, (time.perf_counter() - t0) / messages)
+            gc.enable()
+        for sub in subs:
+            sub.dispose()
+        await single.close()
+        await pair.close()
+    return {
+        "ns_per_msg_single": best_single * 1e9,
+        "ns_per_msg_redundant": best_pair * 1e9,
+        "dedup_cost_us": (best_pair - best_single) * 1e6,  # the twin's copy read, merged, dropped
+        "merge_cost_us": (best_pair - 2 * best_single) * 1e6,  # beyond reading the copy like any frame
+        "target": "<= 1.0 us",
+    }
+
+
 async def main(quick: bool) -> dict[str, Any]:
     count = 50_000 if quick else 200_000
     out = {
@@ -224,12 +267,14 @@ async def main(quick: bool) -> dict[str, Any]:
         "round_trip": await round_trip(1000 if quick else 4000),
         "routing": await routing(20_000 if quick else 100_000, 3 if quick else 5),
         "correlation": await correlation(2000 if quick else 5000, 3 if quick else 5),
+        "redundancy": await redundancy(20_000 if quick else 100_000, 3 if quick else 5),
     }
     return out
 
 
 def report(results: dict[str, Any]) -> str:
     t, r, ro, c = results["throughput"], results["round_trip"], results["routing"], results["correlation"]
+    d = results["redundancy"]
     lines = [
         "measure                                   rxws            anchor          ratio   target",
         f"inbound throughput (msgs/s)          {t['rxws_msgs_per_s']:>12,.0f}  {t['raw_msgs_per_s']:>12,.0f}"
@@ -242,6 +287,8 @@ def report(results: dict[str, Any]) -> str:
         f"     {ro['ratio']:.2f}   <= 1.1",
         f"correlation ns/reply, 10k vs 1       {c['ns_per_reply_10000_pending']:>12.0f}  {c['ns_per_reply_1_pending']:>12.0f}"
         f"     {c['ratio']:.2f}   <= 1.1",
+        f"redundancy=2 ns/msg vs single        {d['ns_per_msg_redundant']:>12.0f}  {d['ns_per_msg_single']:>12.0f}"
+        f"  +{d['dedup_cost_us']:.2f}us  <= +1.0us (merge alone +{d['merge_cost_us']:.2f}us)",
     ]
     return "\n".join(lines)
 

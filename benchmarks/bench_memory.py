@@ -58,7 +58,7 @@ async def run(total: int, warmup: int, chunk: int) -> dict[str, Any]:
                 gc.collect()
                 samples.append((sent, rss_bytes(), len(gc.get_objects())))
         sub.dispose()
-        pending, queued = client.pending_requests, len(client._outq)
+        pending, queued = client.pending_requests, client._session.queued
         await client.close()
     current = asyncio.current_task()
     leaked = [t for t in asyncio.all_tasks() if t is not current and not t.done()]

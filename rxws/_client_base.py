@@ -1,11 +1,11 @@
-"""Shared state and plumbing of :class:`rxws.WebSocketClient`, split by concern.
+"""What every part of one :class:`rxws.WebSocketClient` shares: :class:`ClientContext`.
 
-The client is one object assembled from mixins that share the attributes declared here:
-:mod:`rxws._lifecycle` (connect, the retried session, drops, close), :mod:`rxws._outbound`
-(sending, requests, deadlines, the rate limiter on the way out), :mod:`rxws._watching` (topics,
-subscriptions, restore after reconnect, gaps) and :mod:`rxws._heartbeat` (pings and deadlines),
-with the public API and the inbound dispatch in :mod:`rxws.client`. This module holds the marshalling
-helpers they all use: run on the client's loop, schedule, emit an event, change state.
+The client is composed of parts that each own their state — :mod:`rxws._lifecycle` (the state
+machine, connect, drops, close), :mod:`rxws._requests` (the pending table and its deadlines),
+:mod:`rxws._watching` (topics, the registry, the router, gaps) and one
+:class:`~rxws._session.Session` per connection (:mod:`rxws._session`, with its writer and its
+heartbeat). They meet only through method calls, and share this context: the client's name, its
+dialect, its counters, its clock and loop, and the event streams everything reports on.
 """
 
 from __future__ import annotations
@@ -14,31 +14,23 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reactivex import abc
-from reactivex.disposable import CompositeDisposable, SerialDisposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxws._command import CommandResult
-from rxws._subject import FastBehaviorSubject, FastSubject
+from rxws._subject import FastSubject
 from rxws._time import clock_of
-from rxws.core.correlation import IdGenerator, PendingTable
-from rxws.core.routing import Router
-from rxws.core.sequence import SequenceTracker
-from rxws.core.state import ConnectionState, StateMachine
-from rxws.core.subscriptions import SubscriptionRegistry
-from rxws.events import DecodeFailed, Event, InternalError, ObserverFailed, UnroutedMessage
-from rxws.exceptions import NotConnected, UsageError, VenueError
+from rxws.events import DecodeFailed, Event, InternalError, ObserverFailed
+from rxws.exceptions import NotConnected, UsageError
 from rxws.protocols.base import VenueProtocol
-from rxws.ratelimit.events import RateLimitEvent, ViolationReported
+from rxws.ratelimit.events import RateLimitEvent
 from rxws.ratelimit.venue import WebSocketRateLimiter
-from rxws.reconnect import ReconnectPolicy
-from rxws.transport.base import Frame, Link, LinkOptions, Transport
+from rxws.transport.base import Frame
 
-__all__ = ["ClientStats"]
+__all__ = ["ClientContext", "ClientStats"]
 
 log = logging.getLogger("rxws.client")
 
@@ -113,88 +105,54 @@ class _Pending:
         self.topics = topics
 
 
-class _ClientBase:
-    """Attributes every part of the client shares, and the helpers that move work onto its loop."""
+class ClientContext:
+    """The client's name, dialect, counters, clock, loop binding and event streams.
 
-    # Configuration
-    url: str
-    protocol: VenueProtocol
-    name: str
-    stats: ClientStats
-    _transport: Transport
-    _options: LinkOptions
-    _policy: ReconnectPolicy | None
-    _limiter: WebSocketRateLimiter | None
-    _rate_events: FastSubject[RateLimitEvent]
-    _limiter_unlisten: Callable[[], None] | None
-    _conn_held: bool
-    _max_connect_wait: float
-    _request_timeout: float
-    _subscribe_timeout: float
-    _close_timeout: float
-    _max_in_flight: int
-    _max_outbound_queue: int
-    _keep_outbound: bool
-    _next_id: IdGenerator
-    # Loop and scheduler binding
-    _scheduler: abc.SchedulerBase | None
-    _loop: asyncio.AbstractEventLoop | None
-    _owner: int | None
-    _now: Callable[[], float]
-    # Core state
-    _sm: StateMachine
-    _pending: PendingTable[_Pending]
-    _router: Router
-    _route: Callable[[Hashable], Callable[[Any], None] | None]
-    _registry: SubscriptionRegistry
-    _tracker: SequenceTracker | None
-    _topics: dict[str, FastSubject[Any]]
-    # Streams
-    _state_subject: FastBehaviorSubject[ConnectionState]
-    _events_subject: FastSubject[Event]
-    _messages: FastSubject[Any]
-    _reporting_events_failure: bool
-    # Connection
-    _link: Link | None
-    _conn_id: str
-    _closed: bool
-    _timers: CompositeDisposable
-    _lifecycle: SerialDisposable
-    _lifecycle_live: bool
-    # Outbound
-    _outq: deque[tuple[Frame, CommandResult[None] | None, Hashable]]
-    _flush_timer: SerialDisposable
-    _deadline_timer: SerialDisposable
-    _armed_at: float | None
-    # Subscriptions
-    _sub_request: dict[str, Hashable]
-    _unsub_request: dict[str, Hashable]
-    _sub_flush_scheduled: bool
-    _restoring: set[str] | None
-    _restored: tuple[list[str], list[str]]
+    One per client, shared by its parts (each of which owns the rest of its own state). It
+    decides nothing about connections: it runs work on the client's loop, schedules timers on the
+    client's scheduler, and delivers events with every observer isolated.
+    """
 
-    if TYPE_CHECKING:  # defined by the mixins and the client; declared for each other
+    def __init__(
+        self,
+        name: str,
+        protocol: VenueProtocol,
+        scheduler: abc.SchedulerBase | None,
+        limiter: WebSocketRateLimiter | None,
+    ) -> None:
+        self.name = name
+        self.protocol = protocol
+        self.limiter = limiter
+        self.stats = ClientStats()
+        self.scheduler: abc.SchedulerBase | None = scheduler
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.owner: int | None = None
+        if isinstance(scheduler, AsyncIOScheduler):
+            self.loop = scheduler._loop
+        elif scheduler is None:
+            with contextlib.suppress(RuntimeError):
+                self.bind(asyncio.get_running_loop())
+        self.now: Callable[[], float] = clock_of(self.scheduler) if self.scheduler else _zero
+        # Every stream isolates its observers: one that raises is reported (ObserverFailed, a
+        # WARNING log, stats.observer_failures) and the client and the other observers go on.
+        self._reporting_events_failure = False
+        self.events: FastSubject[Event] = FastSubject(self.observer_failed(None, "events"))
+        self.rate_events: FastSubject[RateLimitEvent] = FastSubject(
+            self.observer_failed(None, "rate_limit_events")
+        )
 
-        def _reconnect_pending_possible(self) -> bool: ...
-        def _write(
-            self, frame: Frame, done: CommandResult[None] | None, request_id: Hashable = None
-        ) -> None: ...
-        def _expect(self, request_id: Hashable, entry: _Pending) -> None: ...
-        def _subscribed(self, topics: Sequence[str], error: Exception | None) -> None: ...
-        def _unsubscribed(self, topics: Sequence[str], error: VenueError | None) -> None: ...
-        def _untrusted(self, detail: str) -> None: ...
-        def _request_abandoned(self, request_id: Hashable, result: CommandResult[Any]) -> None: ...
+    # Loop binding and scheduling ----------------------------------------------------------------
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind to ``loop`` (the first command's), with an asyncio scheduler unless one was given."""
+        self.loop = loop
+        self.owner = threading.get_ident()
+        if self.scheduler is None:
+            self.scheduler = AsyncIOScheduler(loop=loop)
+            self.now = clock_of(self.scheduler)
 
-    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._owner = threading.get_ident()
-        if self._scheduler is None:
-            self._scheduler = AsyncIOScheduler(loop=loop)
-            self._now = clock_of(self._scheduler)
-
-    def _run(self, fn: Callable[[], None], result: CommandResult[Any] | None) -> None:
+    def run(self, fn: Callable[[], None], result: CommandResult[Any] | None) -> None:
         """Run ``fn`` on the client's loop: inline when already there, else marshalled."""
-        if self._owner == threading.get_ident():  # the usual case: called on the client's loop
+        if self.owner == threading.get_ident():  # the usual case: called on the client's loop
             try:
                 fn()
             except Exception as exc:
@@ -202,9 +160,9 @@ class _ClientBase:
                     raise
                 result.set_error(exc)
             return
-        if self._scheduler is None:
+        if self.scheduler is None:
             try:
-                self._bind(asyncio.get_running_loop())
+                self.bind(asyncio.get_running_loop())
             except RuntimeError:
                 what = f"{result.name}()" if result is not None else "this call"
                 error = UsageError(
@@ -216,10 +174,10 @@ class _ClientBase:
                 log.warning("%s: %s", self.name, error)  # visible even if nobody looks at the result
                 result.set_error(error)
                 return
-        loop = self._loop
-        if loop is None or self._owner is None or self._owner == threading.get_ident():
-            if self._owner is None and loop is not None:
-                self._owner = threading.get_ident()
+        loop = self.loop
+        if loop is None or self.owner is None or self.owner == threading.get_ident():
+            if self.owner is None and loop is not None:
+                self.owner = threading.get_ident()
             self._guard(fn, result)
         elif loop.is_closed():
             error = NotConnected("the client's event loop is closed")
@@ -238,14 +196,15 @@ class _ClientBase:
             result.set_error(exc)
 
     @property
-    def _sched(self) -> abc.SchedulerBase:
-        assert self._scheduler is not None
-        return self._scheduler
+    def sched(self) -> abc.SchedulerBase:
+        """The scheduler (bound by now)."""
+        assert self.scheduler is not None
+        return self.scheduler
 
-    def _after(self, seconds: float, fn: Callable[[], None]) -> abc.DisposableBase:
+    def after(self, seconds: float, fn: Callable[[], None]) -> abc.DisposableBase:
         """Run ``fn`` on the scheduler after ``seconds`` (0: on the next tick)."""
-        loop = self._loop
-        if loop is not None and isinstance(self._scheduler, AsyncIOScheduler):
+        loop = self.loop
+        if loop is not None and isinstance(self.scheduler, AsyncIOScheduler):
             # The hot path (a timer per request): the loop's own timer, without Rx wrappers.
             handle = loop.call_later(seconds, fn) if seconds > 0 else loop.call_soon(fn)
             return _Cancel(handle)
@@ -254,55 +213,19 @@ class _ClientBase:
             fn()
 
         if seconds <= 0:
-            return self._sched.schedule(action)
-        return self._sched.schedule_relative(seconds, action)
+            return self.sched.schedule(action)
+        return self.sched.schedule_relative(seconds, action)
 
-    # Rate limiting glue -------------------------------------------------------------------------
-    def _emit_rate(self, event: RateLimitEvent) -> None:
-        self._rate_events.on_next(event)
+    # Reporting -----------------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        """Deliver ``event`` on ``client.events``."""
+        self.events.on_next(event)
 
-    def _violation(self, signal: str, retry_after: float | None = None) -> None:
-        """The venue said "too many": the limiter starts its penalty (or, without one, an event)."""
-        limiter = self._limiter
-        if limiter is None:
-            self._emit_rate(ViolationReported(at=self._now(), conn_id=self._conn_id, signal=signal))
-            return
-        limiter.report_violation(self._conn_id, signal, self._now(), retry_after)
+    def emit_rate(self, event: RateLimitEvent) -> None:
+        """Deliver ``event`` on ``client.rate_limit_events``."""
+        self.rate_events.on_next(event)
 
-    def _check_rate_signal(self, message: Any) -> None:
-        signal = self.protocol.rate_limit_signal(message)
-        if signal is not None:
-            self._violation(signal)
-
-    def _penalty_remaining(self) -> float:
-        remaining = getattr(self._limiter, "penalty_remaining", None)
-        return float(remaining(self._conn_id, self._now())) if remaining is not None else 0.0
-
-    def _release_connection(self) -> None:
-        if self._conn_held and self._limiter is not None:
-            self._conn_held = False
-            self._limiter.release_connection(self._conn_id, self._now())
-
-    def _emit(self, event: Event) -> None:
-        self._events_subject.on_next(event)
-
-    def _set_state(self, target: ConnectionState) -> None:
-        if self._sm.state is target:
-            return
-        self._publish_state()  # a state moved to but not told yet (a drop's bookkeeping) goes first
-        self._sm.to(target)
-        self._state_subject.on_next(target)
-
-    def _publish_state(self) -> None:
-        """Tell ``state`` observers the current state, unless they already saw it.
-
-        Used after a drop's bookkeeping, which moves the state machine first and notifies later.
-        """
-        state = self._sm.state
-        if self._state_subject.value is not state:
-            self._state_subject.on_next(state)
-
-    def _observer_failed(self, topic: str | None, stream: str = "topic") -> Callable[[BaseException], None]:
+    def observer_failed(self, topic: str | None, stream: str = "topic") -> Callable[[BaseException], None]:
         """The isolation report for one stream's observers: count, WARNING log, ObserverFailed.
 
         The event goes out on the client's loop (a report from another thread, e.g. a rate
@@ -318,9 +241,9 @@ class _ClientBase:
             if self._reporting_events_failure and stream == "events":
                 return  # raised while ObserverFailed itself was delivered: logged, counted, done
             event = ObserverFailed(
-                at=self._now(), topic=topic, error=f"{type(exc).__name__}: {exc}", stream=stream
+                at=self.now(), topic=topic, error=f"{type(exc).__name__}: {exc}", stream=stream
             )
-            loop, owner = self._loop, self._owner
+            loop, owner = self.loop, self.owner
             if loop is not None and owner is not None and owner != threading.get_ident():
                 with contextlib.suppress(RuntimeError):  # a closed loop: the log above is all there is
                     loop.call_soon_threadsafe(self._emit_observer_failed, event)
@@ -331,30 +254,30 @@ class _ClientBase:
 
     def _emit_observer_failed(self, event: Event) -> None:
         if self._reporting_events_failure:
-            self._emit(event)
+            self.emit(event)
             return
         self._reporting_events_failure = True
         try:
-            self._emit(event)
+            self.emit(event)
         finally:
             self._reporting_events_failure = False
 
-    def _internal_error(self, error: Exception, frame: Frame) -> None:
-        """An exception escaped the handling of one inbound frame: make it visible, then decide.
+    def internal_error(self, error: Exception, frame: Frame) -> str | None:
+        """An exception escaped the handling of one inbound frame: make it visible; say what follows.
 
         Every such exception is counted (``stats.internal_errors``), logged at WARNING with its
         traceback and reported as :class:`~rxws.events.InternalError`. What follows depends on
-        what raised:
+        what raised, and the return value says it:
 
-        * the venue dialect (a method of ``self.protocol`` is on the traceback): the frame is
-          bad for this dialect, the client's own state was not touched. The frame is skipped
-          and the connection goes on with the next one. (A reply whose request had already
-          been taken from the pending table has that request failed first: see ``_on_reply``.)
+        * the venue dialect (a method of ``protocol`` is on the traceback): the frame is bad for
+          this dialect, the client's own state was not touched. The frame is skipped and the
+          connection goes on with the next one (None is returned). A reply whose request had
+          already been taken from the pending table has that request failed first.
         * rxws's own bookkeeping: its state (pending table, registry, sequence records) may be
-          half-updated and can no longer be trusted. The connection is closed with 1011 and
-          handled as a drop: ``Disconnected(reason=INTERNAL_ERROR, code=1011)``, pending work
-          failed, and a reconnection proposed if the policy allows (a fresh connection starts
-          from a clean state).
+          half-updated and can no longer be trusted. The detail is returned: the caller closes
+          the connection with 1011 and handles it as a drop
+          (``Disconnected(reason=INTERNAL_ERROR, code=1011)``, pending work failed, a
+          reconnection proposed if the policy allows; a fresh connection starts clean).
         """
         self.stats.internal_errors += 1
         where, by_protocol = _where(error, self.protocol)
@@ -367,19 +290,14 @@ class _ClientBase:
             "frame skipped" if by_protocol else "closing with 1011",
             exc_info=error,
         )
-        self._emit(InternalError(at=self._now(), where=where, error=text[:200], sample=sample))
-        if not by_protocol:
-            self._untrusted(f"internal error in {where}: {text}"[:200])
+        self.emit(InternalError(at=self.now(), where=where, error=text[:200], sample=sample))
+        return None if by_protocol else f"internal error in {where}: {text}"[:200]
 
-    def _decode_failed(self, detail: str, frame: Frame, topic: str | None = None) -> None:
+    def decode_failed(self, detail: str, frame: Frame, topic: str | None = None) -> None:
+        """Count and report a frame (or a message for ``topic``) that could not be read."""
         self.stats.decode_failures += 1
         sample = frame[:80] if isinstance(frame, str) else repr(frame[:80])
-        self._emit(DecodeFailed(at=self._now(), detail=detail, topic=topic, sample=sample))
-
-    def _unrouted(self, topic: Any, message: Any) -> None:
-        self.stats.unrouted += 1
-        why = "no topic" if topic is None else "nobody watches this topic"
-        self._emit(UnroutedMessage(at=self._now(), topic=None if topic is None else str(topic), why=why))
+        self.emit(DecodeFailed(at=self.now(), detail=detail, topic=topic, sample=sample))
 
 
 def _where(error: BaseException, protocol: object) -> tuple[str, bool]:

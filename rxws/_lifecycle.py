@@ -1,88 +1,143 @@
-"""The connection lifecycle: connect, the session a reconnect policy retries, drops, and close.
+"""The connection lifecycle: connect, the attempt a reconnect policy retries, drops, and close.
 
-Every change of connection state happens here, through the one transition table
-(:mod:`rxws.core.state`). A connection is one *session*: an observable that opens a link, emits
-it, and errors when the link ends by itself. Without a policy a session ends the lifecycle; with
-one, :func:`~rxws.operators.retry_with_backoff` re-subscribes it after the host approves.
+:class:`Lifecycle` owns the client's connection state: every change goes through the one
+transition table (:mod:`rxws.core.state`). A connection attempt is an observable that opens a new
+:class:`~rxws._session.Session`, emits it once it serves, and errors when it ends by itself.
+Without a policy an attempt ends the lifecycle; with one,
+:func:`~rxws.operators.retry_with_backoff` re-subscribes it after the host approves.
 
 Host code cannot break a drop: when a connection ends, the client first settles its own state
-(link torn down, state machine moved, subscriptions and sequence records told, pending requests
-failed with ``ConnectionLost``), then notifies (``state`` observers, ``Disconnected``, then
-``OutboundFailed`` for queued messages), and last ends the session, which proposes a
-reconnection (``ReconnectProposed``, then the host's ``approve``). Every stream isolates its
-observers, and the session ends even if a notification raised.
+(the session tore its link down; the state machine moves; subscriptions and sequence records are
+told; pending requests fail with ``ConnectionLost``), then notifies (``state`` observers,
+``Disconnected``, then ``OutboundFailed`` for queued messages), and last ends the attempt, which
+proposes a reconnection (``ReconnectProposed``, then the host's ``approve``). Every stream
+isolates its observers, and the attempt ends even if a notification raised.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SerialDisposable
 
-from rxws._client_base import _ClientBase, log
+from rxws._client_base import ClientContext, log
 from rxws._command import CommandResult
-from rxws.core.state import ConnectionState
-from rxws.events import (
-    Connected,
-    Disconnected,
-    DisconnectReason,
-    Reconnected,
-    ReconnectProposed,
-)
-from rxws.exceptions import (
-    ConnectionClosed,
-    ConnectionLost,
-    HandshakeRejected,
-    HeartbeatTimeout,
-    MessageTooBig,
-    NotConnected,
-    PenaltyActive,
-    ProtocolError,
-    RateLimitExceeded,
-    UsageError,
-)
+from rxws._requests import Requests
+from rxws._session import Session
+from rxws._subject import FastBehaviorSubject
+from rxws._watching import Topics
+from rxws.core.state import ConnectionState, StateMachine
+from rxws.events import Connected, Disconnected, DisconnectReason, Reconnected, ReconnectProposed
+from rxws.exceptions import ConnectionLost, NotConnected, UsageError
 from rxws.operators._retry import retry_with_backoff
-from rxws.ratelimit.base import Action
-from rxws.ratelimit.events import Throttled
-from rxws.transport.base import Frame, Link
+from rxws.reconnect import ReconnectPolicy
 
 __all__: list[str] = []
 
 _S = ConnectionState
 
 
-class _LifecycleMixin(_ClientBase):
-    """Opening, holding and ending the connection; reconnection through the host's policy."""
+class Lifecycle:
+    """The connection state machine and the sessions it opens, one at a time.
 
-    _conn_seq: int
-    _attempt: int
-    _ever_connected: bool
-    _dropped_at: float | None
-    _link_sub: SerialDisposable
-    _open_sub: SerialDisposable
-    _connect_waiters: list[CommandResult[None]]
-    _close_result: CommandResult[None] | None
-    _session_observer: abc.ObserverBase[Link] | None
+    Args:
+        ctx: the client's shared context.
+        url: the venue's URL (for ``Connected``).
+        policy: the host's reconnect policy, or None.
+        keep_outbound: keep unwritten frames across an approved reconnection.
+        requests: failed with ``ConnectionLost`` when a connection ends.
+        topics: told when a connection serves and when it ends.
+        new_session: builds the session of one attempt from its connection id.
+        on_closed: completes the client's other streams once it is closed.
+        on_serving: told when a session starts serving (after a connect or a reconnection).
+        on_lost: told when the serving session drops or the client closes (a rotation aborts).
+    """
 
-    if TYPE_CHECKING:  # the other parts of the client, declared for each other
+    def __init__(
+        self,
+        ctx: ClientContext,
+        *,
+        url: str,
+        policy: ReconnectPolicy | None,
+        keep_outbound: bool,
+        requests: Requests,
+        topics: Topics,
+        new_session: Callable[[str], Session],
+        on_closed: Callable[[], None],
+        on_serving: Callable[[Session], None] = lambda _session: None,
+        on_lost: Callable[[str], None] = lambda _why: None,
+    ) -> None:
+        self._ctx = ctx
+        self._url = url
+        self._policy = policy
+        self._keep_outbound = keep_outbound
+        self._requests = requests
+        self._topics = topics
+        self._new_session = new_session
+        self._on_closed = on_closed
+        self._on_serving = on_serving
+        self._on_lost = on_lost
+        self._sm = StateMachine()
+        self.state_subject: FastBehaviorSubject[ConnectionState] = FastBehaviorSubject(
+            _S.DISCONNECTED, ctx.observer_failed(None, "state")
+        )
+        self._session: Session | None = None
+        self._conn_seq = 0
+        self._attempt = 0
+        self._retries = SerialDisposable()  # one subscription per connect() (retried under a policy)
+        self._attempt_observer: abc.ObserverBase[Session] | None = None
+        self._connect_waiters: list[CommandResult[None]] = []
+        self._close_result: CommandResult[None] | None = None
+        self._ever_connected = False
+        self._live = False
+        self._dropped_at: float | None = None
+        self.closed = False
 
-        def _on_frame(self, frame: Frame) -> None: ...
-        def _fail_outbound(self, error: Exception) -> None: ...
-        def _fail_pending(self, error: Exception) -> None: ...
-        def _flush_outbound(self) -> None: ...
-        def _restore_done(self) -> None: ...
-        def _schedule_subscription_flush(self) -> None: ...
-        def _start_heartbeats(self, link: Link) -> None: ...
-        def _stop_heartbeats(self) -> None: ...
+    # What the client reads ---------------------------------------------------------------------------
+    @property
+    def state(self) -> ConnectionState:
+        """The current connection state."""
+        return self._sm.state
 
-    def _manual_reconnect(self, result: CommandResult[None]) -> None:
-        if self._sm.state in (_S.ERROR, _S.DISCONNECTED) and not self._closed:
-            self._lifecycle.disposable = Disposable()
-        self._connect(result)
+    @property
+    def session(self) -> Session | None:
+        """The session of the current (or last) attempt."""
+        return self._session
 
-    def _connect(self, result: CommandResult[None]) -> None:
-        if self._closed:
+    def serving(self) -> Session | None:
+        """The session that serves now (CONNECTED), or None."""
+        session = self._session
+        if session is not None and self._sm.state is _S.CONNECTED and session.serving:
+            return session
+        return None
+
+    def outbound(self) -> Session:
+        """The session a frame goes to now: the serving one, or the one a kept queue waits in.
+
+        Raises:
+            NotConnected: closed, or not connected and no approved reconnection may follow.
+        """
+        if self.closed:
+            raise NotConnected("the client is closed")
+        state = self._sm.state
+        session = self._session
+        if session is not None and (
+            state is _S.CONNECTED or (self._reconnect_pending_possible() and self._live)
+        ):
+            return session
+        raise NotConnected(f"not connected (state {state}); await client.connect() first")
+
+    # Connecting ------------------------------------------------------------------------------------
+    def manual_reconnect(self, result: CommandResult[None]) -> None:
+        """Reconnect now, by the host's own decision (cancels a pending backoff wait)."""
+        if self._sm.state in (_S.ERROR, _S.DISCONNECTED) and not self.closed:
+            self._retries.disposable = Disposable()
+        self.connect(result)
+
+    def connect(self, result: CommandResult[None]) -> None:
+        """Open the connection; ``result`` completes once CONNECTED."""
+        if self.closed:
             result.set_error(UsageError("the client is closed; create a new one"))
             return
         state = self._sm.state
@@ -94,307 +149,238 @@ class _LifecycleMixin(_ClientBase):
             return
         self._connect_waiters.append(result)
         if state is not _S.CONNECTING:
-            self._start_lifecycle()
+            self._start()
 
-    def _start_lifecycle(self) -> None:
-        """Subscribe the connection's lifecycle: one session, retried when a policy approves."""
+    def _start(self) -> None:
+        """Subscribe the connection's lifecycle: one attempt, retried when a policy approves."""
         self._ever_connected = False  # in this lifecycle: its first connect is not retried
-        self._lifecycle_live = True
-        source: Observable[Link] = Observable(self._subscribe_session)
+        self._live = True
+        source: Observable[Session] = Observable(self._subscribe_attempt)
         policy = self._policy
         if policy is not None:
             source = source.pipe(
                 retry_with_backoff(
                     policy.backoff,
                     approve=policy.approve,
-                    retry_on=lambda exc: self._ever_connected and not self._closed and policy.retry_on(exc),
+                    retry_on=lambda exc: self._ever_connected and not self.closed and policy.retry_on(exc),
                     on_proposal=self._proposed,
-                    on_denied=self._emit,
-                    scheduler=self._sched,
+                    on_denied=self._ctx.emit,
+                    scheduler=self._ctx.sched,
                 )
             )
-        self._lifecycle.disposable = source.subscribe(on_error=self._lifecycle_ended, scheduler=self._sched)
+        self._retries.disposable = source.subscribe(on_error=self._ended, scheduler=self._ctx.sched)
 
-    def _subscribe_session(
-        self, observer: abc.ObserverBase[Link], _: abc.SchedulerBase | None = None
+    def _subscribe_attempt(
+        self, observer: abc.ObserverBase[Session], _: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        self._session_observer = observer
+        self._attempt_observer = observer
         self._open()
 
         def dispose() -> None:
-            if self._session_observer is observer:  # only the current session cancels an open:
-                self._session_observer = None  # an ended one must not cancel its successor's
-                if self._sm.state is _S.CONNECTING:
-                    self._open_sub.disposable = Disposable()
+            if self._attempt_observer is observer:  # only the current attempt cancels an open:
+                self._attempt_observer = None  # an ended one must not cancel its successor's
+                session = self._session
+                if self._sm.state is _S.CONNECTING and session is not None:
+                    session.close()
 
         return Disposable(dispose)
 
     def _proposed(self, proposal: ReconnectProposed) -> None:
-        self._emit(proposal)
+        self._ctx.emit(proposal)
 
-    def _lifecycle_ended(self, error: Exception) -> None:
+    def _ended(self, error: Exception) -> None:
         """No more attempts (none asked for, denied, or exhausted): settle what waited for one."""
-        log.info("%s: connection lifecycle ended: %s", self.name, error)
-        self._lifecycle_live = False
-        self._fail_outbound(ConnectionLost(f"no reconnection: {error}"))
+        log.info("%s: connection lifecycle ended: %s", self._ctx.name, error)
+        self._live = False
+        if self._session is not None:
+            self._session.fail_unwritten(ConnectionLost(f"no reconnection: {error}"))
 
-    def _take_session(self) -> abc.ObserverBase[Link] | None:
-        """Detach the current session's observer (ended later by :meth:`_end_session`)."""
-        observer, self._session_observer = self._session_observer, None
+    def _take_attempt(self) -> abc.ObserverBase[Session] | None:
+        """Detach the current attempt's observer (ended later by :meth:`_end_attempt`)."""
+        observer, self._attempt_observer = self._attempt_observer, None
         return observer
 
-    def _end_session(self, error: Exception, observer: abc.ObserverBase[Link] | None) -> None:
+    @staticmethod
+    def _end_attempt(error: Exception, observer: abc.ObserverBase[Session] | None) -> None:
         if observer is not None:
             observer.on_error(error)
 
-    def _move(self, target: ConnectionState) -> None:
-        """Move the state machine now; ``state`` observers are told later (:meth:`_publish_state`)."""
-        if self._sm.state is not target:
-            self._sm.to(target)
+    def next_conn_id(self) -> str:
+        """A connection id not used before by this client."""
+        self._conn_seq += 1
+        return f"{self._ctx.name}#{self._conn_seq}"
+
+    def promote(self, session: Session) -> None:
+        """A rotation's new session serves from now on (the state stays CONNECTED)."""
+        self._session = session
 
     def _open(self) -> None:
         self._set_state(_S.CONNECTING)
         self._attempt += 1
-        self._conn_seq += 1
-        self._conn_id = f"{self.name}#{self._conn_seq}"
-        limiter = self._limiter
-        if limiter is not None:
-            decision = limiter.acquire_connect(self._conn_id, self._now())
-            if not decision.allowed:
-                self._connect_refused(decision.retry_after)
-                return
-            self._conn_held = True
-        self._open_link()
+        previous = self._session
+        session = self._new_session(self.next_conn_id())
+        if previous is not None:  # frames kept for after the reconnection go out first
+            session.adopt_unwritten(previous.take_unwritten())
+        self._session = session
+        session.open()
 
-    def _connect_refused(self, retry_after: float) -> None:
-        """The limiter said not now: wait a short while, or fail with a clear error."""
-        remaining = self._penalty_remaining()
-        if remaining > 0:
-            self._open_failed(PenaltyActive(f"the venue's penalty has {remaining:.3g}s to run", remaining))
-        elif retry_after <= self._max_connect_wait:
-            self._emit_rate(
-                Throttled(at=self._now(), action=Action.CONNECT, conn_id=self._conn_id, delay=retry_after)
-            )
-            self._open_sub.disposable = self._after(retry_after, self._open_after_wait)
-        else:
-            wait = "never (a connection cap)" if retry_after == float("inf") else f"in {retry_after:.3g}s"
-            self._open_failed(
-                RateLimitExceeded(f"the connect limit allows the next connection {wait}", retry_after)
-            )
-
-    def _open_after_wait(self) -> None:
-        if self._sm.state is not _S.CONNECTING:
+    # What sessions report ------------------------------------------------------------------------
+    def session_opened(self, session: Session) -> None:
+        """``session`` opened (and ran its open steps): the client is CONNECTED on it."""
+        if session is not self._session or self._sm.state is not _S.CONNECTING:  # closed while opening
+            session.close()
             return
-        limiter = self._limiter
-        assert limiter is not None
-        decision = limiter.acquire_connect(self._conn_id, self._now())
-        if not decision.allowed:
-            self._connect_refused(decision.retry_after)
-            return
-        self._conn_held = True
-        self._open_link()
-
-    def _open_link(self) -> None:
-        self._open_sub.disposable = self._transport.open(self.url, self._options, self._sched).subscribe(
-            on_next=self._attach, on_error=self._open_failed
-        )
-
-    def _attach(self, link: Link) -> None:
-        if self._sm.state is not _S.CONNECTING:  # closed while opening
-            link.close(1000, "")
-            return
-        self._link = link
+        ctx = self._ctx
         self._set_state(_S.CONNECTED)
-        self._link_sub.disposable = link.inbound.subscribe(
-            on_next=self._on_frame, on_error=self._link_failed, on_completed=self._link_closed
-        )
-        self._start_heartbeats(link)
-        now = self._now()
-        self._emit(Connected(at=now, url=self.url, attempt=self._attempt))
+        now = ctx.now()
+        ctx.emit(Connected(at=now, url=self._url, attempt=self._attempt))
         if self._dropped_at is not None:  # a drop (in this lifecycle or before a manual reconnect)
-            self._emit(Reconnected(at=now, attempt=self._attempt, downtime=now - self._dropped_at))
-            self._restoring = set(self._registry.to_subscribe())
-            self._restored = ([], [])
-            if not self._restoring:
-                self._restore_done()
+            ctx.emit(Reconnected(at=now, attempt=self._attempt, downtime=now - self._dropped_at))
+            self._topics.restore_start()
         self._ever_connected = True
         self._dropped_at = None
         self._attempt = 0
         waiters, self._connect_waiters = self._connect_waiters, []
         for waiter in waiters:
             waiter.set_result(None)
-        if self._session_observer is not None:
-            self._session_observer.on_next(link)
-        self._flush_outbound()
-        self._schedule_subscription_flush()
+        if self._attempt_observer is not None:
+            self._attempt_observer.on_next(session)
+        session.ready()
+        self._topics.flush_soon()
+        self._on_serving(session)
 
-    def _open_failed(self, error: Exception) -> None:
-        if self._sm.state is not _S.CONNECTING:
+    def session_open_failed(self, session: Session, error: Exception, reason: DisconnectReason) -> None:
+        """``session`` could not open: ERROR, ``Disconnected``, and the attempt ends."""
+        if session is not self._session or self._sm.state is not _S.CONNECTING:
             return
-        reason = DisconnectReason.NETWORK_ERROR
-        if isinstance(error, HandshakeRejected) and error.status in (418, 429):
-            reason = DisconnectReason.RATE_LIMITED
-            self._violation(f"http_{error.status}", error.retry_after)
-        elif isinstance(error, RateLimitExceeded):
-            reason = DisconnectReason.RATE_LIMITED
-        self._release_connection()
         self._move(_S.ERROR)
-        session = self._take_session()
+        attempt = self._take_attempt()
         waiters, self._connect_waiters = self._connect_waiters, []
         for waiter in waiters:
             waiter.set_error(error)
         try:
             self._publish_state()
-            self._emit(Disconnected(at=self._now(), reason=reason, detail=str(error)))
+            self._ctx.emit(Disconnected(at=self._ctx.now(), reason=reason, detail=str(error)))
             if not self._reconnect_pending_possible():
-                self._fail_outbound(ConnectionLost(f"connect failed: {error}"))
+                session.fail_unwritten(ConnectionLost(f"connect failed: {error}"))
         finally:
-            self._end_session(error, session)
+            self._end_attempt(error, attempt)
 
     def _reconnect_pending_possible(self) -> bool:
         """Whether queued work may still go out after a reconnection (policy set, host keeps it)."""
-        return self._keep_outbound and self._policy is not None and self._ever_connected and not self._closed
+        return self._keep_outbound and self._policy is not None and self._ever_connected and not self.closed
 
-    def _link_closed(self) -> None:
-        link = self._link
-        code = link.close_code if link is not None else None
-        reason = link.close_reason if link is not None else ""
-        if self._sm.state is _S.DISCONNECTING:
-            self._finish_close()
-            return
-        why = DisconnectReason.REMOTE_CLOSED
-        if code == 1008:
-            why = DisconnectReason.RATE_LIMITED
-            self._violation("close_1008")
-        error = ConnectionClosed(code, reason)
-        self._dropped(error, why, code, reason or f"closed by the venue with code {code}")
+    def session_dropped(
+        self, session: Session, error: Exception, why: DisconnectReason, code: int | None, detail: str
+    ) -> None:
+        """The serving connection ended without the host asking: settle the client's state, then tell.
 
-    def _link_failed(self, error: Exception) -> None:
-        if self._sm.state is _S.DISCONNECTING:
-            self._finish_close()
-            return
-        code: int | None = None
-        if isinstance(error, HeartbeatTimeout):
-            why, code = DisconnectReason.HEARTBEAT_TIMEOUT, 1011
-        elif isinstance(error, MessageTooBig):
-            why, code = DisconnectReason.PROTOCOL_ERROR, 1009
-        elif isinstance(error, ProtocolError):
-            why, code = DisconnectReason.PROTOCOL_ERROR, error.code
-        else:
-            why = DisconnectReason.NETWORK_ERROR
-        self._dropped(error, why, code, str(error))
-
-    def _dropped(self, error: Exception, why: DisconnectReason, code: int | None, detail: str) -> None:
-        """The connection ended without the host asking: settle the client's state, then tell.
-
-        1. Bookkeeping: the link is torn down, the state machine moved (ERROR, or DISCONNECTED
-           for 1000/1001), subscriptions and sequence records told, and last the pending
-           requests failed with ``ConnectionLost``.
+        1. Bookkeeping (the session already tore its link down): the state machine moves (ERROR,
+           or DISCONNECTED for 1000/1001), subscriptions and sequence records are told, and last
+           the pending requests fail with ``ConnectionLost``.
         2. Notifications: ``state`` observers, ``Disconnected``, then ``OutboundFailed`` for
            queued messages (unless kept for a reconnection).
-        3. The session ends, even if step 2 raised: with a policy, ``ReconnectProposed`` and
+        3. The attempt ends, even if step 2 raised: with a policy, ``ReconnectProposed`` and
            the host's ``approve``.
         """
-        self._teardown_link()
-        now = self._now()
+        if session is not self._session:
+            return
+        self._on_lost(f"the serving connection dropped: {detail}")
+        now = self._ctx.now()
         if self._dropped_at is None:
             self._dropped_at = now
         clean = code in (1000, 1001)
         self._move(_S.DISCONNECTED if clean else _S.ERROR)
-        session = self._take_session()
-        self._registry.connection_lost()
-        self._sub_request.clear()
-        self._unsub_request.clear()
-        self._restoring = None
-        if self._tracker is not None:
-            self._tracker.disconnected(now)
+        attempt = self._take_attempt()
+        self._topics.connection_lost(now)
         lost = ConnectionLost(f"connection lost before the reply: {detail}")
         lost.__cause__ = error
-        self._fail_pending(lost)
+        self._requests.fail_all(lost)
         try:
             self._publish_state()
-            self._emit(Disconnected(at=now, reason=why, code=code, detail=detail))
+            self._ctx.emit(Disconnected(at=now, reason=why, code=code, detail=detail))
             if not self._reconnect_pending_possible():
-                self._fail_outbound(lost)
+                session.fail_unwritten(lost)
         finally:
-            self._end_session(error, session)
+            self._end_attempt(error, attempt)
 
-    def _untrusted(self, detail: str) -> None:
+    def untrusted(self, detail: str) -> None:
         """rxws's own state can no longer be trusted: close with 1011 and handle it as a drop.
 
         The drop reports ``Disconnected(reason=INTERNAL_ERROR, code=1011, detail=...)``; a
         reconnection is proposed as for any drop the policy's ``retry_on`` accepts.
         """
-        link = self._link
-        if link is None or self._sm.state is not _S.CONNECTED:
-            return
-        link.close(1011, "internal error")
-        error = ConnectionClosed(1011, detail, by_peer=False)
-        self._dropped(error, DisconnectReason.INTERNAL_ERROR, 1011, detail)
+        session = self._session
+        if session is not None and self._sm.state is _S.CONNECTED:
+            session.untrusted(detail)
 
-    def _teardown_link(self) -> None:
-        self._stop_heartbeats()
-        self._release_connection()
-        self._link_sub.disposable = Disposable()
-        self._link = None
-        self._flush_timer.disposable = Disposable()
-
-    def _close(self, result: CommandResult[None]) -> None:
+    # Closing -------------------------------------------------------------------------------------
+    def close(self, result: CommandResult[None]) -> None:
+        """Close for good: the session closes (1000, bounded wait), then every stream completes."""
         state = self._sm.state
-        if self._closed and state is not _S.DISCONNECTING:
+        if self.closed and state is not _S.DISCONNECTING:
             result.set_result(None)
             return
-        self._closed = True
-        self._lifecycle.disposable = Disposable()
+        self.closed = True
+        self._close_result = result
+        self._on_lost("the client is closing")
+        self._retries.disposable = Disposable()
+        state = self._sm.state
+        session = self._session
         if state in (_S.CONNECTED, _S.CONNECTING):
             self._set_state(_S.DISCONNECTING)
-            self._open_sub.disposable = Disposable()
-            link = self._link
-            if link is None:
-                self._finish_close()
+            if session is None or session.ended:
+                self._finish_close(False)
                 return
-            link.close(1000, "").subscribe(on_error=lambda _e: self._finish_close())
-            self._timers.add(self._after(self._close_timeout, self._close_timed_out))
+            session.close()
         else:
-            self._finish_close()
+            self._finish_close(False)
 
-    def _close_timed_out(self) -> None:
-        if self._sm.state is _S.DISCONNECTING and self._link is not None:
-            log.warning("peer did not answer the close frame within %ss; aborting", self._close_timeout)
-            self._link.abort()
-            self._finish_close()
+    def session_closed(self, session: Session, had_link: bool) -> None:
+        """``session`` finished closing: when the client is closing, it is closed now."""
+        if session is self._session and self._sm.state is _S.DISCONNECTING:
+            self._finish_close(had_link)
 
-    def _finish_close(self) -> None:
-        if self._sm.state is _S.DISCONNECTED and self._state_subject.is_stopped:
+    def _finish_close(self, was_connected: bool) -> None:
+        if self._sm.state is _S.DISCONNECTED and self.state_subject.is_stopped:
             return
-        was_connected = self._sm.state is _S.DISCONNECTING and self._link is not None
-        self._teardown_link()
-        self._open_sub.disposable = Disposable()
-        self._timers.dispose()
-        self._deadline_timer.dispose()
+        self._requests.stop()
         self._move(_S.DISCONNECTED)
         closed = ConnectionLost("the client was closed")
-        self._fail_pending(closed)
+        self._requests.fail_all(closed)
         waiters, self._connect_waiters = self._connect_waiters, []
         for waiter in waiters:
             waiter.set_error(closed)
         self._publish_state()
+        ctx = self._ctx
         if was_connected:
-            self._emit(
+            ctx.emit(
                 Disconnected(
-                    at=self._now(), reason=DisconnectReason.USER, code=1000, detail="closed by the host"
+                    at=ctx.now(), reason=DisconnectReason.USER, code=1000, detail="closed by the host"
                 )
             )
-        self._fail_outbound(closed)
-        for subject in list(self._topics.values()):
-            subject.on_completed()
-        self._topics.clear()
-        self._messages.on_completed()
-        if self._limiter_unlisten is not None:
-            self._limiter_unlisten()
-            self._limiter_unlisten = None
-        self._rate_events.on_completed()
-        self._events_subject.on_completed()
-        self._state_subject.on_completed()
+        if self._session is not None:
+            self._session.fail_unwritten(closed)
+        self._on_closed()
+        self.state_subject.on_completed()
         if self._close_result is not None:
             self._close_result.set_result(None)
+
+    # State ---------------------------------------------------------------------------------------
+    def _move(self, target: ConnectionState) -> None:
+        """Move the state machine now; ``state`` observers are told later (:meth:`_publish_state`)."""
+        if self._sm.state is not target:
+            self._sm.to(target)
+
+    def _set_state(self, target: ConnectionState) -> None:
+        if self._sm.state is target:
+            return
+        self._publish_state()  # a state moved to but not told yet (a drop's bookkeeping) goes first
+        self._sm.to(target)
+        self.state_subject.on_next(target)
+
+    def _publish_state(self) -> None:
+        """Tell ``state`` observers the current state, unless they already saw it."""
+        state = self._sm.state
+        if self.state_subject.value is not state:
+            self.state_subject.on_next(state)

@@ -9,12 +9,8 @@ the client's scheduler. The host decides every lifecycle step: nothing reconnect
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import threading
-from collections import deque
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from threading import get_ident as _get_ident
 from types import TracebackType
 from typing import Any
@@ -22,30 +18,24 @@ from typing import Any
 import reactivex
 from pydantic import BaseModel
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
-from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.disposable import CompositeDisposable, Disposable
 
-from rxws._client_base import ClientStats, _Pending, _plain, _zero
+from rxws._client_base import ClientContext, ClientStats
 from rxws._command import CommandResult
-from rxws._heartbeat import _HeartbeatMixin
-from rxws._lifecycle import _LifecycleMixin
-from rxws._outbound import _OutboundMixin
-from rxws._redact import DEFAULT_SECRET_HEADERS
-from rxws._subject import FastBehaviorSubject, FastSubject
-from rxws._time import clock_of
+from rxws._inbound import Inbound
+from rxws._lifecycle import Lifecycle
+from rxws._redundancy import Redundancy
+from rxws._requests import Requests
+from rxws._rotation import Rotation
+from rxws._session import OpenStep, Session, SessionOwner
+from rxws._session_config import session_config
+from rxws._subject import FastSubject
 from rxws._topics import unique_topics
-from rxws._watching import _WatchingMixin
-from rxws.core.correlation import IdGenerator, PendingTable, monotonic_ids
-from rxws.core.routing import Router
-from rxws.core.sequence import SequenceTracker
-from rxws.core.state import ConnectionState, StateMachine
-from rxws.core.subscriptions import SubscriptionRegistry
-from rxws.events import (
-    Event,
-    HeartbeatMissed,
-    VenueNotice,
-)
-from rxws.exceptions import DecodeError, RateLimitExceeded, UsageError
+from rxws._watching import Topics
+from rxws.core.correlation import IdGenerator, monotonic_ids
+from rxws.core.state import ConnectionState
+from rxws.events import Event, HeartbeatMissed
+from rxws.exceptions import UsageError
 from rxws.operators._idle import idle_watchdog
 from rxws.protocols.base import MessageKind, VenueProtocol
 from rxws.ratelimit.events import RateLimitEvent
@@ -53,25 +43,20 @@ from rxws.ratelimit.pairing import check_pairing
 from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.subscriptions import SubscriptionManager
-from rxws.transport.base import Frame, Link, LinkOptions, Transport, validate_url
+from rxws.transport.base import Transport, validate_url
 
 __all__ = ["ClientStats", "WebSocketClient"]
 
-log = logging.getLogger("rxws.client")
-
-_S = ConnectionState
-_DATA, _REPLY, _ACK, _UNACK, _CONTROL, _ERROR = (
-    MessageKind.DATA,
-    MessageKind.REPLY,
-    MessageKind.ACK,
-    MessageKind.UNACK,
-    MessageKind.CONTROL,
-    MessageKind.ERROR,
-)
+_ACK, _UNACK, _CONTROL, _ERROR = MessageKind.ACK, MessageKind.UNACK, MessageKind.CONTROL, MessageKind.ERROR
 
 
-class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _HeartbeatMixin):
+class WebSocketClient:
     """A reactive WebSocket client for one venue connection.
+
+    The client owns what outlives a connection — the lifecycle and the host's policy
+    (:mod:`rxws._lifecycle`), the topics, registry and router (:mod:`rxws._watching`), the pending
+    requests (:mod:`rxws._requests`), the limiter, counters and event streams — and each
+    connection is a :class:`~rxws._session.Session` (link, heartbeats, writer, back-pressure).
 
     Args:
         url: ``ws://`` or ``wss://`` URL of the venue; checked here, before any I/O.
@@ -92,6 +77,18 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         secret_headers: more header names (beyond :data:`rxws._redact.DEFAULT_SECRET_HEADERS`:
             ``X-MBX-APIKEY``, ``OK-ACCESS-KEY``, ``Authorization``...) whose values are masked in
             logs, reprs and error messages.
+        open_steps: run in order on every new connection after its link opens and before it
+            serves (and before subscriptions are restored), e.g. a login; each is called with the
+            :class:`~rxws._session.Session` (``session.exchange(frame, key, timeout)``) and
+            returns an observable that completes when done; an error fails that opening.
+        max_connection_age: rotate each connection (make before break, see :meth:`rotate`) once
+            it served this many seconds; set it under the venue's own cut
+            (``protocol.max_connection_age``: Binance 24 h). None: never by age.
+        rotation_overlap: seconds both connections deliver during a rotation before topics
+            without sequence numbers or dedupe keys switch to the new one.
+        redundancy: 2 holds a twin connection on the same topics, merged (each message once);
+            a drop of either loses nothing; see :mod:`rxws._redundancy`. Not combined with
+            rotation yet.
     """
 
     def __init__(
@@ -127,126 +124,163 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         ssl: object | None = None,
         id_generator: IdGenerator | None = None,
         name: str | None = None,
+        open_steps: Sequence[OpenStep] = (),
+        # Rotation (make before break): by age, by venue notice (see ReconnectPolicy), by rotate()
+        max_connection_age: float | None = None,
+        rotation_overlap: float = 1.0,
+        # Redundancy: 2 keeps a twin connection on the same topics, merged message by message
+        redundancy: int = 1,
     ) -> None:
         if not isinstance(protocol, VenueProtocol):
             raise UsageError(f"protocol must be a VenueProtocol instance, got {protocol!r}")
+        if max_connection_age is not None and not max_connection_age > 0:
+            raise UsageError(f"max_connection_age must be > 0 or None, got {max_connection_age!r}")
+        if redundancy not in (1, 2):
+            raise UsageError(f"redundancy must be 1 or 2, got {redundancy!r}")
+        if redundancy == 2 and max_connection_age is not None:
+            raise UsageError("max_connection_age (rotation) is not combined with redundancy=2 yet")
+        if not rotation_overlap >= 0:
+            raise UsageError(f"rotation_overlap must be >= 0, got {rotation_overlap!r}")
         for label, value in (("request_timeout", request_timeout), ("close_timeout", close_timeout)):
             if not value > 0:
                 raise UsageError(f"{label} must be > 0, got {value!r}")
+        if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
+            raise UsageError(f"reconnect must be a ReconnectPolicy or None, got {reconnect!r}")
+        check_pairing(protocol, rate_limiter)  # a preset built for another venue's dialect: UsageError
         self.url = validate_url(url)
         self.protocol = protocol
         self.name = name or url
-        if transport is None:
-            from rxws.transport.websockets import WebsocketsTransport
-
-            transport = WebsocketsTransport()
-        self._transport = transport
-        if not isinstance(write_high_water, int) or write_high_water < 1:
-            raise UsageError(f"write_high_water must be a positive number of bytes, got {write_high_water!r}")
-        if isinstance(secret_headers, str):
-            raise UsageError(f"secret_headers must be a sequence of header names, got {secret_headers!r}")
-        self._options = LinkOptions(
-            headers=dict(headers or {}),
-            secret_headers=(*DEFAULT_SECRET_HEADERS, *secret_headers),
+        config = session_config(
+            self.url,
+            transport,
+            headers=headers,
+            secret_headers=secret_headers,
+            subprotocols=subprotocols,
             write_high_water=write_high_water,
-            subprotocols=tuple(subprotocols),
             max_size=max_size,
-            ping_interval=None,  # the client pings itself (rxws._heartbeat): on its scheduler,
-            ping_timeout=None,  # through the rate limiter, testable in virtual time
             open_timeout=open_timeout,
             close_timeout=close_timeout,
             ssl=ssl,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_outbound_queue=max_outbound_queue,
+            open_steps=open_steps,
         )
-        if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
-            raise UsageError(f"reconnect must be a ReconnectPolicy or None, got {reconnect!r}")
-        self._policy = reconnect
-        check_pairing(protocol, rate_limiter)  # a preset built for another venue's dialect: UsageError
-        self._limiter = rate_limiter
-        for label, period in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
-            if period is not None and not period > 0:
-                raise UsageError(f"{label} must be > 0 or None, got {period!r}")
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
-        self._hb_timer = SerialDisposable()
-        self._hb_deadline = SerialDisposable()
-        self._app_timer = SerialDisposable()
-        self._hb_token = 0
-        self._app_frames = 0
-        self._app_pinged = False
-        self._max_connect_wait = open_timeout if open_timeout is not None else 10.0
+        self._config = config
+        self._options = config.options
         self._request_timeout = request_timeout
-        self._subscribe_timeout = subscribe_timeout
-        self._close_timeout = close_timeout
-        self._max_in_flight = max_in_flight
-        self._max_outbound_queue = max_outbound_queue
-        self._keep_outbound = keep_outbound_on_drop
-        self._next_id = id_generator or monotonic_ids()
-
-        # Loop and scheduler binding
-        self._scheduler: abc.SchedulerBase | None = scheduler
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._owner: int | None = None
-        if isinstance(scheduler, AsyncIOScheduler):
-            self._loop = scheduler._loop
-        elif scheduler is None:
-            with contextlib.suppress(RuntimeError):
-                self._bind(asyncio.get_running_loop())
-        self._now: Callable[[], float] = clock_of(self._scheduler) if self._scheduler else _zero
-
-        # Core state
-        self._sm = StateMachine()
-        self._pending: PendingTable[_Pending] = PendingTable()
-        self._router = Router()
-        self._route = self._router.lookup
-        self._registry = SubscriptionRegistry()
-        self._tracker: SequenceTracker | None = SequenceTracker() if detect_gaps else None
-        self._topics: dict[str, FastSubject[Any]] = {}
-        self.stats = ClientStats()
-
-        # Streams
-        # Every stream isolates its observers: one that raises is reported (ObserverFailed, a
-        # WARNING log, stats.observer_failures) and the client and the other observers go on.
-        self._reporting_events_failure = False
-        self._state_subject: FastBehaviorSubject[ConnectionState] = FastBehaviorSubject(
-            _S.DISCONNECTED, self._observer_failed(None, "state")
-        )
-        self._events_subject: FastSubject[Event] = FastSubject(self._observer_failed(None, "events"))
-        self._messages: FastSubject[Any] = FastSubject(self._observer_failed(None, "messages"))
-        self._rate_events: FastSubject[RateLimitEvent] = FastSubject(
-            self._observer_failed(None, "rate_limit_events")
-        )
-        self._limiter_unlisten = (
-            None if rate_limiter is None else rate_limiter.add_listener(self._rate_events.on_next)
-        )
-        self._conn_held = False
-
-        # Connection
-        self._link: Link | None = None
-        self._conn_id = ""
-        self._conn_seq = 0
-        self._link_sub = SerialDisposable()
-        self._open_sub = SerialDisposable()
-        self._timers = CompositeDisposable()
-        self._connect_waiters: list[CommandResult[None]] = []
         self._close_result: CommandResult[None] | None = None
         self._close_lock = threading.Lock()
-        self._closed = False
-        self._outq: deque[tuple[Frame, CommandResult[None] | None, Hashable]] = deque()
-        self._flush_timer = SerialDisposable()
-        self._deadline_timer = SerialDisposable()
-        self._armed_at: float | None = None
-        self._sub_request: dict[str, Hashable] = {}  # topic -> the subscribe request carrying it
-        self._unsub_request: dict[str, Hashable] = {}  # topic -> the unsubscribe request carrying it
-        self._sub_flush_scheduled = False
-        # Lifecycle: one subscription per connect() (with retries when a policy is set)
-        self._lifecycle = SerialDisposable()
-        self._session_observer: abc.ObserverBase[Link] | None = None
-        self._ever_connected = False
-        self._lifecycle_live = False
-        self._dropped_at: float | None = None
-        self._attempt = 0
-        self._restoring: set[str] | None = None
-        self._restored: tuple[list[str], list[str]] = ([], [])
+
+        # The parts: each owns its state; they meet through method calls only
+        ctx = ClientContext(self.name, protocol, scheduler, rate_limiter)
+        self._ctx = ctx
+        self.stats: ClientStats = ctx.stats
+        self._messages: FastSubject[Any] = FastSubject(ctx.observer_failed(None, "messages"))
+        self._limiter_unlisten = (
+            None if rate_limiter is None else rate_limiter.add_listener(ctx.rate_events.on_next)
+        )
+        self._requests = Requests(
+            ctx,
+            id_generator or monotonic_ids(),
+            max_in_flight=max_in_flight,
+            on_subscribed=lambda topics, error: self._topics.subscribed(topics, error),
+            on_unsubscribed=lambda topics, error: self._topics.unsubscribed(topics, error),
+        )
+        self._topics = Topics(
+            ctx,
+            self.url,
+            self._requests,
+            serving=lambda: self._lifecycle.serving(),
+            closed=lambda: self._lifecycle.closed,
+            subscribe_timeout=subscribe_timeout,
+            request_timeout=request_timeout,
+            detect_gaps=detect_gaps,
+            covered=self._covered,
+            mirror=self._mirror,
+        )
+        self._lifecycle = Lifecycle(
+            ctx,
+            url=self.url,
+            policy=reconnect,
+            keep_outbound=keep_outbound_on_drop,
+            requests=self._requests,
+            topics=self._topics,
+            new_session=self._new_session,
+            on_closed=self._complete_streams,
+            on_serving=self._serving,
+            on_lost=self._lost,
+        )
+        self._rotation = Rotation(
+            ctx,
+            lifecycle=self._lifecycle,
+            topics=self._topics,
+            requests=self._requests,
+            new_session=self._new_session,
+            policy=reconnect,
+            overlap=rotation_overlap,
+            timeout=config.max_connect_wait + subscribe_timeout + rotation_overlap,
+            subscribe_timeout=subscribe_timeout,
+            max_age=max_connection_age,
+        )
+        self._inbound = Inbound(
+            ctx,
+            requests=self._requests,
+            topics=self._topics,
+            lifecycle=self._lifecycle,
+            rotation=self._rotation,
+        )
+        self._redundancy = (
+            None
+            if redundancy == 1
+            else Redundancy(
+                ctx,
+                lifecycle=self._lifecycle,
+                topics=self._topics,
+                requests=self._requests,
+                new_session=self._new_session,
+                policy=reconnect,
+                subscribe_timeout=subscribe_timeout,
+            )
+        )
+        self._manager = SubscriptionManager(self._topics)
+
+    def _serving(self, session: Session) -> None:
+        """The lifecycle's session serves (a connect or a reconnection)."""
+        if self._redundancy is not None:
+            self._redundancy.serving(session)
+        self._rotation.serving(session)
+
+    def _covered(self) -> bool:  # a twin serves: a primary drop loses no data
+        return self._redundancy is not None and self._redundancy.covered()
+
+    def _mirror(self, kind: str, topics: Sequence[str]) -> None:
+        if self._redundancy is not None:
+            self._redundancy.mirror(kind, topics)
+
+    def _lost(self, why: str) -> None:
+        """The serving session dropped, or the client closes."""
+        self._rotation.abandon(why)
+        if self._redundancy is not None:
+            if self._lifecycle.closed:
+                self._redundancy.stop(why)
+            else:
+                self._redundancy.primary_lost()
+
+    def _new_session(self, conn_id: str, owner: SessionOwner | None = None) -> Session:
+        """The session of one connection (an attempt of the lifecycle, or a rotation's new one)."""
+        owner = owner or self._lifecycle
+        route, messages = self._topics.route, self._messages
+        return Session(
+            self._ctx,
+            owner,
+            self._inbound,
+            conn_id,
+            self._config,
+            requests=self._requests,
+            route=route,
+            messages=messages,
+        )
 
     # ------------------------------------------------------------------------------------------
     # Observables
@@ -257,12 +291,12 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         Safe to subscribe from any thread. An observer that raises is isolated (an
         ``ObserverFailed(stream="state")`` event and a WARNING log); the client goes on.
         """
-        return self._state_subject
+        return self._lifecycle.state_subject
 
     @property
     def state_value(self) -> ConnectionState:
         """The current connection state."""
-        return self._sm.state
+        return self._lifecycle.state
 
     @property
     def events(self) -> Observable[Event]:
@@ -273,7 +307,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         handling of whatever the event reported is already done (see ``_dropped``). If it raises
         again on that ``ObserverFailed``, that is logged and counted only.
         """
-        return self._events_subject
+        return self._ctx.events
 
     @property
     def rate_limit_events(self) -> Observable[RateLimitEvent]:
@@ -283,7 +317,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         thread of whichever client acted. An observer that raises is isolated and reported as
         ``ObserverFailed(stream="rate_limit_events")`` on this client's loop.
         """
-        return self._rate_events
+        return self._ctx.rate_events
 
     @property
     def messages(self) -> Observable[Any]:
@@ -293,16 +327,17 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
     @property
     def subscriptions(self) -> SubscriptionManager:
         """The topics the host wants and where each stands; snapshot, restore, verify."""
-        return self._subscription_manager()
+        return self._manager
 
     @property
     def pending_requests(self) -> int:
         """Requests waiting for their reply."""
-        return len(self._pending)
+        return len(self._requests)
 
     @property
     def scheduler(self) -> abc.SchedulerBase | None:
-        return self._scheduler
+        """The scheduler timers run on and observers are called on (bound by the first command)."""
+        return self._ctx.scheduler
 
     # ------------------------------------------------------------------------------------------
     # Commands
@@ -314,7 +349,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         WARNING is logged in case nobody looks at the result.
         """
         result: CommandResult[None] = CommandResult("connect")
-        self._run(lambda: self._connect(result), result)
+        self._ctx.run(lambda: self._lifecycle.connect(result), result)
         return result
 
     def close(self) -> CommandResult[None]:
@@ -329,8 +364,8 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
                 return self._close_result
             result: CommandResult[None] = CommandResult("close")
             self._close_result = result
-        self._run(lambda: self._close(result), result)
-        if result.done and not self._closed:  # could not even start (no loop): let a retry try
+        self._ctx.run(lambda: self._close(result), result)
+        if result.done and not self._lifecycle.closed:  # could not even start (no loop): let a retry try
             with self._close_lock:
                 if self._close_result is result:
                     self._close_result = None
@@ -339,7 +374,7 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
     def send(self, message: Any) -> CommandResult[None]:
         """Send a raw message (encoded by the protocol), still rate-limited; completes once written."""
         result: CommandResult[None] = CommandResult("send")
-        self._run(lambda: self._send(message, result), result)
+        self._ctx.run(lambda: self._send(message, result), result)
         return result
 
     def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> CommandResult[Any]:
@@ -359,13 +394,13 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         deadline = self._request_timeout if timeout is None else timeout
         if not deadline > 0:
             raise UsageError(f"timeout must be > 0, got {timeout!r}")
-        if self._owner == _get_ident():  # on the client's loop (the hot path): no marshalling
+        if self._ctx.owner == _get_ident():  # on the client's loop (the hot path): no marshalling
             try:
                 self._request(method, params, deadline, result)
             except Exception as exc:
                 result.set_error(exc)
         else:
-            self._run(lambda: self._request(method, params, deadline, result), result)
+            self._ctx.run(lambda: self._request(method, params, deadline, result), result)
         return result
 
     def watch(
@@ -382,15 +417,15 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         if idle_timeout is not None and not idle_timeout > 0:
             raise UsageError(f"idle_timeout must be > 0 or None, got {idle_timeout!r}")
         unique = unique_topics(topics)
-        if self._closed:
+        if self._lifecycle.closed:
             raise UsageError("the client is closed; create a new one")
 
         def subscribe(
             observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             disposable = CompositeDisposable()
-            self._run(lambda: self._attach_watch(unique, model, observer, disposable), None)
-            return Disposable(lambda: self._run(disposable.dispose, None))
+            self._ctx.run(lambda: self._topics.attach_watch(unique, model, observer, disposable), None)
+            return Disposable(lambda: self._ctx.run(disposable.dispose, None))
 
         stream: Observable[Any] = Observable(subscribe)
         if idle_timeout is None:
@@ -398,10 +433,10 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
         label = ",".join(unique)
 
         def on_idle(silent_for: float) -> None:
-            self._emit(HeartbeatMissed(at=self._now(), silent_for=silent_for, topic=label))
+            self._ctx.emit(HeartbeatMissed(at=self._ctx.now(), silent_for=silent_for, topic=label))
 
         def watched(_scheduler: abc.SchedulerBase | None) -> Observable[Any]:
-            return stream.pipe(idle_watchdog(idle_timeout, on_idle, scheduler=self._scheduler))
+            return stream.pipe(idle_watchdog(idle_timeout, on_idle, scheduler=self._ctx.scheduler))
 
         return reactivex.defer(watched)
 
@@ -416,86 +451,61 @@ class WebSocketClient(_LifecycleMixin, _WatchingMixin, _OutboundMixin, _Heartbea
 
     # ------------------------------------------------------------------------------------------
     # Connecting and closing
+    def rotate(self) -> CommandResult[None]:
+        """Move to a new connection without losing or repeating a message (make before break).
+
+        A new connection opens beside the serving one (through the connect limiter, with the
+        same open steps), subscribes the same topics, and takes each topic over once it caught up
+        by sequence number (or dedupe key; topics with neither switch after ``rotation_overlap``
+        seconds and are reported as unsequenced); then the old connection closes with 1000.
+        Events: ``RotationStarted``, then ``Rotated(overlap, switched, unsequenced)``, or
+        ``RotationFailed`` when the new connection cannot open, subscribe or catch up (the old
+        one keeps serving, and the result errors with the cause). Errors with ``NotConnected``
+        when not connected; a call during a rotation joins it.
+        """
+        result: CommandResult[None] = CommandResult("rotate")
+        if self._redundancy is not None:
+            result.set_error(UsageError("rotate() is not combined with redundancy=2 yet"))
+            return result
+        self._ctx.run(lambda: self._rotation.start("host", result), result)
+        return result
+
     def reconnect(self) -> CommandResult[None]:
         """Reconnect now, by hand: the host's own decision, no proposal asked.
 
         Cancels a pending backoff wait. When connected, completes at once.
         """
         result: CommandResult[None] = CommandResult("reconnect")
-        self._run(lambda: self._manual_reconnect(result), result)
+        self._ctx.run(lambda: self._lifecycle.manual_reconnect(result), result)
         return result
 
     # ------------------------------------------------------------------------------------------
-    # Inbound: the hot path
-    def _on_frame(self, frame: Frame) -> None:
-        """Decode, classify and dispatch one inbound frame.
+    # Commands, carried out on the client's loop
+    def _close(self, result: CommandResult[None]) -> None:
+        if self._redundancy is None:
+            self._lifecycle.close(result)
+        else:  # the twin closes too, and the close completes once both have
+            self._redundancy.close_with(self._lifecycle.close, result)
 
-        Nothing raised here is lost: an exception is reported by :meth:`_internal_error`
-        (``InternalError`` event, counter, WARNING log); the frame is skipped and the next one
-        is handled, unless rxws's own bookkeeping raised (then the connection is closed, 1011).
-        The ``try`` costs nothing while nothing raises.
-        """
-        self.stats.frames_in += 1
-        protocol = self.protocol
-        try:
-            try:
-                message = protocol.decode(frame)
-            except DecodeError as exc:
-                self._decode_failed(str(exc), frame)
-                return
-            kind, key = protocol.classify(message)
-            if kind is _DATA:
-                sink = self._route(key)
-                if sink is not None:
-                    sink(message)
-                else:
-                    self._unrouted(key, message)
-            elif kind is _REPLY:
-                self._on_reply(key, message)
-            else:
-                self._on_other(kind, key, message)
-            if self._messages._observers:
-                self._messages.on_next(message)
-        except Exception as exc:
-            try:
-                self._internal_error(exc, frame)
-            except Exception:  # the report (or the 1011 close) failed too: the log is the last word
-                log.exception("%s: handling an inbound failure failed", self.name)
+    def _send(self, message: Any, result: CommandResult[None]) -> None:
+        session = self._lifecycle.outbound()
+        session.write(self.protocol.encode(message), result)
 
-    def _request_abandoned(self, request_id: Hashable, result: CommandResult[Any]) -> None:
-        """Every waiter of a request gave up: withdraw it (runs on the client's loop)."""
-        entry = self._pending.get(request_id)
-        if entry is None or entry.result is not result:  # answered, failed or timed out meanwhile
-            return
-        self._pending.cancel(request_id)
-        self.stats.requests_cancelled += 1
-        result.set_error(asyncio.CancelledError(f"request {request_id!r} cancelled by its caller"))
+    def _request(self, method: str, params: Any, timeout: float, result: CommandResult[Any]) -> None:
+        self._requests.request(self._lifecycle.outbound(), method, params, timeout, result)
 
-    def _on_other(self, kind: MessageKind, key: Any, message: Any) -> None:
-        self._check_rate_signal(message)
-        reply = self.protocol.auto_reply(message)
-        if reply is not None:
-            try:
-                self._write(self.protocol.encode(reply), None)
-            except RateLimitExceeded as exc:  # the outbound queue is full (already an event)
-                log.warning("%s: automatic reply not queued: %s", self.name, exc)
-        if kind is _ACK:
-            self._on_ack_topics(self.protocol.ack_topics(message), self.protocol.reply_error(message))
-        elif kind is _UNACK:
-            self._on_ack_topics(
-                self.protocol.ack_topics(message), self.protocol.reply_error(message), unsubscribe=True
-            )
-        elif kind is _ERROR:
-            error = self.protocol.reply_error(message)
-            self._emit(
-                VenueNotice(
-                    at=self._now(),
-                    code=None if error is None else _plain(error.code),
-                    detail=str(error.message if error is not None else message)[:200],
-                )
-            )
-        elif kind is MessageKind.NOTICE:
-            code, detail = self.protocol.notice_detail(message)
-            self._emit(VenueNotice(at=self._now(), code=code, detail=detail, notice=str(key)))
-        elif kind is not _CONTROL:
-            self._unrouted(None, message)
+    def _complete_streams(self) -> None:
+        """The client closed: every stream but ``state`` completes (the lifecycle ends that one)."""
+        self._topics.complete()
+        self._messages.on_completed()
+        if self._limiter_unlisten is not None:
+            self._limiter_unlisten()
+            self._limiter_unlisten = None
+        self._ctx.rate_events.on_completed()
+        self._ctx.events.on_completed()
+
+    # ------------------------------------------------------------------------------------------
+    # For tests and benchmarks that look inside (not API)
+    @property
+    def _session(self) -> Session | None:
+        return self._lifecycle.session

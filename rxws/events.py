@@ -13,8 +13,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "AuthFailed",
+    "Authenticated",
     "ClientEvent",
     "ClientEventAdapter",
+    "ClockSkew",
     "Connected",
     "DecodeFailed",
     "DisconnectReason",
@@ -23,6 +26,7 @@ __all__ = [
     "GapDetected",
     "HeartbeatMissed",
     "InternalError",
+    "KeepaliveFailed",
     "LateReply",
     "MessageDropped",
     "ObserverFailed",
@@ -30,6 +34,9 @@ __all__ = [
     "ReconnectDenied",
     "ReconnectProposed",
     "Reconnected",
+    "Rotated",
+    "RotationFailed",
+    "RotationStarted",
     "SubscriptionChanged",
     "SubscriptionDrift",
     "SubscriptionFailed",
@@ -264,34 +271,6 @@ class OutboundFailed(Event):
     why: str = ""
 
 
-ClientEvent = Annotated[
-    Connected
-    | Disconnected
-    | ReconnectProposed
-    | ReconnectDenied
-    | Reconnected
-    | SubscriptionsRestored
-    | SubscriptionChanged
-    | SubscriptionFailed
-    | SubscriptionDrift
-    | GapDetected
-    | HeartbeatMissed
-    | MessageDropped
-    | DecodeFailed
-    | UnroutedMessage
-    | LateReply
-    | ObserverFailed
-    | InternalError
-    | OutboundFailed
-    | VenueNotice,
-    Field(discriminator="kind"),
-]
-"""Any client event, discriminated on ``kind``."""
-
-ClientEventAdapter: TypeAdapter[ClientEvent] = TypeAdapter(ClientEvent)
-"""Parses and dumps any client event: ``ClientEventAdapter.validate_python(d)``."""
-
-
 # Issue 13: authentication, clock offset, keepalive tasks ---------------------------------------
 class Authenticated(Event):
     """The venue accepted the login (after connecting, reconnecting, rotating or refreshing).
@@ -337,4 +316,76 @@ class KeepaliveFailed(Event):
     error: str
 
 
-__all__ += ["AuthFailed", "Authenticated", "ClockSkew", "KeepaliveFailed"]
+# issue 12: make-before-break rotation ------------------------------------------------------------
+
+
+class RotationStarted(Event):
+    """A new connection opens beside the serving one, to take over from it (make before break).
+
+    ``reason``: ``"host"`` (``client.rotate()``), ``"max_age"`` (``max_connection_age``) or
+    ``"notice"`` (a venue shutdown/maintenance notice the host's policy rotates on).
+    """
+
+    kind: Literal["rotation_started"] = "rotation_started"
+    reason: str = "host"
+    conn_id: str = ""
+
+
+class Rotated(Event):
+    """The new connection took over; the old one is closing with 1000.
+
+    ``overlap`` is how long both connections delivered; ``switched`` lists every topic moved over,
+    ``unsequenced`` those among them without sequence numbers or dedupe keys, which switched at
+    their first message on the new connection after the overlap (a duplicate or a missed message
+    at that instant cannot be ruled out for them).
+    """
+
+    kind: Literal["rotated"] = "rotated"
+    overlap: float = 0.0
+    switched: tuple[str, ...] = ()
+    unsequenced: tuple[str, ...] = ()
+    conn_id: str = ""
+
+
+class RotationFailed(Event):
+    """The new connection could not open, subscribe or catch up: the old one keeps serving."""
+
+    kind: Literal["rotation_failed"] = "rotation_failed"
+    reason: str = "host"
+    detail: str = ""
+
+
+# The union of every event above (keep it last) ---------------------------------------------------
+ClientEvent = Annotated[
+    Connected
+    | Disconnected
+    | ReconnectProposed
+    | ReconnectDenied
+    | Reconnected
+    | SubscriptionsRestored
+    | SubscriptionChanged
+    | SubscriptionFailed
+    | SubscriptionDrift
+    | GapDetected
+    | HeartbeatMissed
+    | MessageDropped
+    | DecodeFailed
+    | UnroutedMessage
+    | LateReply
+    | ObserverFailed
+    | InternalError
+    | OutboundFailed
+    | VenueNotice
+    | Authenticated
+    | AuthFailed
+    | ClockSkew
+    | KeepaliveFailed
+    | RotationStarted
+    | Rotated
+    | RotationFailed,
+    Field(discriminator="kind"),
+]
+"""Any client event, discriminated on ``kind``."""
+
+ClientEventAdapter: TypeAdapter[ClientEvent] = TypeAdapter(ClientEvent)
+"""Parses and dumps any client event: ``ClientEventAdapter.validate_python(d)``."""

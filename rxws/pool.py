@@ -62,6 +62,10 @@ class ConnectionPool:
         client_factory: builds each connection (``WebSocketClient`` by default), called with
             ``url`` and the keyword arguments a ``WebSocketClient`` takes.
         name: prefix of the connections' names (``name[0]``, ``name[1]``, ...); the URL by default.
+        redundancy: 2 makes every connection of the pool a redundant pair (a twin on the same
+            topics, merged: see ``WebSocketClient(redundancy=)``): sharding and redundancy
+            combined. Each twin counts against the shared limiter's connect and subscription
+            budgets like any connection.
         **client_kwargs: passed to every connection (``transport``, ``scheduler``, ``reconnect``,
             timeouts, ...).
     """
@@ -78,6 +82,8 @@ class ConnectionPool:
         # Construction
         client_factory: ClientFactory | None = None,
         name: str | None = None,
+        # Redundancy: each shard held by two connections, merged (see WebSocketClient)
+        redundancy: int = 1,
         **client_kwargs: Any,
     ) -> None:
         if not isinstance(protocol, VenueProtocol):
@@ -98,7 +104,11 @@ class ConnectionPool:
         check_pairing(protocol, rate_limiter)  # before any connection exists
         self._limiter = rate_limiter
         self._factory: ClientFactory = client_factory or WebSocketClient
-        self._client_kwargs = client_kwargs
+        if redundancy not in (1, 2):
+            raise UsageError(f"redundancy must be 1 or 2, got {redundancy!r}")
+        self._client_kwargs = (
+            client_kwargs if redundancy == 1 else {**client_kwargs, "redundancy": redundancy}
+        )
         self._lock = threading.RLock()
         self._clients: list[WebSocketClient] = []
         self._load: list[int] = []  # topics homed on each connection

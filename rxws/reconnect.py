@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from reactivex import Observable
 
 from rxws.core.backoff import ExponentialBackoff
-from rxws.events import ReconnectProposed
+from rxws.events import ReconnectProposed, VenueNotice
 from rxws.exceptions import ConnectionClosed, HandshakeRejected
 
 __all__ = ["Approval", "ReconnectPolicy", "default_retry_on"]
@@ -47,8 +47,14 @@ class ReconnectPolicy:
         approve: asked before every attempt with the proposal; the default approves.
         retry_on: which causes are worth proposing at all; the default refuses 1008 and 401/403.
             A host that wants to decide those too passes ``retry_on=lambda e: True``.
+        rotate_on_notice: on a venue notice that the connection will end (a
+            :class:`~rxws.events.VenueNotice` with ``notice`` ``"shutdown"`` or
+            ``"maintenance"``), rotate to a new connection before it does (make before break):
+            ``True``, ``False`` (the default: the notice is only reported), or a function that
+            sees the notice and says yes or no (the host decides).
     """
 
     backoff: ExponentialBackoff = field(default_factory=ExponentialBackoff)
     approve: Approval = _approve_all
     retry_on: Callable[[BaseException], bool] = default_retry_on
+    rotate_on_notice: bool | Callable[[VenueNotice], bool] = False

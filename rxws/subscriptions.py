@@ -24,23 +24,22 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from rxws._command import CommandResult
-from rxws.core.sequence import TopicMark
+from rxws.core.sequence import SequenceTracker, TopicMark
 from rxws.core.snapshot import SCHEMA_VERSION, SubscriptionSnapshot, TopicSnapshot
 from rxws.core.subscriptions import SubscriptionRegistry, TopicRecord, TopicState
 from rxws.events import SubscriptionDrift
 from rxws.exceptions import SnapshotError, SubscriptionLimitExceeded, UsageError
-
-if TYPE_CHECKING:
-    from rxws._watching import _WatchingMixin
+from rxws.protocols.base import VenueProtocol
 
 __all__ = [
+    "ManagedTopics",
     "SubscriptionManager",
     "SubscriptionSnapshot",
     "TopicSnapshot",
@@ -104,6 +103,28 @@ def load_snapshot(path: str | os.PathLike[str]) -> SubscriptionSnapshot:
     return SubscriptionSnapshot.from_json(data, source=f"snapshot file {os.fspath(path)!r}")
 
 
+class ManagedTopics(Protocol):
+    """What :class:`SubscriptionManager` needs of the client's topics part (``rxws._watching``)."""
+
+    @property
+    def registry(self) -> SubscriptionRegistry: ...
+    @property
+    def tracker(self) -> SequenceTracker | None: ...
+    @property
+    def protocol(self) -> VenueProtocol: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def request_timeout(self) -> float: ...
+    def now(self) -> float: ...
+    def closed(self) -> bool: ...
+    def run(self, fn: Callable[[], None], result: CommandResult[Any] | None) -> None: ...
+    def over_cap(self, topics: Sequence[str]) -> SubscriptionLimitExceeded | None: ...
+    def pin(self, topics: Sequence[str], marks: Mapping[str, TopicMark]) -> None: ...
+    def unpin(self, topics: Sequence[str]) -> None: ...
+    def verify(self, timeout: float, result: CommandResult[SubscriptionDrift]) -> None: ...
+
+
 class SubscriptionManager:
     """The topics a client wants and where each stands with the venue (``client.subscriptions``).
 
@@ -113,45 +134,45 @@ class SubscriptionManager:
 
     __slots__ = ("_client",)
 
-    def __init__(self, client: _WatchingMixin) -> None:
+    def __init__(self, client: ManagedTopics) -> None:
         self._client = client
 
     # Queries ------------------------------------------------------------------------------------
     @property
     def registry(self) -> SubscriptionRegistry:
         """The sans-I/O registry behind this view."""
-        return self._client._registry
+        return self._client.registry
 
     @property
     def topics(self) -> list[str]:
         """The wanted topics: observed or pinned."""
-        return self._client._registry.wanted()
+        return self._client.registry.wanted()
 
     def states(self) -> dict[str, TopicState]:
         """Every known topic (including those being unsubscribed) and its state."""
-        return self._client._registry.states()
+        return self._client.registry.states()
 
     def get(self, topic: str) -> TopicRecord | None:
         """The record of ``topic`` (state, observers, pin), or None."""
-        return self._client._registry.get(topic)
+        return self._client.registry.get(topic)
 
     def watched(self) -> list[str]:
         """Topics with at least one observer."""
-        return self._client._registry.watched()
+        return self._client.registry.watched()
 
     def pinned(self) -> list[str]:
         """Topics wanted without needing an observer (restored, or pinned by the host)."""
-        return self._client._registry.pinned()
+        return self._client.registry.pinned()
 
     def in_state(self, *states: TopicState) -> list[str]:
         """Topics in any of ``states``."""
-        return self._client._registry.in_state(*states)
+        return self._client.registry.in_state(*states)
 
     def __len__(self) -> int:
-        return self._client._registry.wanted_count
+        return self._client.registry.wanted_count
 
     def __contains__(self, topic: object) -> bool:
-        record = self._client._registry.get(topic) if isinstance(topic, str) else None
+        record = self._client.registry.get(topic) if isinstance(topic, str) else None
         return record is not None and record.wanted
 
     def __iter__(self) -> Iterator[str]:
@@ -162,11 +183,11 @@ class SubscriptionManager:
         """The wanted topics, their states and last sequence numbers and times, as a snapshot."""
         client = self._client
         wall = datetime.now(UTC)
-        now = client._now()
-        tracker = client._tracker
+        now = client.now()
+        tracker = client.tracker
         marks = tracker.snapshot() if tracker is not None else {}
         entries = []
-        for record in client._registry.records():
+        for record in client.registry.records():
             if not record.wanted:
                 continue
             mark = marks.get(record.topic)
@@ -238,22 +259,22 @@ class SubscriptionManager:
                 f"the snapshot was taken against venue {snapshot.venue!r}; this client connects to "
                 f"{venue!r} (pass same_venue=False to restore it anyway)"
             )
-        if client._closed:
+        if client.closed():
             raise UsageError("the client is closed; create a new one")
         topics = snapshot.topic_names
-        over = client._over_cap(topics)
+        over = client.over_cap(topics)
         if over is not None:
             raise SubscriptionLimitExceeded(f"cannot restore the snapshot: {over}")
         marks = self._marks(snapshot)
-        client._run(lambda: client._pin(topics, marks), None)
+        client.run(lambda: client.pin(topics, marks), None)
         return topics
 
     def _marks(self, snapshot: SubscriptionSnapshot) -> dict[str, TopicMark]:
         """The snapshot's wall-clock marks moved onto this client's scheduler clock."""
-        if self._client._tracker is None:
+        if self._client.tracker is None:
             return {}
         wall = datetime.now(UTC)
-        now = self._client._now()
+        now = self._client.now()
         marks = {}
         for entry in snapshot.topics:
             when = None
@@ -275,13 +296,13 @@ class SubscriptionManager:
                 raise UsageError(f"topics must be non-empty strings, got {topic!r}")
         client = self._client
         unique = list(dict.fromkeys(topics))
-        client._run(lambda: client._pin(unique, {}), None)
+        client.run(lambda: client.pin(unique, {}), None)
 
     def unpin(self, *topics: str) -> None:
         """Take the pin off ``topics``; each is unsubscribed once no observer watches it either."""
         client = self._client
         unique = list(dict.fromkeys(topics))
-        client._run(lambda: client._unpin(unique), None)
+        client.run(lambda: client.unpin(unique), None)
 
     # The venue's view ---------------------------------------------------------------------------
     def verify(self, *, timeout: float | None = None) -> CommandResult[SubscriptionDrift]:
@@ -298,12 +319,12 @@ class SubscriptionManager:
         """
         client = self._client
         result: CommandResult[SubscriptionDrift] = CommandResult("verify subscriptions")
-        deadline = client._request_timeout if timeout is None else timeout
+        deadline = client.request_timeout if timeout is None else timeout
         if not deadline > 0:
             raise UsageError(f"timeout must be > 0, got {timeout!r}")
-        client._run(lambda: client._verify(deadline, result), result)
+        client.run(lambda: client.verify(deadline, result), result)
         return result
 
     def __repr__(self) -> str:
-        registry = self._client._registry
+        registry = self._client.registry
         return f"<SubscriptionManager {registry.wanted_count} wanted, {len(registry)} known>"

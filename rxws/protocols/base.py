@@ -375,3 +375,8 @@ class VenueProtocol:
     def server_time_ms(self, message: Any) -> float | None:
         """The venue's clock (Unix milliseconds) a message states, when it states one."""
         return None
+
+    # Connection age (issue 12) ----------------------------------------------------------------
+    max_connection_age: float | None = None
+    """Seconds after which the venue cuts every connection (Binance: 24 h), or None. A client
+    given ``max_connection_age=`` rotates before that (make before break)."""

@@ -238,6 +238,9 @@ class Binance(VenueProtocol):
         return float(server) if type(server) is int else None
 
     # Redundant connections (issue 12) ------------------------------------------------------
+    max_connection_age: float | None = 24 * 3600.0
+    """Binance disconnects every connection after 24 hours."""
+
     def dedupe_key(self, message: Any) -> Hashable | None:
         """The trade id of a trade event (``t`` of ``trade``, ``a`` of ``aggTrade``), combined or
         raw; None for every other event (module docstring)."""

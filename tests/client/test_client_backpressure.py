@@ -77,7 +77,7 @@ def test_a_venue_that_stops_reading_bounds_what_is_reported_done(virtual: Virtua
     assert overflow == list(range(below + 100, 1000))
     dropped = virtual.timeline.of(MessageDropped)  # type: ignore[union-attr]
     assert len(dropped) == len(overflow) and {d.reason for d in dropped} == {"outbound queue full"}
-    assert len(client._outq) == 99 and client._held is not None
+    assert client._session.queued == 99 and client._session.holding
     link = virtual.transport.peer.link
     assert isinstance(link, MemoryLink) and not link.writable
     held_bytes = sum(_frame_size(client, i) for i in range(below + 1))
@@ -103,7 +103,7 @@ def test_the_queue_flushes_in_order_when_the_venue_reads_again(virtual: Virtual)
     assert [int(f.split('"n":')[1].split(",")[0]) for f in received] == accepted
     depths = [e.depth for e in rate_events if isinstance(e, Queued)]
     assert depths == [1, 2, 4, 8, 16, 32, 64, 0]  # and 0 once it drained
-    assert not client._outq and client._held is None
+    assert not client._session.queued and not client._session.holding
 
 
 def test_a_send_completes_only_after_the_venue_resumes_reading(virtual: Virtual) -> None:
@@ -167,7 +167,7 @@ def test_an_automatic_reply_waits_its_turn_behind_unwritten_frames(virtual: Virt
     )
     virtual.at(10.0, peer.resume_reading)
     virtual.run(until=9.0)
-    assert len(client._outq) == 3  # the two sends and the reply, behind the held frame
+    assert client._session.queued == 3  # the two sends and the reply, behind the held frame
     virtual.run(until=12.0)
     sent = [str(f) for f in peer.sent]
     assert len(sent) == below + 4
@@ -185,7 +185,7 @@ def test_with_keep_outbound_the_unwritten_frames_go_out_in_order_after_the_recon
     virtual.at(5.0, first.drop)
     virtual.run(until=30.0)
     second = virtual.transport.peers[-1]
-    assert second is not first and client._link is second.link
+    assert second is not first and client._session.link is second.link
     assert sends.of("done") == list(range(below + 3))
     assert not virtual.timeline.of(OutboundFailed)  # type: ignore[union-attr]
     numbers = [int(str(f).split('"n":')[1].split(",")[0]) for f in second.sent if '"n":' in str(f)]

@@ -242,7 +242,7 @@ def test_without_keep_outbound_queued_messages_fail_on_a_drop(virtual: Any) -> N
     virtual.at(1.0, client.connect)
 
     def throttle() -> None:
-        client._limiter = ThrottleAll()  # the queue can only build up behind a limiter
+        client._ctx.limiter = ThrottleAll()  # the queue can only build up behind a limiter
 
     virtual.at(1.5, throttle)
     sent = outcome(virtual, 2.0, lambda: client.send({"op": "note"}))

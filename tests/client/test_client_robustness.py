@@ -153,7 +153,7 @@ def test_a_failure_in_rxws_own_bookkeeping_closes_with_1011_and_says_so(
     def broken(topic: Any, message: Any) -> None:
         raise RuntimeError("bookkeeping bug")
 
-    virtual.at(3.4, lambda: setattr(client, "_unrouted", broken))  # rxws's own code now raises
+    virtual.at(3.4, lambda: setattr(client._inbound, "unrouted", broken))  # rxws's own code now raises
     virtual.at(3.5, lambda: virtual.transport.peer.push({"topic": "nobody", "seq": 1, "data": 1}))
     with caplog.at_level(logging.WARNING, logger="rxws.client"):
         virtual.run(until=3.75)
@@ -170,7 +170,7 @@ def test_a_failure_in_rxws_own_bookkeeping_closes_with_1011_and_says_so(
     assert len(slow) == 1 and isinstance(slow[0], ConnectionLost)
     assert tl.timed_states[-1] == (3.75, S.ERROR)
     assert len(warnings_with_traceback(caplog, "closing with 1011")) == 1
-    del client._unrouted  # type: ignore[attr-defined]
+    del client._inbound.unrouted  # type: ignore[attr-defined]
     virtual.run(until=6.0)  # the approving policy reconnects: a fresh connection, a clean state
     assert [p.attempt for p in tl.of(ReconnectProposed)] == [1]
     assert client.state_value is S.CONNECTED and len(tl.of(Connected)) == 2

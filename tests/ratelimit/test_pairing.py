@@ -60,7 +60,7 @@ def test_every_mismatch_is_refused(protocol: VenueProtocol, preset: object) -> N
 def test_each_preset_pairs_with_its_own_dialect(protocol: VenueProtocol, preset: object) -> None:
     limiter = preset()  # type: ignore[operator]
     client = WebSocketClient(URL, protocol=protocol, rate_limiter=limiter)
-    assert client._limiter is limiter
+    assert client._ctx.limiter is limiter
 
 
 def test_pairing_on_purpose() -> None:

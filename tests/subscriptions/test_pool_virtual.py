@@ -158,3 +158,20 @@ def test_request_goes_to_the_first_connection_and_close_closes_all(virtual: Any)
     failed: list[Exception] = []
     pool.connect().subscribe(on_error=failed.append)
     assert isinstance(failed[0], UsageError)
+
+
+def test_sharding_and_redundancy_combine_each_shard_is_a_merged_pair(virtual: Any) -> None:
+    pool = make_pool(virtual, redundancy=2)
+    seen: list[tuple[str, int]] = []
+    pool.watch("a", "b", "c").subscribe(lambda m: seen.append((m["topic"], m["seq"])))
+    virtual.at(1.0, pool.connect)
+    for i in range(6):
+        virtual.at(2.5 + i / 2, lambda: [virtual.responder.publish(t) for t in "abc"])
+    virtual.at(3.6, lambda: virtual.transport.peers[0].drop())  # shard 0 loses one of its pair
+    virtual.run(7.0)
+    carried = sorted(sorted(session.topics) for _, session in virtual.responder.sessions if session.topics)
+    assert carried == [["a", "b"], ["a", "b"], ["c"], ["c"]]  # two shards, each held twice
+    assert sorted(seen) == [(t, n) for t in "abc" for n in range(1, 7)]  # every message once
+    assert pool.loads() == [2, 1]
+    with pytest.raises(UsageError, match="redundancy"):
+        make_pool(virtual, redundancy=3)

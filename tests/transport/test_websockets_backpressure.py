@@ -113,7 +113,7 @@ async def _stalled(venue: Venue) -> tuple[WebSocketClient, Run]:
     await run.until(lambda: bool(venue.conns))
     server = venue.conns[0]
     # the venue stops reading (its queue is full) and the client's link is above its mark
-    await run.until(lambda: not server.transport.is_reading() and client._blocked)
+    await run.until(lambda: not server.transport.is_reading() and client._session.blocked)
     return client, run
 
 
@@ -125,7 +125,7 @@ def _wire(i: int) -> int:
 async def test_a_venue_that_stops_reading_bounds_done_sends_memory_and_flushes_in_order(venue: Venue) -> None:
     client, run = await _stalled(venue)
     server = venue.conns[0]
-    link = client._link
+    link = client._session.link
     assert isinstance(link, WebsocketsLink)
     sock = link.connection.transport.get_extra_info("socket")
     server_sock = server.transport.get_extra_info("socket")
@@ -139,7 +139,7 @@ async def test_a_venue_that_stops_reading_bounds_done_sends_memory_and_flushes_i
     # everything else waits (bounded by max_outbound_queue) or failed at once with a typed error
     waiting = [i for i in range(SENDS) if i not in run.errors and i >= len(run.done)]
     assert len(waiting) <= MAX_QUEUE
-    assert len(client._outq) + (client._held is not None) == len(waiting)
+    assert client._session.queued + client._session.holding == len(waiting)
     assert len(run.done) + len(waiting) + len(run.errors) == SENDS
     assert all(isinstance(e, RateLimitExceeded) for e in run.errors.values())
     dropped = [e for e in run.events if isinstance(e, MessageDropped)]
@@ -153,14 +153,14 @@ async def test_a_venue_that_stops_reading_bounds_done_sends_memory_and_flushes_i
     await run.until(lambda: len(run.done) == accepted and len(venue.received) == accepted)
     assert run.done == list(range(accepted))
     assert [int(m.split('"n":')[1].split(",")[0]) for m in venue.received] == list(range(accepted))
-    assert not client._outq and client._held is None and not client._blocked
+    assert not client._session.queued and not client._session.holding and not client._session.blocked
     await client.close()
 
 
 async def test_a_drop_fails_every_unwritten_frame_with_one_event(venue: Venue) -> None:
     client, run = await _stalled(venue)
     server = venue.conns[0]
-    unwritten = len(client._outq) + (client._held is not None)
+    unwritten = client._session.queued + client._session.holding
     done_before = len(run.done)
     assert unwritten > 0
     server.transport.abort()  # the venue drops the connection (RST)

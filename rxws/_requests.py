@@ -1,0 +1,184 @@
+"""Requests in flight: the pending table, one timer for every deadline, and how replies settle.
+
+:class:`Requests` owns the client's :class:`~rxws.core.correlation.PendingTable`. A request is
+registered before its frame is written (by whichever session writes it) and settled by the reply
+the session reads, by its deadline, by its caller giving up, or by the connection ending.
+Subscribe and unsubscribe requests settle through the two callbacks given at construction (the
+topics part decides what an ack means).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Protocol
+
+from reactivex.disposable import Disposable, SerialDisposable
+
+from rxws._client_base import ClientContext, _Pending, _plain
+from rxws._command import CommandResult
+from rxws.core.correlation import IdGenerator, PendingTable, ReplyOutcome
+from rxws.events import LateReply
+from rxws.exceptions import RateLimitExceeded, RequestTimeout, VenueError
+from rxws.transport.base import Frame
+
+__all__: list[str] = []
+
+Settle = Callable[[Sequence[str], Any], None]
+
+
+class Writes(Protocol):
+    """Where a request's frame goes: a session (``Session.write``)."""
+
+    def write(self, frame: Frame, done: CommandResult[None] | None, request_id: Hashable = None) -> None:
+        """Write ``frame``, or queue it."""
+
+
+class Requests:
+    """The requests waiting for their reply, and their deadlines (one timer for all)."""
+
+    def __init__(
+        self,
+        ctx: ClientContext,
+        next_id: IdGenerator,
+        *,
+        max_in_flight: int,
+        on_subscribed: Settle,
+        on_unsubscribed: Settle,
+    ) -> None:
+        self._ctx = ctx
+        self.next_id = next_id
+        self._max_in_flight = max_in_flight
+        self._on_subscribed = on_subscribed
+        self._on_unsubscribed = on_unsubscribed
+        self.pending: PendingTable[_Pending] = PendingTable()
+        self._deadline_timer = SerialDisposable()
+        self._armed_at: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def __contains__(self, request_id: Hashable) -> bool:
+        return request_id in self.pending
+
+    def get(self, request_id: Hashable) -> _Pending | None:
+        """The entry waiting under ``request_id``, or None."""
+        return self.pending.get(request_id)
+
+    def discard(self, request_id: Hashable) -> None:
+        """Forget ``request_id`` (its frame was never written, or every part of it was acked)."""
+        self.pending.discard(request_id)
+
+    def request(
+        self, session: Writes, method: str, params: Any, timeout: float, result: CommandResult[Any]
+    ) -> None:
+        """Send a request on ``session``; ``result`` settles with its reply (or its failure)."""
+        if len(self.pending) >= self._max_in_flight:
+            raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
+        protocol = self._ctx.protocol
+        request_id = self.next_id()
+        frame = protocol.encode(protocol.request_message(method, params, request_id))
+        self.expect(request_id, _Pending("request", result, timeout))
+        try:
+            session.write(frame, None, request_id)
+        except Exception:
+            self.pending.discard(request_id)
+            raise
+        run = self._ctx.run
+        result.on_abandon(lambda: run(lambda: self.abandoned(request_id, result), None))
+
+    def expect(self, request_id: Hashable, entry: _Pending) -> None:
+        """Register a request awaiting its reply; one timer serves every deadline."""
+        deadline = self._ctx.now() + entry.timeout
+        self.pending.add(request_id, entry, deadline)
+        armed = self._armed_at
+        if armed is None or deadline < armed:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        self._armed_at = deadline
+        self._deadline_timer.disposable = self._ctx.after(
+            max(0.0, deadline - self._ctx.now()), self._deadlines_due
+        )
+
+    def _deadlines_due(self) -> None:
+        self._armed_at = None
+        for request_id, entry in self.pending.due(self._ctx.now()):
+            self._timed_out(request_id, entry)
+        upcoming = self.pending.next_deadline()
+        if upcoming is not None and self._armed_at is None:
+            self._arm(upcoming)
+
+    def _timed_out(self, request_id: Hashable, entry: _Pending) -> None:
+        timeout = entry.timeout
+        if entry.kind == "subscribe":
+            self._on_subscribed(entry.topics, VenueError(None, f"no subscribe ack within {timeout:g}s"))
+        elif entry.kind == "unsubscribe":
+            self._on_unsubscribed(entry.topics, VenueError(None, f"no unsubscribe ack within {timeout:g}s"))
+        else:
+            assert entry.result is not None
+            entry.result.set_error(RequestTimeout(request_id, timeout))
+
+    def on_reply(self, request_id: Hashable, message: Any, check_rate_signal: Callable[[Any], None]) -> None:
+        """Settle the request ``message`` answers; a reply nobody waits for is counted."""
+        ctx = self._ctx
+        outcome, entry = self.pending.resolve(request_id)
+        if entry is None:
+            if outcome == ReplyOutcome.LATE:
+                ctx.stats.late_replies += 1
+                why = "reply arrived after its request timed out or was cancelled"
+            else:
+                ctx.stats.unknown_replies += 1
+                why = "no request with this id is pending"
+            ctx.emit(LateReply(at=ctx.now(), request_id=_plain(request_id), why=why))
+            check_rate_signal(message)
+            return
+        if entry.kind == "exchange":  # the whole reply, read by whoever exchanged (e.g. a login)
+            assert entry.result is not None
+            entry.result.set_result(message)
+            return
+        protocol = ctx.protocol
+        try:
+            error = protocol.reply_error(message)
+            if error is not None:
+                check_rate_signal(message)
+            value = protocol.reply_result(message) if entry.kind == "request" and error is None else None
+        except Exception as exc:  # the dialect cannot read this reply: its request fails with why
+            error = VenueError(None, f"the reply could not be read: {type(exc).__name__}: {exc}", message)
+            error.__cause__ = exc
+            self._settle(entry, error)
+            raise  # reported as InternalError by the client; the connection goes on
+        self._settle(entry, error, value)
+
+    def _settle(self, entry: _Pending, error: VenueError | None, value: Any = None) -> None:
+        if entry.kind == "subscribe":
+            self._on_subscribed(entry.topics, error)
+        elif entry.kind == "unsubscribe":
+            self._on_unsubscribed(entry.topics, error)
+        else:
+            assert entry.result is not None
+            if error is not None:
+                entry.result.set_error(error)
+            else:
+                entry.result.set_result(value)
+
+    def abandoned(self, request_id: Hashable, result: CommandResult[Any]) -> None:
+        """Every waiter of a request gave up: withdraw it (runs on the client's loop)."""
+        entry = self.pending.get(request_id)
+        if entry is None or entry.result is not result:  # answered, failed or timed out meanwhile
+            return
+        self.pending.cancel(request_id)
+        self._ctx.stats.requests_cancelled += 1
+        result.set_error(asyncio.CancelledError(f"request {request_id!r} cancelled by its caller"))
+
+    def fail_all(self, error: Exception) -> None:
+        """Fail every waiting request with ``error`` (the connection ended, or the client closed)."""
+        self._deadline_timer.disposable = Disposable()
+        self._armed_at = None
+        for _rid, entry in self.pending.drain():
+            if entry.result is not None:
+                entry.result.set_error(error)
+
+    def stop(self) -> None:
+        """Cancel the deadline timer (the client is closed)."""
+        self._deadline_timer.dispose()
