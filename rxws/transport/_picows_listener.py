@@ -1,5 +1,5 @@
 """picows' callbacks for one connection (:mod:`rxws.transport.picows`): the inbound hot path,
-fragment reassembly, ping answers and the closing handshake's replies."""
+fragment reassembly, ping answers and the closing handshake's replies; the link's ``inbound``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
 
 from rxws.exceptions import MessageTooBig, ProtocolError, TransportError
 from rxws.transport.base import Frame
@@ -16,7 +18,7 @@ from rxws.transport.base import Frame
 if TYPE_CHECKING:
     from rxws.transport.picows import PicowsLink
 
-__all__: list[str] = []
+__all__ = ["Inbound"]
 
 log = logging.getLogger("rxws.transport.picows")
 
@@ -164,3 +166,118 @@ def reason_bytes(reason: str) -> bytes:
     if len(data) <= 123:
         return data
     return data[:123].decode(errors="ignore").encode()
+
+
+_Tap = tuple[Callable[[Frame], None], Callable[[Exception], None], Callable[[], None]]
+
+
+class Inbound(Observable[Frame]):
+    """A link's ``inbound``: the listener hands each message straight to the subscriber's
+    ``on_next`` function (no subject, no observer wrapper: the client's one subscription is the
+    hot path). Several subscribers each get every message, isolated from each other.
+
+    The first subscriber gets the messages that arrived before it, then the end if it came
+    already; a later one gets only what comes after it (and the end). Without subscribers,
+    messages are dropped once there has been one (nothing piles up).
+    """
+
+    def __init__(self, listener: _Listener) -> None:
+        super().__init__()
+        self._listener = listener
+        self._taps: tuple[_Tap, ...] = ()
+        self._subscribed = False
+        self._end: tuple[Exception | None] | None = None  # (error or None) once the link ended
+        self._reported = False
+
+    def subscribe(
+        self,
+        on_next: abc.ObserverBase[Frame] | Callable[[Frame], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        on_completed: Callable[[], None] | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """Subscribe an observer, or ``on_next``/``on_error``/``on_completed`` functions."""
+        if isinstance(on_next, abc.ObserverBase):
+            tap: _Tap = (on_next.on_next, on_next.on_error, on_next.on_completed)
+        else:
+            tap = (on_next or _ignore, on_error or _unhandled, on_completed or _nothing)
+        if self._reported:  # ended: like a stopped subject, say how at once
+            self._tell_end(tap)
+            return Disposable()
+        self._taps = (*self._taps, tap)
+        listener = self._listener
+        if not self._subscribed:
+            self._subscribed = True
+            early, listener.early = listener.early, []
+            for message in early:
+                self._deliver(tap, message)
+        self._rewire()
+        if self._end is not None:
+            self._report()
+        return Disposable(lambda: self._remove(tap))
+
+    def end(self, error: Exception | None) -> None:
+        """The link ended (``error`` None: with a close frame); reported once there is a subscriber."""
+        if self._end is None:
+            self._end = (error,)
+            if self._subscribed:
+                self._report()
+
+    def _report(self) -> None:
+        if self._reported or self._end is None:
+            return
+        self._reported = True
+        self._listener.sink = _ignore
+        taps, self._taps = self._taps, ()
+        for tap in taps:
+            self._tell_end(tap)
+
+    def _tell_end(self, tap: _Tap) -> None:
+        assert self._end is not None
+        error = self._end[0]
+        try:
+            tap[2]() if error is None else tap[1](error)
+        except Exception:
+            log.exception("inbound observer raised at the end of the link")
+
+    def _remove(self, tap: _Tap) -> None:
+        taps = list(self._taps)
+        if tap in taps:
+            taps.remove(tap)
+            self._taps = tuple(taps)
+            self._rewire()
+
+    def _rewire(self) -> None:
+        taps = self._taps
+        if self._reported:
+            return
+        if len(taps) == 1:
+            self._listener.sink = taps[0][0]
+        elif taps:
+            self._listener.sink = self._fan_out
+        else:
+            self._listener.sink = _ignore
+
+    def _fan_out(self, message: Frame) -> None:
+        for tap in self._taps:
+            self._deliver(tap, message)
+
+    @staticmethod
+    def _deliver(tap: _Tap, message: Frame) -> None:
+        try:
+            tap[0](message)
+        except Exception:
+            log.exception("inbound message handler raised; message skipped")
+
+
+def _ignore(_message: Frame) -> None:
+    pass
+
+
+def _nothing() -> None:
+    pass
+
+
+def _unhandled(error: Exception) -> None:
+    log.warning("link ended with %r and its subscriber has no on_error", error)
