@@ -3,7 +3,8 @@
 Pre-built frames from MockVenue go through a real client over loopback; the resident set size
 (``/proc/self/statm``) and the live Python object count are read after a warm-up of 100,000
 messages and again at the end. Also checked: the client's pending-request table and outbound
-queue are empty, and no asyncio task outlives ``client.close()``.
+queue are empty, and no asyncio task outlives ``client.close()``. With picows installed (the
+``fast`` extra) the same run is repeated on ``PicowsTransport``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from rxws import WebSocketClient
 from rxws.protocols import GenericJson
 from rxws.testing import MockVenue
+from rxws.transport.base import Transport
 
 TOPIC = "mem.T"
 
@@ -27,9 +29,9 @@ def rss_bytes() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def run(total: int, warmup: int, chunk: int) -> dict[str, Any]:
+async def run(total: int, warmup: int, chunk: int, transport: Transport | None = None) -> dict[str, Any]:
     async with MockVenue(rate=0, record=False) as venue:
-        client = WebSocketClient(venue.url, protocol=GenericJson(), ping_interval=None)
+        client = WebSocketClient(venue.url, protocol=GenericJson(), ping_interval=None, transport=transport)
         await client.connect()
         received = 0
         target = asyncio.get_running_loop().create_future()
@@ -95,6 +97,15 @@ def main() -> None:
     total = 200_000 if args.quick else 1_000_000
     result = asyncio.run(run(total, warmup=total // 5, chunk=100_000))
     print(report(result))
+    try:
+        from rxws.transport.picows import PicowsTransport
+    except ImportError:
+        pass
+    else:
+        result["picows"] = asyncio.run(
+            run(total, warmup=total // 5, chunk=100_000, transport=PicowsTransport())
+        )
+        print("picows: " + report(result["picows"]))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
