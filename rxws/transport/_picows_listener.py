@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 from reactivex import Observable, abc
@@ -18,7 +18,9 @@ from rxws.transport.base import Frame
 if TYPE_CHECKING:
     from rxws.transport.picows import PicowsLink
 
-__all__ = ["Inbound"]
+__all__ = ["Inbound", "Opening"]
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("rxws.transport.picows")
 
@@ -32,6 +34,32 @@ def close_code(code: WSCloseCode) -> int:
     return 1005 if value == 0 else value
 
 
+class Opening:
+    """One ``ws_connect`` in progress: when the opener gives up (cancelled, timed out) the
+    connection is dropped, even if its handshake completes after that (picows would keep it)."""
+
+    def __init__(self) -> None:
+        self.abandoned = False
+        self.transport: WSTransport | None = None
+
+    async def watch(self, connecting: Awaitable[_T]) -> _T:
+        """Await ``connecting``; on any failure (cancellation included), abandon the connection."""
+        try:
+            return await connecting
+        except BaseException:
+            self.abandoned = True
+            if self.transport is not None:
+                self.transport.disconnect(False)
+            raise
+
+    def connected(self, transport: WSTransport) -> None:
+        """The handshake completed (picows' ``on_ws_connected``)."""
+        if self.abandoned:
+            transport.disconnect(False)
+        else:
+            self.transport = transport
+
+
 class _Listener(WSListener):
     """picows' callbacks for one connection: the inbound hot path and the protocol's details.
 
@@ -39,8 +67,9 @@ class _Listener(WSListener):
     frames that came with the upgrade response before ``ws_connect`` returns), and so does the end.
     """
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, opening: Opening | None = None) -> None:
         super().__init__()
+        self.opening = opening
         self.sink: Callable[[Frame], None] | None = None
         self.early: list[Frame] = []
         self.link: PicowsLink | None = None
@@ -51,6 +80,11 @@ class _Listener(WSListener):
         self.frag_size = 0
         self.error: TransportError | None = None
         self.disconnected = False
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        opening = self.opening
+        if opening is not None:
+            opening.connected(transport)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         # picows checks max_size at a frame's header, but after failing the connection it may

@@ -54,7 +54,7 @@ from rxws.exceptions import (
     TransportError,
     UsageError,
 )
-from rxws.transport._picows_listener import Inbound, _Listener, close_code, reason_bytes
+from rxws.transport._picows_listener import Inbound, Opening, _Listener, close_code, reason_bytes
 from rxws.transport._proxy import ProxyURL, check_proxy_url, open_proxied_socket
 from rxws.transport._ws_errors import translate_open_error
 from rxws.transport.base import Frame, Link, LinkOptions, Transport
@@ -141,19 +141,22 @@ async def _open(
     if proxy is not None:
         kwargs["socket_factory"] = _proxy_factory(proxy, options.open_timeout)
     max_size = options.max_size if options.max_size is not None else sys.maxsize
+    opening = Opening()
     try:
         async with asyncio.timeout(options.open_timeout):
-            transport, listener = await ws_connect(
-                lambda: _Listener(max_size),
-                url,
-                ssl_context=ssl_context,
-                websocket_handshake_timeout=options.open_timeout,
-                enable_auto_pong=False,  # answered in _Listener, so on_control_sent is told
-                disconnect_on_exception=False,
-                max_frame_size=max_size,
-                extra_headers=headers or None,
-                logger_name=logging.LoggerAdapter(log, {}),
-                **kwargs,
+            transport, listener = await opening.watch(
+                ws_connect(
+                    lambda: _Listener(max_size, opening),
+                    url,
+                    ssl_context=ssl_context,
+                    websocket_handshake_timeout=options.open_timeout,
+                    enable_auto_pong=False,  # answered in _Listener, so on_control_sent is told
+                    disconnect_on_exception=False,
+                    max_frame_size=max_size,
+                    extra_headers=headers or None,
+                    logger_name=logging.LoggerAdapter(log, {}),
+                    **kwargs,
+                )
             )
     except Exception as exc:
         raise _translate(exc, url, proxy) from exc

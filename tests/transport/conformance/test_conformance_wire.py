@@ -3,14 +3,17 @@ the upgrade's headers and subprotocols, refusals, frame sizes, fragments, raw fr
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from pathlib import Path
 
 import pytest
 from conformance_harness import Harness, SocketVenue
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxws.exceptions import ConnectFailed, HandshakeRejected, MessageTooBig, NotConnected
+from rxws.transport.base import LinkOptions
 
 
 async def test_tls_refuses_an_untrusted_certificate_and_accepts_a_trusted_one(
@@ -105,6 +108,22 @@ async def test_text_that_is_not_utf8_arrives_as_bytes_and_the_stream_goes_on(wir
     await wire.until(lambda: len(inbox.messages) == 2)
     assert inbox.messages == [b"\xff\xfe", "next"]
     assert not inbox.ended
+
+
+async def test_an_abandoned_open_leaves_no_connection_behind(wire: Harness) -> None:
+    assert wire.venue is not None
+    wire.venue.hold = asyncio.Event()
+    outcome: list[object] = []
+    loop = asyncio.get_running_loop()
+    opening = wire.transport.open(wire.url, LinkOptions(), AsyncIOScheduler(loop=loop)).subscribe(
+        on_next=outcome.append, on_error=outcome.append
+    )
+    await wire.until(lambda: len(wire.venue.upgrading) == 1)  # type: ignore[union-attr]
+    opening.dispose()  # the host gave up while the upgrade was unanswered
+    await asyncio.sleep(0)
+    wire.venue.hold.set()  # the venue answers after all: the client must not keep that connection
+    await asyncio.wait_for(wire.venue.upgrading[0].wait_closed(), 10.0)
+    assert outcome == []
 
 
 def _subprotocol(wire: Harness, link: object) -> str | None:
