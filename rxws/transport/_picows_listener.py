@@ -74,6 +74,7 @@ class _Listener(WSListener):
         "frag",
         "frag_size",
         "frag_text",
+        "gate",
         "link",
         "max_size",
         "opening",
@@ -90,6 +91,7 @@ class _Listener(WSListener):
         self.paused = False
         self.max_size = max_size
         self.frag: list[bytes] | None = None
+        self.gate = max_size
         self.frag_text = False
         self.frag_size = 0
         self.error: TransportError | None = None
@@ -101,9 +103,11 @@ class _Listener(WSListener):
             opening.connected(transport)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        # picows checks max_size at a frame's header, but after failing the connection it may
-        # still hand over that frame: the size is checked here too.
-        if not (frame.fin and self.frag is None and frame.payload_size <= self.max_size):
+        # One comparison keeps the fast path to whole messages within max_size: ``gate`` is
+        # max_size, or -1 while a fragmented message is open or after the link failed. (picows
+        # checks max_size at a frame's header, but after failing the connection it may still
+        # hand over that frame: the size is checked here too.)
+        if not (frame.fin and frame.payload_size <= self.gate):
             self._other(transport, frame, frame.msg_type)
             return
         kind = frame.msg_type
@@ -158,6 +162,7 @@ class _Listener(WSListener):
             return
         else:
             self.frag, self.frag_text, self.frag_size = [], kind is _TEXT, 0
+            self.gate = -1
         self.frag_size += frame.payload_size
         if self.frag_size > self.max_size:
             error = MessageTooBig(f"inbound message over max_size: {self.frag_size} > {self.max_size}", 1009)
@@ -166,7 +171,7 @@ class _Listener(WSListener):
         self.frag.append(frame.get_payload_as_bytes())
         if not frame.fin:
             return
-        data, self.frag = b"".join(self.frag), None
+        data, self.frag, self.gate = b"".join(self.frag), None, self.max_size
         message: Frame = data
         if self.frag_text:
             try:
@@ -186,7 +191,7 @@ class _Listener(WSListener):
         """End the connection ourselves because of ``error``: a close frame, then the socket."""
         if self.error is None:
             self.error = error
-        self.frag = []  # every later frame takes the slow path, which drops it
+        self.frag, self.gate = [], -1  # every later frame takes the slow path, which drops it
         transport.send_close(WSCloseCode(code), reason_bytes(reason or str(error)))
         transport.disconnect()
         asyncio.get_running_loop().call_later(ABORT_AFTER, transport.disconnect, False)
