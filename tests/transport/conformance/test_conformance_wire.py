@@ -15,6 +15,8 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from rxws.exceptions import ConnectFailed, HandshakeRejected, MessageTooBig, NotConnected
 from rxws.transport.base import LinkOptions
 
+pytestmark = pytest.mark.asyncio  # explicit: conftest runs each test on asyncio and uvloop
+
 
 async def test_tls_refuses_an_untrusted_certificate_and_accepts_a_trusted_one(
     wire: Harness, tls_files: tuple[Path, Path]
