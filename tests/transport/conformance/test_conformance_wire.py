@@ -147,3 +147,16 @@ async def test_messages_before_the_first_subscriber_are_kept_for_it(wire: Harnes
     await wire.peer.push("third")
     await wire.until(lambda: len(inbox.messages) == 3)
     assert inbox.messages[-1] == "third"
+
+
+async def test_a_secret_header_is_sent_but_never_logged(
+    wire: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(1)  # everything, picows' own debug level (9) included
+    secret = "k-9f8e7d6c5b4a"
+    link, _ = await wire.open(headers={"X-MBX-APIKEY": secret})
+    assert wire.peer.headers["X-MBX-APIKEY"] == secret
+    await wire.closed(link)
+    dumps = [r for r in caplog.records if "X-MBX-APIKEY" in r.getMessage()]
+    assert dumps, "the library logged no handshake dump at its most verbose level"
+    assert all(secret not in r.getMessage() for r in caplog.records)
