@@ -266,7 +266,7 @@ class PicowsLink(Link):
         ws = self._ws
         if self._closing or self._ended or ws.is_close_frame_sent or ws.is_disconnected:
             raise NotConnected("the link is closed")
-        self._write(_TEXT if frame.__class__ is str else _BINARY, frame)
+        self._write(_TEXT if isinstance(frame, str) else _BINARY, frame)
         if self._listener.paused:
             self._owe_drain = True
             return False
