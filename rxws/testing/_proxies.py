@@ -97,18 +97,21 @@ class _ForwardProxy:
     def url(self) -> str:
         """The proxy's URL for a client, with the required credentials (if any)."""
         if self.credentials is None:
-            return f"{self.scheme}://{self.host}:{self.port}"
+            return f"{self.scheme}://{self._authority}"
         return self.url_with(*self.credentials)
 
     def url_with(self, username: str, password: str) -> str:
         """The proxy's URL with these credentials (for testing wrong ones)."""
-        return (
-            f"{self.scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}"
-        )
+        return f"{self.scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{self._authority}"
+
+    @property
+    def _authority(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     def __repr__(self) -> str:
         auth = "***@" if self.credentials is not None else ""
-        return f"{type(self).__name__}({self.scheme}://{auth}{self.host}:{self.port})"
+        return f"{type(self).__name__}({self.scheme}://{auth}{self._authority})"
 
     # Life cycle -----------------------------------------------------------------------------------
     async def start(self) -> None:

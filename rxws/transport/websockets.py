@@ -40,6 +40,7 @@ from websockets.exceptions import (
 )
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
+from websockets.protocol import State
 
 from rxws import _redact
 from rxws._subject import FastSubject
@@ -53,7 +54,7 @@ from rxws.exceptions import (
     TransportError,
     UsageError,
 )
-from rxws.transport._proxy import ProxyURL, check_proxy_url
+from rxws.transport._proxy import ProxyURL, check_proxy_url, set_nodelay
 from rxws.transport._ws_errors import translate_open_error
 from rxws.transport.base import Frame, Link, LinkOptions, Transport
 
@@ -156,10 +157,13 @@ async def _open(
     except Exception as exc:
         raise translate_open_error(exc, url, proxy) from exc
     assert isinstance(ws, _DirectConnection)
+    if ws.transport is not None:
+        set_nodelay(ws.transport.get_extra_info("socket"))
     return WebsocketsLink(ws, loop)
 
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
+_OPEN = State.OPEN
 
 
 class _DirectConnection(ClientConnection):
@@ -246,13 +250,18 @@ def _on_done(waiter: Any, callback: Callable[[], None]) -> None:
     waiter.add_done_callback(done)
 
 
+def _observer_failed(exc: BaseException) -> None:
+    """An observer of a link's inbound frames raised: the others got the frame; say so."""
+    log.error("an observer of inbound frames raised; frame skipped for it", exc_info=exc)
+
+
 class WebsocketsLink(Link):
     """A link over one ``websockets`` client connection."""
 
     def __init__(self, ws: _DirectConnection, loop: asyncio.AbstractEventLoop) -> None:
         self._ws = ws
         self._loop = loop
-        self._subject: FastSubject[Frame] = FastSubject()
+        self._subject: FastSubject[Frame] = FastSubject(_observer_failed)
         self._backlog: deque[Frame] = deque()
         self._blocked = False
         self._drain_task: asyncio.Task[None] | None = None
@@ -265,7 +274,9 @@ class WebsocketsLink(Link):
     @property
     def inbound(self) -> Observable[Frame]:
         def subscribe(observer: abc.ObserverBase[Frame], scheduler: abc.SchedulerBase | None = None) -> Any:
-            disposable = self._subject.subscribe(observer, scheduler=scheduler)
+            # Straight onto the subject: ``subscribe`` would wrap ``observer`` (already wrapped
+            # by this Observable) in a second auto-detaching observer, a call more per frame.
+            disposable = self._subject._subscribe_core(observer, scheduler)
             ws = self._ws
             if ws.sink is None:  # the first subscriber gets what arrived before it, then the rest
                 early, ws.early = ws.early, []
@@ -331,14 +342,49 @@ class WebsocketsLink(Link):
         if self._blocked:  # the caller did not wait for on_drain: keep the frame, in order
             self._backlog.append(frame)
             return False
+        ws = self._ws
+        if ws.protocol.state is not _OPEN or ws.send_in_progress is not None:
+            return self._send_slow(frame)  # closing (raises NotConnected) or mid-fragment: rare
+        # The fast path: what ``ws.send`` does for one unfragmented message, without the
+        # coroutine and its async context manager (about 2 us per frame): frame it, write it.
+        try:
+            if isinstance(frame, str):
+                ws.protocol.send_text(frame.encode())
+            else:
+                ws.protocol.send_binary(frame)
+            ws.send_data()
+        except Exception as exc:  # as websockets' send_context: an unexpected error fails the link
+            ws.set_connection_exc(exc)
+            transport = ws.transport
+            if transport is not None:
+                transport.abort()
+            raise NotConnected(f"the link failed while sending: {exc!r}") from exc
+        if not ws.paused and not ws.transport.is_closing():
+            return True  # handed to the socket, below the high-water mark: the common case
+        return self._wait_drain(ws.drain())
+
+    def _send_slow(self, frame: Frame) -> bool:
+        """``ws.send`` driven by hand: completes at once unless it has to wait for the drain."""
         coro = self._ws.send(frame)
         try:
             yielded = coro.send(None)
         except StopIteration:
-            return True  # handed to the socket, below the high-water mark: the common case
+            return True
         except ConnectionClosed as exc:
             raise NotConnected(f"the link is closed: {exc}") from exc
         # Written into the transport's buffer, which is now above its mark: wait for the drain.
+        self._blocked = True
+        self._drain_task = self._loop.create_task(self._drain(coro, yielded, None))
+        return False
+
+    def _wait_drain(self, coro: Coroutine[Any, Any, None]) -> bool:
+        """The write took the buffer above its mark: report ``False`` and wait for the drain."""
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return True
+        except ConnectionClosed as exc:
+            raise NotConnected(f"the link is closed: {exc}") from exc
         self._blocked = True
         self._drain_task = self._loop.create_task(self._drain(coro, yielded, None))
         return False

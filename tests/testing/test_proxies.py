@@ -115,3 +115,9 @@ async def test_close_is_idempotent_and_ends_open_tunnels() -> None:
     writer.close()
     assert proxy.stats.tunnels == 1
     assert not proxy._handlers
+
+
+async def test_an_ipv6_loopback_proxy_url_is_bracketed() -> None:
+    async with HttpConnectProxy(host="::1", credentials=("alice", "s3cret")) as proxy:
+        assert proxy.url == f"http://alice:s3cret@[::1]:{proxy.port}"
+        assert repr(proxy) == f"HttpConnectProxy(http://***@[::1]:{proxy.port})"

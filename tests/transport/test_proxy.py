@@ -226,3 +226,14 @@ async def test_no_log_record_carries_the_credentials(caplog: pytest.LogCaptureFi
     text = "\n".join(caplog.messages) + "\n".join(r.exc_text or "" for r in caplog.records)
     assert "failed through socks5://***@127.0.0.1" in text
     assert "Wrong-Password-9" not in text and USER not in text
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_tunnel_socket_has_nagle_off(kind: ProxyClass, echo: Echo) -> None:
+    # python-socks makes its sockets with proto=0, which asyncio's own TCP_NODELAY skips
+    async with kind() as proxy:
+        sock = await open_proxied_socket(proxy.url, "127.0.0.1", echo.port, timeout=5.0)
+        try:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        finally:
+            sock.close()

@@ -3,16 +3,22 @@ bad credentials, a proxy that dies mid-handshake, and credentials kept out of ev
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import socket
+from typing import Any
 
 import pytest
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxws import ConnectionState, WebSocketClient
 from rxws.events import Disconnected
 from rxws.exceptions import ConnectFailed, InvalidURL, ProxyAuthFailed, ProxyError, UsageError
 from rxws.protocols import GenericJson
 from rxws.testing import HttpConnectProxy, MockVenue, Socks5Proxy
-from rxws.transport.websockets import WebsocketsTransport
+from rxws.transport.base import LinkOptions
+from rxws.transport.websockets import WebsocketsLink, WebsocketsTransport
 
 pytestmark = pytest.mark.integration
 
@@ -114,11 +120,12 @@ async def test_an_unreachable_proxy_is_a_proxy_error(venue: MockVenue) -> None:
     assert type(error) is ProxyError and "cannot reach proxy http://***@127.0.0.1" in str(error)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 async def test_a_session_through_the_proxy_logs_no_credentials(
-    venue: MockVenue, caplog: pytest.LogCaptureFixture
+    kind: ProxyClass, venue: MockVenue, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with Socks5Proxy(credentials=(USER, PASSWORD)) as proxy:
+    async with kind(credentials=(USER, PASSWORD)) as proxy:
         client = client_through(venue, proxy.url)
         await client.connect()
         await client.close()
@@ -153,3 +160,23 @@ def test_bad_options_are_refused_at_construction() -> None:
         WebsocketsTransport(proxy=f"https://{USER}:{PASSWORD}@proxy.example:443")
     with pytest.raises(UsageError, match="compression"):
         WebsocketsTransport(compression="zstd")
+
+
+@pytest.mark.parametrize("kind", [None, *KINDS])
+async def test_every_link_has_nagle_off(kind: ProxyClass | None, venue: MockVenue) -> None:
+    """A small frame must not wait for the peer's delayed ACK (SOCKS tunnels had Nagle on)."""
+    async with contextlib.AsyncExitStack() as stack:
+        proxy = None if kind is None else await stack.enter_async_context(kind())
+        transport = WebsocketsTransport(proxy=None if proxy is None else proxy.url)
+        loop = asyncio.get_running_loop()
+        opened: asyncio.Future[Any] = loop.create_future()
+        transport.open(venue.url, LinkOptions(), AsyncIOScheduler(loop=loop)).subscribe(
+            opened.set_result, opened.set_exception
+        )
+        link = await asyncio.wait_for(opened, 5.0)
+        try:
+            assert isinstance(link, WebsocketsLink) and link.connection.transport is not None
+            sock = link.connection.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        finally:
+            link.abort()
