@@ -1,10 +1,16 @@
 """Client benchmarks: ratios against anchors measured in the same run (DESIGN.md section 5).
 
 * inbound throughput: rxws ``watch()`` vs a raw ``websockets`` loop with the same JSON decoder,
-  both reading the same pre-built frames from the same MockVenue over loopback;
-* request round trip p50/p99: ``client.request("echo")`` vs raw ``send`` + ``recv``;
+  both reading the same pre-built frames from the same MockVenue over loopback; with picows
+  installed (the ``fast`` extra) also ``watch()`` on ``PicowsTransport`` vs that raw loop
+  (target >= 2.0x) and vs a raw picows + orjson callback loop (target >= 0.60x);
+* request round trip p50/p99: ``client.request("echo")`` vs raw ``send`` + ``recv`` (and on
+  picows: its p50 <= the raw ``websockets`` p50);
 * routing: per-message cost with 1,000 watched topics vs 1;
 * correlation: per-reply cost with 10,000 requests pending vs 1.
+
+With uvloop installed, throughput and round trip run again on a uvloop event loop, reported beside
+the asyncio figures (anchors measured again on that loop).
 
 Every loop is bounded in count and time. Run: ``python benchmarks/bench_client.py [--json F]``.
 """
@@ -26,6 +32,12 @@ from rxws import WebSocketClient
 from rxws.protocols import GenericJson
 from rxws.protocols.base import json_dumps, json_loads
 from rxws.testing import MockVenue
+from rxws.transport.base import Transport
+
+try:
+    import _fast  # the picows anchor and transport (benchmarks/_fast.py), when picows is installed
+except ImportError:
+    _fast = None  # type: ignore[assignment]
 
 TOPIC = "bench.T"
 
@@ -50,8 +62,12 @@ async def _raw_throughput(venue: MockVenue, frames: bytes, count: int) -> float:
         return elapsed
 
 
-async def _rxws_throughput(venue: MockVenue, frames: bytes, count: int) -> float:
-    client = WebSocketClient(venue.url, protocol=GenericJson(), ping_interval=None, detect_gaps=True)
+async def _rxws_throughput(
+    venue: MockVenue, frames: bytes, count: int, transport: Transport | None = None
+) -> float:
+    client = WebSocketClient(
+        venue.url, protocol=GenericJson(), ping_interval=None, detect_gaps=True, transport=transport
+    )
     await client.connect()
     done = asyncio.get_running_loop().create_future()
     received = 0
@@ -76,30 +92,50 @@ async def _rxws_throughput(venue: MockVenue, frames: bytes, count: int) -> float
 
 
 async def throughput(count: int, rounds: int) -> dict[str, Any]:
+    """Best of ``rounds`` for each reader; the readers alternate within a round (drift hits all)."""
+    times: dict[str, list[float]] = {"raw": [], "rxws": [], "raw_picows": [], "rxws_picows": []}
     async with MockVenue(rate=0, record=False) as venue:
-        raw_times, rx_times = [], []
         for _ in range(rounds):
             frames = venue.prebuild(TOPIC, count, {"px": 100.25, "qty": 3})
-            raw_times.append(await _raw_throughput(venue, frames, count))
+            times["raw"].append(await _raw_throughput(venue, frames, count))
             frames = venue.prebuild(TOPIC, count, {"px": 100.25, "qty": 3})
-            rx_times.append(await _rxws_throughput(venue, frames, count))
-    raw = count / min(raw_times)
-    rx = count / min(rx_times)
-    return {
+            times["rxws"].append(await _rxws_throughput(venue, frames, count))
+            if _fast is not None:
+                frames = venue.prebuild(TOPIC, count, {"px": 100.25, "qty": 3})
+                times["raw_picows"].append(await _fast.raw_picows_throughput(venue, frames, count, TOPIC))
+                frames = venue.prebuild(TOPIC, count, {"px": 100.25, "qty": 3})
+                transport = _fast.PicowsTransport()
+                times["rxws_picows"].append(await _rxws_throughput(venue, frames, count, transport))
+    rate = {name: count / min(ts) for name, ts in times.items() if ts}
+    out: dict[str, Any] = {
         "messages": count,
-        "raw_msgs_per_s": raw,
-        "rxws_msgs_per_s": rx,
-        "ratio": rx / raw,
+        "raw_msgs_per_s": rate["raw"],
+        "rxws_msgs_per_s": rate["rxws"],
+        "ratio": rate["rxws"] / rate["raw"],
         "target": ">= 0.90",
     }
+    if _fast is not None:
+        out["raw_picows_msgs_per_s"] = rate["raw_picows"]
+        out["rxws_picows_msgs_per_s"] = rate["rxws_picows"]
+        out["picows_vs_raw_websockets"] = rate["rxws_picows"] / rate["raw"]
+        out["picows_vs_raw_picows"] = rate["rxws_picows"] / rate["raw_picows"]
+        out["picows_targets"] = ">= 2.0 vs raw websockets, >= 0.60 vs raw picows"
+    return out
 
 
 async def round_trip(count: int) -> dict[str, Any]:
     async with MockVenue(rate=0, record=False) as venue:
         raw: list[float] = []
         rx: list[float] = []
+        fast: list[float] = []
         client = WebSocketClient(venue.url, protocol=GenericJson(), ping_interval=None)
         await client.connect()
+        picows_client: WebSocketClient | None = None
+        if _fast is not None:
+            picows_client = WebSocketClient(
+                venue.url, protocol=GenericJson(), ping_interval=None, transport=_fast.PicowsTransport()
+            )
+            await picows_client.connect()
         async with connect(venue.url, compression=None, ping_interval=None) as ws:
             for block in range(count // 100):
                 for i in range(100):
@@ -112,7 +148,14 @@ async def round_trip(count: int) -> dict[str, Any]:
                     t0 = time.perf_counter()
                     await client.request("echo", {"n": i}, timeout=5.0)
                     rx.append(time.perf_counter() - t0)
+                if picows_client is not None:
+                    for i in range(100):
+                        t0 = time.perf_counter()
+                        await picows_client.request("echo", {"n": i}, timeout=5.0)
+                        fast.append(time.perf_counter() - t0)
         await client.close()
+        if picows_client is not None:
+            await picows_client.close()
 
     def pct(xs: list[float], q: float) -> float:
         return sorted(xs)[int(q * (len(xs) - 1))] * 1e6
@@ -126,6 +169,16 @@ async def round_trip(count: int) -> dict[str, Any]:
         "p50_ratio": pct(rx, 0.5) / pct(raw, 0.5),
         "p99_ratio": pct(rx, 0.99) / pct(raw, 0.99),
         "target": "<= 1.10",
+        **(
+            {
+                "rxws_picows_p50_us": pct(fast, 0.5),
+                "rxws_picows_p99_us": pct(fast, 0.99),
+                "picows_p50_ratio": pct(fast, 0.5) / pct(raw, 0.5),
+                "picows_target": "p50 <= 1.00 x raw websockets",
+            }
+            if fast
+            else {}
+        ),
     }
 
 
@@ -272,6 +325,15 @@ async def main(quick: bool) -> dict[str, Any]:
     return out
 
 
+async def main_network(quick: bool) -> dict[str, Any]:
+    """The loop-bound measures only (throughput, round trip): what a faster event loop can change."""
+    count = 50_000 if quick else 200_000
+    return {
+        "throughput": await throughput(count, 2 if quick else 3),
+        "round_trip": await round_trip(1000 if quick else 4000),
+    }
+
+
 def report(results: dict[str, Any]) -> str:
     t, r, ro, c = results["throughput"], results["round_trip"], results["routing"], results["correlation"]
     d = results["redundancy"]
@@ -290,7 +352,34 @@ def report(results: dict[str, Any]) -> str:
         f"redundancy=2 ns/msg vs single        {d['ns_per_msg_redundant']:>12.0f}  {d['ns_per_msg_single']:>12.0f}"
         f"  +{d['dedup_cost_us']:.2f}us  <= +1.0us (merge alone +{d['merge_cost_us']:.2f}us)",
     ]
+    if "raw_picows_msgs_per_s" in t:
+        lines += _fast_lines("asyncio", t, r)
+    uv = results.get("uvloop")
+    if uv is not None:
+        ut, ur = uv["throughput"], uv["round_trip"]
+        lines.append(
+            f"uvloop: inbound (msgs/s)             {ut['rxws_msgs_per_s']:>12,.0f}  {ut['raw_msgs_per_s']:>12,.0f}"
+            f"     {ut['ratio']:.2f}   >= 0.90"
+        )
+        lines.append(
+            f"uvloop: request round trip p50 (us)  {ur['rxws_p50_us']:>12.1f}  {ur['raw_p50_us']:>12.1f}"
+            f"     {ur['p50_ratio']:.2f}   <= 1.10"
+        )
+        if "raw_picows_msgs_per_s" in ut:
+            lines += _fast_lines("uvloop", ut, ur)
     return "\n".join(lines)
+
+
+def _fast_lines(loop: str, t: dict[str, Any], r: dict[str, Any]) -> list[str]:
+    tag = f"{loop}: picows"
+    return [
+        f"{tag} inbound vs raw websockets {t['rxws_picows_msgs_per_s']:>10,.0f}  {t['raw_msgs_per_s']:>12,.0f}"
+        f"     {t['picows_vs_raw_websockets']:.2f}   >= 2.0",
+        f"{tag} inbound vs raw picows     {t['rxws_picows_msgs_per_s']:>10,.0f}  {t['raw_picows_msgs_per_s']:>12,.0f}"
+        f"     {t['picows_vs_raw_picows']:.2f}   >= 0.60",
+        f"{tag} round trip p50 (us)       {r['rxws_picows_p50_us']:>10.1f}  {r['raw_p50_us']:>12.1f}"
+        f"     {r['picows_p50_ratio']:.2f}   <= 1.00",
+    ]
 
 
 if __name__ == "__main__":
@@ -299,6 +388,8 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
     args = parser.parse_args()
     results = asyncio.run(main(args.quick))
+    if _fast is not None and _fast.uvloop is not None:
+        results["uvloop"] = _fast.uvloop.run(main_network(args.quick))
     print(report(results))
     if args.json:
         with open(args.json, "w") as fh:

@@ -3,7 +3,8 @@
 Pre-built frames from MockVenue go through a real client over loopback; the resident set size
 (``/proc/self/statm``) and the live Python object count are read after a warm-up of 100,000
 messages and again at the end. Also checked: the client's pending-request table and outbound
-queue are empty, and no asyncio task outlives ``client.close()``.
+queue are empty, and no asyncio task outlives ``client.close()``. With picows installed (the
+``fast`` extra) the same run is repeated on ``PicowsTransport``, in a process of its own.
 """
 
 from __future__ import annotations
@@ -11,13 +12,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import json
 import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from rxws import WebSocketClient
 from rxws.protocols import GenericJson
 from rxws.testing import MockVenue
+from rxws.transport.base import Transport
 
 TOPIC = "mem.T"
 
@@ -27,9 +34,9 @@ def rss_bytes() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def run(total: int, warmup: int, chunk: int) -> dict[str, Any]:
+async def run(total: int, warmup: int, chunk: int, transport: Transport | None = None) -> dict[str, Any]:
     async with MockVenue(rate=0, record=False) as venue:
-        client = WebSocketClient(venue.url, protocol=GenericJson(), ping_interval=None)
+        client = WebSocketClient(venue.url, protocol=GenericJson(), ping_interval=None, transport=transport)
         await client.connect()
         received = 0
         target = asyncio.get_running_loop().create_future()
@@ -91,10 +98,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--transport", choices=("websockets", "picows"), default="websockets")
     args = parser.parse_args()
     total = 200_000 if args.quick else 1_000_000
-    result = asyncio.run(run(total, warmup=total // 5, chunk=100_000))
-    print(report(result))
+    transport: Transport | None = None
+    if args.transport == "picows":
+        from rxws.transport.picows import PicowsTransport
+
+        transport = PicowsTransport()
+    result = asyncio.run(run(total, warmup=total // 5, chunk=100_000, transport=transport))
+    print(("picows: " if transport is not None else "") + report(result))
+    if transport is None and importlib.util.find_spec("picows") is not None:
+        # the same run on picows, in a fresh process (RSS is per process: no allocator leftovers)
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "picows.json"
+            cmd = [sys.executable, __file__, "--transport", "picows", "--json", str(out)]
+            subprocess.run([*cmd, "--quick"] if args.quick else cmd, check=True, timeout=900)
+            result["picows"] = json.loads(out.read_text())
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

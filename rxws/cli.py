@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
 from rxws import __version__, _cli_record
+from rxws._cli_fast import add_loop_options, runner, transport_named
 from rxws.client import WebSocketClient
 from rxws.core.backoff import ExponentialBackoff
 from rxws.core.state import ConnectionState
@@ -157,14 +158,19 @@ def _demo_limiter() -> VenueRateLimiter:
     )
 
 
-async def run_demo(duration: float, out: TextIO = sys.stdout, *, live: bool | None = None) -> int:
-    """The demo's script, at most about ``duration`` seconds; returns the exit status."""
+async def run_demo(
+    duration: float, out: TextIO = sys.stdout, *, live: bool | None = None, transport: str = "websockets"
+) -> int:
+    """The demo's script, at most about ``duration`` seconds, on ``transport`` (``websockets`` or
+    ``picows``); returns the exit status."""
     topics = ("trades.BTC-USD", "book.ETH-USD")
     view = _View(out, topics, out.isatty() if live is None else live)
     gaps: list[GapDetected] = []
     t0 = asyncio.get_running_loop().time()  # the client's clock: its scheduler runs on this loop
     async with MockVenue(rate=20) as venue:
-        view.line("venue", f"MockVenue on {venue.url}: GenericJson, 20 messages/s per topic")
+        view.line(
+            "venue", f"MockVenue on {venue.url}: GenericJson, 20 messages/s per topic, {transport} client"
+        )
 
         def approve(proposal: ReconnectProposed) -> bool:
             view.line("policy", f"reconnect attempt {proposal.attempt} in {proposal.delay:.2f}s? approved")
@@ -195,6 +201,7 @@ async def run_demo(duration: float, out: TextIO = sys.stdout, *, live: bool | No
             rate_limiter=_demo_limiter(),
             ping_interval=None,  # keep the frame count (and the limiter's decisions) readable
             name="demo",
+            transport=transport_named(transport),
         )
         client.state.subscribe(on_state)
         client.events.subscribe(on_event)
@@ -318,6 +325,7 @@ async def run_listen(
     out: TextIO = sys.stdout,
     *,
     subscribe_timeout: float = 10.0,
+    transport: str = "websockets",
 ) -> int:
     """Print the messages of ``topics`` as JSON lines on ``out``, events as JSON lines on stderr.
 
@@ -337,6 +345,7 @@ async def run_listen(
         protocol=venue_dialect,
         reconnect=ReconnectPolicy() if reconnect else None,
         subscribe_timeout=subscribe_timeout,
+        transport=transport_named(transport),
     )
     ended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     connected = False
@@ -393,6 +402,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="a live run against the embedded mock venue")
     demo.add_argument("--duration", type=float, default=8.0, help="seconds to run (default 8)")
+    add_loop_options(demo)
     mock = sub.add_parser("mock-venue", help="serve the mock venue for other programs")
     mock.add_argument(
         "--port", type=int, default=0, help="port on 127.0.0.1, 0-65535 (default 0: a free one)"
@@ -411,6 +421,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="fail when a subscribe is not acknowledged within this (default 10)",
     )
+    add_loop_options(listen)
     _cli_record.add_parsers(sub)
     return parser
 
@@ -421,7 +432,8 @@ def _command(args: argparse.Namespace) -> Awaitable[int]:
     if args.command == "demo":
         if not args.duration > 0:
             raise RxwsError("--duration must be > 0")
-        return run_demo(args.duration)
+        transport_named(args.transport)  # a missing extra fails here, before the loop starts
+        return run_demo(args.duration, transport=args.transport)
     if args.command == "mock-venue":
         from rxws.testing.dialects import server_dialect
 
@@ -437,8 +449,14 @@ def _command(args: argparse.Namespace) -> Awaitable[int]:
     _check_topics(args.watch)
     if not args.subscribe_timeout > 0:
         raise RxwsError(f"--subscribe-timeout must be > 0, got {args.subscribe_timeout}")
+    transport_named(args.transport)
     return run_listen(
-        args.url, args.protocol, args.watch, args.reconnect, subscribe_timeout=args.subscribe_timeout
+        args.url,
+        args.protocol,
+        args.watch,
+        args.reconnect,
+        subscribe_timeout=args.subscribe_timeout,
+        transport=args.transport,
     )
 
 
@@ -451,7 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(_until_signal(_command(args)))
+        run = runner(getattr(args, "uvloop", False))
+        return run(_until_signal(_command(args)))
     except _Stopped as stopped:
         print(f"rxws: stopped by {stopped} after a graceful close", file=sys.stderr)
         return 128 + stopped.signum

@@ -41,7 +41,6 @@ from reactivex.disposable import Disposable
 from reactivex.subject import AsyncSubject
 
 from rxws import _redact
-from rxws._subject import FastSubject
 from rxws.exceptions import (
     ConnectFailed,
     ConnectionLost,
@@ -55,7 +54,7 @@ from rxws.exceptions import (
     TransportError,
     UsageError,
 )
-from rxws.transport._picows_listener import _Listener, close_code, reason_bytes
+from rxws.transport._picows_listener import Inbound, Opening, _Listener, close_code, reason_bytes
 from rxws.transport._proxy import ProxyURL, check_proxy_url, open_proxied_socket
 from rxws.transport._ws_errors import translate_open_error
 from rxws.transport.base import Frame, Link, LinkOptions, Transport
@@ -142,19 +141,22 @@ async def _open(
     if proxy is not None:
         kwargs["socket_factory"] = _proxy_factory(proxy, options.open_timeout)
     max_size = options.max_size if options.max_size is not None else sys.maxsize
+    opening = Opening()
     try:
         async with asyncio.timeout(options.open_timeout):
-            transport, listener = await ws_connect(
-                lambda: _Listener(max_size),
-                url,
-                ssl_context=ssl_context,
-                websocket_handshake_timeout=options.open_timeout,
-                enable_auto_pong=False,  # answered in _Listener, so on_control_sent is told
-                disconnect_on_exception=False,
-                max_frame_size=max_size,
-                extra_headers=headers or None,
-                logger_name=logging.LoggerAdapter(log, {}),
-                **kwargs,
+            transport, listener = await opening.watch(
+                ws_connect(
+                    lambda: _Listener(max_size, opening),
+                    url,
+                    ssl_context=ssl_context,
+                    websocket_handshake_timeout=options.open_timeout,
+                    enable_auto_pong=False,  # answered in _Listener, so on_control_sent is told
+                    disconnect_on_exception=False,
+                    max_frame_size=max_size,
+                    extra_headers=headers or None,
+                    logger_name=logging.LoggerAdapter(log, {}),
+                    **kwargs,
+                )
             )
     except Exception as exc:
         raise _translate(exc, url, proxy) from exc
@@ -213,7 +215,7 @@ class PicowsLink(Link):
         self._options = options
         self.subprotocol = subprotocol
         """The subprotocol the server chose among ``LinkOptions.subprotocols`` (None: none)."""
-        self._subject: FastSubject[Frame] = FastSubject()
+        self._inbound = Inbound(listener)
         self._closing = False
         self._ended = False
         self._end_error: TransportError | None = None
@@ -236,18 +238,7 @@ class PicowsLink(Link):
 
     @property
     def inbound(self) -> Observable[Frame]:
-        def subscribe(observer: abc.ObserverBase[Frame], scheduler: abc.SchedulerBase | None = None) -> Any:
-            disposable = self._subject.subscribe(observer, scheduler=scheduler)
-            listener = self._listener
-            if listener.sink is None:  # the first subscriber gets what arrived before it, then the rest
-                early, listener.early = listener.early, []
-                for frame in early:
-                    self._subject.on_next(frame)
-                listener.sink = self._subject.on_next
-                self._report_end()
-            return disposable
-
-        return Observable(subscribe)
+        return self._inbound
 
     @property
     def connection(self) -> WSTransport:
@@ -275,7 +266,7 @@ class PicowsLink(Link):
         ws = self._ws
         if self._closing or self._ended or ws.is_close_frame_sent or ws.is_disconnected:
             raise NotConnected("the link is closed")
-        self._write(_TEXT if frame.__class__ is str else _BINARY, frame)
+        self._write(_TEXT if isinstance(frame, str) else _BINARY, frame)
         if self._listener.paused:
             self._owe_drain = True
             return False
@@ -387,18 +378,7 @@ class PicowsLink(Link):
         self._pongs.clear()
         self._end_error = self._outcome(self._listener.error)
         self._complete_close()
-        self._report_end()
-
-    def _report_end(self) -> None:
-        """End ``inbound`` as ``_end`` decided, once it has its subscriber (after the early messages)."""
-        listener = self._listener
-        if not self._ended or listener.sink is None or self._subject.is_stopped:
-            return
-        listener.sink = None
-        if self._end_error is None:
-            self._subject.on_completed()
-        else:
-            self._subject.on_error(self._end_error)
+        self._inbound.end(self._end_error)
 
     def _outcome(self, error: TransportError | None) -> TransportError | None:
         """Record the close code and who closed; the error to end ``inbound`` with, or None."""

@@ -33,7 +33,7 @@ async def test_watch_and_request(venue: MockVenue, timeline: Callable[..., Any])
     client = _client(venue)
     tl = timeline(client)
     await client.connect()
-    assert isinstance(client._link, PicowsLink)
+    assert isinstance(client._session.link, PicowsLink)
     ticks: list[Any] = []
     sub = client.watch(*TOPICS).subscribe(lambda m: (ticks.append(m), tl.poke()))
     await venue.wait_subscribed(*TOPICS)

@@ -138,6 +138,10 @@ class SocketVenue:
         self.peers: list[SocketPeer] = []
         self.greeting: list[Frame] = []
         self.refuse: tuple[int, float | None] | None = None
+        self.hold: asyncio.Event | None = None
+        """When set, each upgrade request waits for this event before it is answered."""
+        self.upgrading: list[ServerConnection] = []
+        """Every connection whose upgrade request arrived, in order."""
         self.url = ""
         self._server: Server | None = None
 
@@ -165,7 +169,10 @@ class SocketVenue:
             self._server.close()
             await asyncio.wait_for(self._server.wait_closed(), 10.0)
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        self.upgrading.append(connection)
+        if self.hold is not None:
+            await self.hold.wait()
         if self.refuse is None:
             return None
         status, retry_after = self.refuse

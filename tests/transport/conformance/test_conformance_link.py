@@ -13,6 +13,8 @@ from rxws.exceptions import ConnectionLost, HeartbeatTimeout, NotConnected
 CLOSE_CODES = (1000, 1001, 1008, 1011, 4000, 4999)
 FRAME = "y" * 1000
 
+pytestmark = pytest.mark.asyncio  # explicit: conftest runs each test on asyncio and uvloop
+
 
 async def test_messages_arrive_in_order_as_text_or_bytes(harness: Harness) -> None:
     link, inbox = await harness.open()

@@ -12,6 +12,8 @@ from rxws.testing import HttpConnectProxy, Socks5Proxy
 USER, PASSWORD = "desk-7", "Pr0xy-Secr3t"
 PROXIES = [HttpConnectProxy, Socks5Proxy]
 
+pytestmark = pytest.mark.asyncio  # explicit: conftest runs each test on asyncio and uvloop
+
 
 @pytest.mark.parametrize("kind", PROXIES, ids=["http", "socks5"])
 @pytest.mark.parametrize("credentials", [None, (USER, PASSWORD)], ids=["open", "login"])

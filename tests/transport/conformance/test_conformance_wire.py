@@ -3,14 +3,19 @@ the upgrade's headers and subprotocols, refusals, frame sizes, fragments, raw fr
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from pathlib import Path
 
 import pytest
 from conformance_harness import Harness, SocketVenue
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxws.exceptions import ConnectFailed, HandshakeRejected, MessageTooBig, NotConnected
+from rxws.transport.base import LinkOptions
+
+pytestmark = pytest.mark.asyncio  # explicit: conftest runs each test on asyncio and uvloop
 
 
 async def test_tls_refuses_an_untrusted_certificate_and_accepts_a_trusted_one(
@@ -107,6 +112,22 @@ async def test_text_that_is_not_utf8_arrives_as_bytes_and_the_stream_goes_on(wir
     assert not inbox.ended
 
 
+async def test_an_abandoned_open_leaves_no_connection_behind(wire: Harness) -> None:
+    assert wire.venue is not None
+    wire.venue.hold = asyncio.Event()
+    outcome: list[object] = []
+    loop = asyncio.get_running_loop()
+    opening = wire.transport.open(wire.url, LinkOptions(), AsyncIOScheduler(loop=loop)).subscribe(
+        on_next=outcome.append, on_error=outcome.append
+    )
+    await wire.until(lambda: len(wire.venue.upgrading) == 1)  # type: ignore[union-attr]
+    opening.dispose()  # the host gave up while the upgrade was unanswered
+    await asyncio.sleep(0)
+    wire.venue.hold.set()  # the venue answers after all: the client must not keep that connection
+    await asyncio.wait_for(wire.venue.upgrading[0].wait_closed(), 10.0)
+    assert outcome == []
+
+
 def _subprotocol(wire: Harness, link: object) -> str | None:
     if wire.kind == "websockets":
         return link.connection.subprotocol  # type: ignore[attr-defined, no-any-return]
@@ -126,3 +147,16 @@ async def test_messages_before_the_first_subscriber_are_kept_for_it(wire: Harnes
     await wire.peer.push("third")
     await wire.until(lambda: len(inbox.messages) == 3)
     assert inbox.messages[-1] == "third"
+
+
+async def test_a_secret_header_is_sent_but_never_logged(
+    wire: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(1)  # everything, picows' own debug level (9) included
+    secret = "k-9f8e7d6c5b4a"
+    link, _ = await wire.open(headers={"X-MBX-APIKEY": secret})
+    assert wire.peer.headers["X-MBX-APIKEY"] == secret
+    await wire.closed(link)
+    dumps = [r for r in caplog.records if "X-MBX-APIKEY" in r.getMessage()]
+    assert dumps, "the library logged no handshake dump at its most verbose level"
+    assert all(secret not in r.getMessage() for r in caplog.records)
