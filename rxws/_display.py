@@ -12,7 +12,6 @@ per-topic counts) to the client's streams and finds it again by client (a weak m
 
 from __future__ import annotations
 
-import html
 import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,8 @@ from typing import Any
 from reactivex import abc
 from reactivex.disposable import CompositeDisposable
 
+from rxws._html import STYLE as _STYLE
+from rxws._html import table as _table
 from rxws._time import clock_of
 from rxws.events import Connected, Event
 from rxws.protocols.base import MessageKind
@@ -39,11 +40,6 @@ __all__ = [
     "track",
     "tracker_of",
 ]
-
-_STYLE = (
-    "<style>.rxws td,.rxws th{padding:1px 8px;text-align:left;font-family:monospace}"
-    ".rxws caption{text-align:left;font-weight:bold}</style>"
-)
 
 
 class _TopicStats:
@@ -170,16 +166,6 @@ def tracker_of(client: Any) -> ClientDisplay | None:
 
 
 # Builders ------------------------------------------------------------------------------------------
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _table(caption: str, rows: Iterable[Iterable[Any]], header: Iterable[Any] = ()) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table class='rxws'><caption>{_e(caption)}</caption>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
-
-
 def _now(client: Any) -> float:
     scheduler = getattr(client, "scheduler", None)
     return clock_of(scheduler)() if scheduler is not None else 0.0
@@ -283,9 +269,7 @@ def pool_html(pool: Any) -> str:
 
 def event_html(event: Event) -> str:
     """One event as a small table of its fields."""
-    fields = event.model_dump()
-    kind = fields.pop("kind", type(event).__name__)
-    return _STYLE + _table(f"{type(event).__name__} ({kind})", fields.items())
+    return event._repr_html_()
 
 
 def events_html(events: Iterable[Event], *, caption: str = "events", style: bool = True) -> str:

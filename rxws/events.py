@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from rxws._html import fields_html
+
 __all__ = [
     "AuthFailed",
     "Authenticated",
@@ -75,9 +77,9 @@ class Event(BaseModel):
     at: float = 0.0
 
     def _repr_html_(self) -> str:  # issue 16: how Jupyter shows an event
-        from rxws._display import event_html
-
-        return event_html(self)
+        fields = self.model_dump()
+        kind = fields.pop("kind", type(self).__name__)
+        return fields_html(f"{type(self).__name__} ({kind})", fields)
 
 
 class Connected(Event):
