@@ -422,6 +422,8 @@ class Session:
                 else:
                     self._inbound.session_unrouted(key, message)
             elif kind is _REPLY:
+                if self._login_keys and self._login_reply(protocol.login_reply_key(message), message):
+                    return  # a login reply keyed by its op (Bybit's ``auth`` carrying a req_id)
                 self._inbound.session_reply(self, key, message)
             else:
                 if self._login_keys and self._login_reply(protocol.login_reply_key(message), message):
