@@ -131,6 +131,7 @@ class Session:
         self._close_timer = SerialDisposable()
         self.frames_in = 0
         self.handshake_started: float | None = None
+        self._step_at = -1  # the open step running
         self._login_keys: set[Hashable] = set()  # keys of exchanges waiting (see _login_reply)
         self._requested: dict[str, dict[str, Hashable]] = {"subscribe": {}, "unsubscribe": {}}
         self._writer = SessionWriter(
@@ -256,11 +257,14 @@ class Session:
         except Exception as exc:
             self._step_failed(exc)
             return
-        self._steps_sub.disposable = step.subscribe(
+        self._step_at = index
+        subscription = step.subscribe(
             on_error=self._step_failed,
             on_completed=lambda: self._run_step(index + 1),
             scheduler=self._ctx.sched,
         )
+        if self._step_at == index and self._phase == "opening":  # a step done at once started the next
+            self._steps_sub.disposable = subscription
 
     def _step_failed(self, error: Exception) -> None:
         if self._phase != "opening":
