@@ -62,19 +62,17 @@ class Private:
         credentials: what every session logs in with (None: no login).
         login_timeout: seconds each login reply may take.
         topics: the topics (private ones fail on a refusal).
-        lifecycle: which session is the lifecycle's, and the serving one.
-        state: the client's connection states (keepalive tasks run while CONNECTED).
+        lifecycle: which session is the lifecycle's, the serving one, and the connection states
+            (keepalive tasks run while CONNECTED).
     """
 
     def __init__(
         self,
         ctx: ClientContext,
-        *,
         credentials: Credentials | None,
         login_timeout: float,
         topics: Topics,
         lifecycle: Lifecycle,
-        state: Observable[ConnectionState],
     ) -> None:
         if not login_timeout > 0:
             raise UsageError(f"login_timeout must be > 0, got {login_timeout!r}")
@@ -83,7 +81,7 @@ class Private:
         self._ctx = ctx
         self._topics = topics
         self._lifecycle = lifecycle
-        self._state = state
+        self._state: Observable[ConnectionState] = lifecycle.state_subject
         self.clock = VenueClock()
         self.keepalives: set[KeepaliveTask] = set()
         self.refusal: AuthenticationError | None = None
@@ -162,13 +160,14 @@ class Private:
             self.auth.reset()
 
     # Private topics -------------------------------------------------------------------------------
-    def refused(self, topics: Sequence[str]) -> AuthenticationError | None:
-        """The refusal a watch of ``topics`` fails with at once (one of them is private and the
-        last login was refused), or None."""
+    def refused(self, topics: Sequence[str], observer: abc.ObserverBase[Any]) -> bool:
+        """Fail ``observer`` at once with the last login's refusal when one of ``topics`` is
+        private (nothing is retried by itself); returns whether it did."""
         refusal = self.refusal
         if refusal is None or not any(map(self._ctx.protocol.is_private, topics)):
-            return None
-        return refusal
+            return False
+        observer.on_error(refusal)
+        return True
 
     def _fail_private(self, error: AuthenticationError) -> None:
         private = [t for t in self._topics.registry.wanted() if self._ctx.protocol.is_private(t)]

@@ -223,14 +223,7 @@ class WebSocketClient:
             on_serving=self._serving,
             on_lost=self._lost,
         )
-        self._private = Private(
-            ctx,
-            credentials=credentials,
-            login_timeout=login_timeout,
-            topics=self._topics,
-            lifecycle=self._lifecycle,
-            state=self._lifecycle.state_subject,
-        )
+        self._private = Private(ctx, credentials, login_timeout, self._topics, self._lifecycle)
         self._rotation = Rotation(
             ctx,
             lifecycle=self._lifecycle,
@@ -452,9 +445,7 @@ class WebSocketClient:
             observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             disposable = CompositeDisposable()
-            refused = self._private.refused(unique)
-            if refused is not None:  # a private topic after a refused login: no retry by itself
-                observer.on_error(refused)
+            if self._private.refused(unique, observer):  # a private topic after a refused login
                 return disposable
             self._ctx.run(lambda: self._topics.attach_watch(unique, model, observer, disposable), None)
             return Disposable(lambda: self._ctx.run(disposable.dispose, None))
@@ -475,13 +466,9 @@ class WebSocketClient:
     def every(
         self, period: float, action: Callable[[], Any], *, name: str | None = None, immediately: bool = False
     ) -> KeepaliveTask:
-        """Run ``action`` every ``period`` seconds on the client's scheduler while CONNECTED.
-
-        ``action`` is a callable, an observable factory or a coroutine function (a listenKey
-        extension, a token refresh); a run that fails becomes a ``KeepaliveFailed`` event and the
-        schedule goes on; a disconnect pauses it; :meth:`close` disposes every task. Returns the
-        :class:`~rxws._every.KeepaliveTask` (dispose it to stop earlier).
-        """
+        """Run ``action`` (a callable, observable factory or coroutine function) every ``period``
+        seconds while CONNECTED; a failed run is a ``KeepaliveFailed`` event; :meth:`close`
+        disposes every task. Returns the :class:`~rxws._every.KeepaliveTask` (a disposable)."""
         return self._private.every(period, action, name=name, immediately=immediately)
 
     async def __aenter__(self) -> WebSocketClient:
