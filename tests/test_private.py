@@ -287,3 +287,33 @@ def test_login_timeout_must_be_positive(virtual: Virtual, bad: float) -> None:
 
     with pytest.raises(UsageError):
         virtual.client(credentials=GOOD, login_timeout=bad)
+
+
+def test_a_private_pong_stating_the_venue_time_feeds_the_clock(virtual: Virtual) -> None:
+    """Bybit's private pong ``{"op": "pong", "args": ["<ms>"]}``: a sample at the round trip's
+    midpoint (the ping went out at t, the pong came back at t + 0.5: venue time at t + 0.25)."""
+    from rxws.protocols import Bybit
+
+    ahead = 5.0
+    responder = virtual.responder
+
+    def venue(peer: Any) -> None:
+        responder(peer)
+        answer = peer.on_receive
+
+        def on_receive(frame: Any) -> None:
+            if json.loads(frame).get("op") == "ping":
+                pong = {"op": "pong", "args": [str(int((virtual.now() + ahead) * 1000))], "conn_id": "c"}
+                peer.push(pong)
+                return
+            answer(frame)
+
+        peer.on_receive = on_receive
+
+    virtual.transport.responder = venue
+    client = virtual.client(protocol=Bybit(category="private", heartbeat_interval=20.0))
+    virtual.at(1.0, client.connect)
+    virtual.run(until=1.0 + 0.25 + 20.0 + 0.6)  # the first ping at 21.25, its pong at 21.75
+    (sample,) = client.clock.samples
+    assert sample.source == "reply" and sample.uncertainty == pytest.approx(0.25)
+    assert sample.offset == pytest.approx(ahead, abs=1e-6)
