@@ -317,3 +317,10 @@ def test_a_private_pong_stating_the_venue_time_feeds_the_clock(virtual: Virtual)
     (sample,) = client.clock.samples
     assert sample.source == "reply" and sample.uncertainty == pytest.approx(0.25)
     assert sample.offset == pytest.approx(ahead, abs=1e-6)
+
+
+def test_default_retry_on_refuses_a_refused_login_and_retries_a_login_timeout() -> None:
+    from rxws.reconnect import default_retry_on
+
+    assert not default_retry_on(AuthenticationError(60007, "Invalid sign", refused=True))
+    assert default_retry_on(AuthenticationError(None, "no answer in time", refused=False))
