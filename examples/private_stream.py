@@ -1,9 +1,10 @@
-"""A private stream: log in to an OKX-speaking MockVenue, then watch the ``orders`` channel.
+"""A private stream: an OKX-speaking MockVenue, ``credentials=`` on the client, the ``orders`` channel.
 
 The venue verifies the OKX login signature with a known secret, refuses private channels before a
-login (60011) and a wrong secret (60007). Until the client wires logins in itself (``credentials=``
-on ``WebSocketClient``), the login runs here over the client's public ``send`` and ``messages``.
-A keepalive task runs every half second while connected (``client.every`` will expose it)::
+login (60011) and a wrong secret (60007). The client logs in by itself as the first step of every
+connection (so also after an approved reconnection, before the private topic is restored), signs
+with its estimate of the venue's clock (``client.clock``, fed by the handshake's ``Date``), and
+runs a keepalive task every half second while connected (``client.every``)::
 
     python examples/private_stream.py
 """
@@ -14,16 +15,9 @@ import asyncio
 import sys
 from typing import Any
 
-import reactivex
-from reactivex import Observable, abc
-from reactivex import operators as ops
-
-from rxws import ConnectionState, Credentials, WebSocketClient
-from rxws._auth_flow import Authenticator
-from rxws._every import every
-from rxws.core.clock import VenueClock
+from rxws import Credentials, ExponentialBackoff, ReconnectPolicy, WebSocketClient
 from rxws.events import Event
-from rxws.exceptions import AuthenticationError, VenueError
+from rxws.exceptions import AuthenticationError
 from rxws.protocols import Okx
 from rxws.testing import MockVenue
 
@@ -31,77 +25,49 @@ CREDENTIALS = Credentials(api_key="example-key-1", secret="example-secret-2", pa
 ORDERS = "orders:instType=ANY"
 
 
-def exchange_over(client: WebSocketClient) -> Any:
-    """``exchange(frame, key, timeout)``: send a login frame, yield the reply the dialect pairs with it."""
-
-    def exchange(frame: Any, key: Any, timeout: float) -> Observable[Any]:
-        def subscribe(observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None) -> Any:
-            reply = client.messages.pipe(
-                ops.filter(lambda m: client.protocol.login_reply_key(m) == key),
-                ops.take(1),
-                ops.timeout(timeout, scheduler=client.scheduler),
-            ).subscribe(observer, scheduler=scheduler)
-            client.send(frame)
-            return reply
-
-        return reactivex.create(subscribe)
-
-    return exchange
-
-
 def show(event: Event) -> None:
-    print(
-        f"event  {event.kind}: {event.model_dump(mode='json', exclude={'at', 'kind'}, exclude_defaults=True)}"
-    )
+    if event.kind in ("authenticated", "auth_failed", "clock_skew", "reconnected", "keepalive_failed"):
+        detail = event.model_dump(mode="json", exclude={"at", "kind"}, exclude_defaults=True)
+        print(f"event  {event.kind}: {detail}")
 
 
-async def first(client: WebSocketClient, topic: str) -> Any:
-    done = asyncio.get_running_loop().create_future()
-    sub = client.watch(topic).subscribe(
-        lambda m: done.done() or done.set_result(m), lambda e: done.done() or done.set_result(e)
-    )
-    try:
-        return await asyncio.wait_for(done, 5.0)
-    finally:
-        sub.dispose()
+async def next_message(got: asyncio.Queue[Any], venue: MockVenue, payload: Any) -> Any:
+    await venue.wait_subscribed(ORDERS)
+    await asyncio.sleep(0.05)  # let the subscription's ack reach the client
+    await venue.publish(ORDERS, payload)
+    return await asyncio.wait_for(got.get(), 5.0)
 
 
 async def run(venue: MockVenue) -> None:
-    client = WebSocketClient(venue.url, protocol=Okx(), ping_interval=None)
-    await client.connect()
-    refused = await first(client, ORDERS)
-    if isinstance(refused, VenueError):
-        print(f"refused before login: {refused.code} {refused.message}")
-
-    auth = Authenticator(client.protocol, CREDENTIALS, VenueClock(), show)
-    await auth.login(exchange_over(client))
-    print(f"authenticated: {auth.authenticated}")
-
-    assert client.scheduler is not None
-    beats: list[int] = []
-    keepalive = every(
-        0.5,
-        lambda: beats.append(len(beats) + 1),
-        scheduler=client.scheduler,
-        connected=client.state.pipe(ops.map(lambda s: s is ConnectionState.CONNECTED)),
-        emit=show,
-        name="keepalive",
+    policy = ReconnectPolicy(backoff=ExponentialBackoff(0.05, 2.0, 1.0, jitter="none"))
+    client = WebSocketClient(
+        venue.url, protocol=Okx(), ping_interval=None, credentials=CREDENTIALS, reconnect=policy
     )
-    push = asyncio.ensure_future(first(client, ORDERS))
-    await venue.wait_subscribed(ORDERS)
-    await asyncio.sleep(0.05)
-    await venue.publish(ORDERS, {"ordId": "312269865356374016", "state": "filled"})
-    print(f"private push: {await push}")
-    await asyncio.sleep(1.1)
-    keepalive.dispose()
-    print(f"keepalive runs: {len(beats)}")
+    client.events.subscribe(show)
+    beats: list[int] = []
+    client.every(0.5, lambda: beats.append(len(beats) + 1), name="keepalive")
+    got: asyncio.Queue[Any] = asyncio.Queue()
+    sub = client.watch(ORDERS).subscribe(got.put_nowait)
+    await client.connect()
+    offset = client.clock.offset
+    print(f"venue clock offset: {offset if offset is None else round(offset, 1)} s")
+    print(f"private push: {await next_message(got, venue, {'ordId': '1', 'state': 'filled'})}")
+
+    auth = venue.core.auth
+    assert auth is not None
+    venue.drop_all()  # the client logs in again, then restores the private topic
+    await venue.wait_for(lambda: auth.logins == 2)
+    print(f"after reconnect: {await next_message(got, venue, {'ordId': '2', 'state': 'live'})}")
+    await asyncio.sleep(0.6)
+    print(f"keepalive runs: {len(beats)} (logins at the venue: {auth.logins})")
+    sub.dispose()
     await client.close()
 
-    wrong = WebSocketClient(venue.url, protocol=Okx(), ping_interval=None)
-    await wrong.connect()
     bad = Credentials(api_key="example-key-1", secret="not-it", passphrase="example-phrase")
+    wrong = WebSocketClient(venue.url, protocol=Okx(), ping_interval=None, credentials=bad)
+    wrong.events.subscribe(show)
     try:
-        await Authenticator(wrong.protocol, bad, VenueClock(), show).login(exchange_over(wrong))
+        await wrong.connect()
     except AuthenticationError as exc:
         print(f"wrong secret: {exc}")
     await wrong.close()

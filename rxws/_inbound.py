@@ -9,7 +9,7 @@ rotation when the host's policy says so), and data nobody watches is counted.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from rxws._client_base import ClientContext, _plain
@@ -38,12 +38,14 @@ class Inbound:
         topics: Topics,
         lifecycle: Lifecycle,
         rotation: Rotation,
+        server_time: Callable[[Any, float | None], None] = lambda _message, _sent: None,
     ) -> None:
         self._ctx = ctx
         self._requests = requests
         self._topics = topics
         self._lifecycle = lifecycle
         self._rotation = rotation
+        self._server_time = server_time
 
     def session_reply(self, session: Session, key: Hashable, message: Any) -> None:
         """A reply read on ``session``: its request settles."""
@@ -86,7 +88,9 @@ class Inbound:
             notice = VenueNotice(at=ctx.now(), code=code, detail=detail, notice=str(key))
             ctx.emit(notice)
             self._rotation.notice(session, notice)
-        elif kind is not _CONTROL:
+        elif kind is _CONTROL:  # a pong may state the venue's time (Bybit's private pong)
+            self._server_time(message, session.app_ping_at)
+        else:
             self.unrouted(None, message)
 
     def unrouted(self, topic: Any, message: Any) -> None:

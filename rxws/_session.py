@@ -130,6 +130,9 @@ class Session:
         self._link_sub = SerialDisposable()
         self._close_timer = SerialDisposable()
         self.frames_in = 0
+        self.handshake_started: float | None = None
+        self._step_at = -1  # the open step running
+        self._login_keys: set[Hashable] = set()  # keys of exchanges waiting (see _login_reply)
         self._requested: dict[str, dict[str, Hashable]] = {"subscribe": {}, "unsubscribe": {}}
         self._writer = SessionWriter(
             ctx,
@@ -163,6 +166,11 @@ class Session:
     def ended(self) -> bool:
         """Closed, dropped or failed to open."""
         return self._phase == "ended"
+
+    @property
+    def app_ping_at(self) -> float | None:
+        """When the last application heartbeat went out (scheduler time), or None."""
+        return self._heartbeat.app_ping_at
 
     @property
     def queued(self) -> int:
@@ -220,6 +228,7 @@ class Session:
 
     def _open_link(self) -> None:
         config = self._config
+        self.handshake_started = self._ctx.now()  # the venue clock reads the handshake's round trip
         self._open_sub.disposable = config.transport.open(
             config.url, config.options, self._ctx.sched
         ).subscribe(on_next=self._attach, on_error=self._open_failed)
@@ -248,11 +257,14 @@ class Session:
         except Exception as exc:
             self._step_failed(exc)
             return
-        self._steps_sub.disposable = step.subscribe(
+        self._step_at = index
+        subscription = step.subscribe(
             on_error=self._step_failed,
             on_completed=lambda: self._run_step(index + 1),
             scheduler=self._ctx.sched,
         )
+        if self._step_at == index and self._phase == "opening":  # a step done at once started the next
+            self._steps_sub.disposable = subscription
 
     def _step_failed(self, error: Exception) -> None:
         if self._phase != "opening":
@@ -414,8 +426,12 @@ class Session:
                 else:
                     self._inbound.session_unrouted(key, message)
             elif kind is _REPLY:
+                if self._login_keys and self._login_reply(protocol.login_reply_key(message), message):
+                    return  # a login reply keyed by its op (Bybit's ``auth`` carrying a req_id)
                 self._inbound.session_reply(self, key, message)
             else:
+                if self._login_keys and self._login_reply(protocol.login_reply_key(message), message):
+                    return
                 self.budget.check_rate_signal(message)
                 reply = protocol.auto_reply(message)
                 if reply is not None:
@@ -448,13 +464,28 @@ class Session:
         if self._link is None or self._phase not in ("opening", "open"):
             result.set_error(NotConnected(f"session {self.conn_id} has no open link"))
             return result
+        if not isinstance(frame, str | bytes):  # a message (a dialect's login step): encoded here
+            frame = self._ctx.protocol.encode(frame)
         self._requests.expect(key, _Pending("exchange", result, timeout))
+        self._login_keys.add(key)
+        result.subscribe(lambda _m: self._login_keys.discard(key), lambda _e: self._login_keys.discard(key))
         try:
             self._writer.write(frame, None, key, early=self._phase == "opening")
         except Exception as exc:
             self._requests.discard(key)
             result.set_error(exc)
         return result
+
+    def _login_reply(self, key: Hashable, message: Any) -> bool:
+        """A reply an exchange waits for that the dialect does not classify as a reply (OKX's
+        ``login`` event, Bybit's ``auth`` op): it settles the exchange."""
+        if key is None or key not in self._login_keys:
+            return False
+        self._login_keys.discard(key)
+        self._inbound.session_reply(self, key, message)
+        if self._messages._observers:
+            self._messages.on_next(message)
+        return True
 
     def take_unwritten(self) -> deque[Entry]:
         """Hand over the unwritten frames (kept across a reconnection)."""

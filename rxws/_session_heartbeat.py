@@ -63,6 +63,7 @@ class SessionHeartbeat:
         self._token = 0
         self._app_frames = 0
         self._app_pinged = False
+        self.app_ping_at: float | None = None  # when the last application heartbeat was written
         self._ping_waiting = False  # a ping is due but the link is above its mark: it goes at the drain
         self._pong_due = False  # a pong deadline runs: later pings keep it (the earliest decides)
 
@@ -155,6 +156,7 @@ class SessionHeartbeat:
             try:
                 self._writer.write(protocol.encode(message), None)
                 self._app_pinged = True
+                self.app_ping_at = ctx.now()  # a pong stating the venue's time is read against it
             except RateLimitExceeded as exc:  # the outbound queue is full (already an event)
                 log.warning("%s: heartbeat not queued: %s", ctx.name, exc)
         self._app_frames = frames

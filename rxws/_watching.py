@@ -37,6 +37,7 @@ from rxws.events import (
     SubscriptionsRestored,
 )
 from rxws.exceptions import (
+    AuthenticationError,
     DecodeError,
     NotConnected,
     RateLimitExceeded,
@@ -319,7 +320,7 @@ class Topics:
             if orphans:
                 self.flush_soon()
             return
-        code = error.code if isinstance(error, VenueError) else None
+        code = error.code if isinstance(error, VenueError | AuthenticationError) else None
         detail = error.message if isinstance(error, VenueError) else str(error)
         if session is not None and not isinstance(error, SubscriptionLimitExceeded):
             session.budget.release_subscriptions(len(topics))
@@ -332,6 +333,8 @@ class Topics:
                 refused: Exception
                 if isinstance(error, VenueError):
                     refused = VenueError(code, f"subscribe {topic!r} refused: {detail}", error.payload)
+                elif isinstance(error, AuthenticationError):  # a refused login: private topics fail
+                    refused = error
                 else:
                     refused = SubscriptionLimitExceeded(f"subscribe {topic!r} refused: {detail}")
                 subject.on_error(refused)

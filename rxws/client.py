@@ -10,7 +10,7 @@ the client's scheduler. The host decides every lifecycle step: nothing reconnect
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from threading import get_ident as _get_ident
 from types import TracebackType
 from typing import Any
@@ -22,8 +22,10 @@ from reactivex.disposable import CompositeDisposable, Disposable
 
 from rxws._client_base import ClientContext, ClientStats
 from rxws._command import CommandResult
+from rxws._every import KeepaliveTask
 from rxws._inbound import Inbound
 from rxws._lifecycle import Lifecycle
+from rxws._private import Private
 from rxws._redundancy import Redundancy
 from rxws._requests import Requests
 from rxws._rotation import Rotation
@@ -32,6 +34,8 @@ from rxws._session_config import session_config
 from rxws._subject import FastSubject
 from rxws._topics import unique_topics
 from rxws._watching import Topics
+from rxws.auth import Credentials
+from rxws.core.clock import VenueClock
 from rxws.core.correlation import IdGenerator, monotonic_ids
 from rxws.core.state import ConnectionState
 from rxws.events import Event, HeartbeatMissed
@@ -89,6 +93,11 @@ class WebSocketClient:
         redundancy: 2 holds a twin connection on the same topics, merged (each message once);
             a drop of either loses nothing; see :mod:`rxws._redundancy`. Not combined with
             rotation yet.
+        credentials: log every connection in (the first, each reconnection, a rotation's new
+            one, the twin) as its first open step, before any subscription; private topics and
+            requests wait for it. A refusal fails its waiters with ``AuthenticationError`` and is
+            not retried without the host's approval (see :mod:`rxws._private`).
+        login_timeout: seconds each login reply may take.
     """
 
     def __init__(
@@ -130,6 +139,9 @@ class WebSocketClient:
         rotation_overlap: float = 1.0,
         # Redundancy: 2 keeps a twin connection on the same topics, merged message by message
         redundancy: int = 1,
+        # Private streams: log in on every connection (see rxws._private)
+        credentials: Credentials | None = None,
+        login_timeout: float = 10.0,
     ) -> None:
         if not isinstance(protocol, VenueProtocol):
             raise UsageError(f"protocol must be a VenueProtocol instance, got {protocol!r}")
@@ -164,7 +176,7 @@ class WebSocketClient:
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             max_outbound_queue=max_outbound_queue,
-            open_steps=open_steps,
+            open_steps=(lambda session: self._private.open_step(session), *open_steps),
         )
         self._config = config
         self._options = config.options
@@ -211,6 +223,7 @@ class WebSocketClient:
             on_serving=self._serving,
             on_lost=self._lost,
         )
+        self._private = Private(ctx, credentials, login_timeout, self._topics, self._lifecycle)
         self._rotation = Rotation(
             ctx,
             lifecycle=self._lifecycle,
@@ -229,6 +242,7 @@ class WebSocketClient:
             topics=self._topics,
             lifecycle=self._lifecycle,
             rotation=self._rotation,
+            server_time=self._private.server_time,
         )
         self._redundancy = (
             None
@@ -261,6 +275,7 @@ class WebSocketClient:
     def _lost(self, why: str) -> None:
         """The serving session dropped, or the client closes."""
         self._rotation.abandon(why)
+        self._private.lost()
         if self._redundancy is not None:
             if self._lifecycle.closed:
                 self._redundancy.stop(why)
@@ -333,6 +348,12 @@ class WebSocketClient:
     def pending_requests(self) -> int:
         """Requests waiting for their reply."""
         return len(self._requests)
+
+    @property
+    def clock(self) -> VenueClock:
+        """The venue's clock estimate (handshake ``Date``, server times in replies and pongs, and
+        ``clock.add_sample`` for a host source); logins sign with it."""
+        return self._private.clock
 
     @property
     def scheduler(self) -> abc.SchedulerBase | None:
@@ -424,6 +445,8 @@ class WebSocketClient:
             observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             disposable = CompositeDisposable()
+            if self._private.refused(unique, observer):  # a private topic after a refused login
+                return disposable
             self._ctx.run(lambda: self._topics.attach_watch(unique, model, observer, disposable), None)
             return Disposable(lambda: self._ctx.run(disposable.dispose, None))
 
@@ -439,6 +462,14 @@ class WebSocketClient:
             return stream.pipe(idle_watchdog(idle_timeout, on_idle, scheduler=self._ctx.scheduler))
 
         return reactivex.defer(watched)
+
+    def every(
+        self, period: float, action: Callable[[], Any], *, name: str | None = None, immediately: bool = False
+    ) -> KeepaliveTask:
+        """Run ``action`` (a callable, observable factory or coroutine function) every ``period``
+        seconds while CONNECTED; a failed run is a ``KeepaliveFailed`` event; :meth:`close`
+        disposes every task. Returns the :class:`~rxws._every.KeepaliveTask` (a disposable)."""
+        return self._private.every(period, action, name=name, immediately=immediately)
 
     async def __aenter__(self) -> WebSocketClient:
         await self.connect()
@@ -496,6 +527,7 @@ class WebSocketClient:
 
     def _complete_streams(self) -> None:
         """The client closed: every stream but ``state`` completes (the lifecycle ends that one)."""
+        self._private.close()
         self._topics.complete()
         self._messages.on_completed()
         if self._limiter_unlisten is not None:

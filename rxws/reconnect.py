@@ -14,7 +14,7 @@ from reactivex import Observable
 
 from rxws.core.backoff import ExponentialBackoff
 from rxws.events import ReconnectProposed, VenueNotice
-from rxws.exceptions import ConnectionClosed, HandshakeRejected
+from rxws.exceptions import AuthenticationError, ConnectionClosed, HandshakeRejected
 
 __all__ = ["Approval", "ReconnectPolicy", "default_retry_on"]
 
@@ -28,8 +28,12 @@ AUTH_STATUSES = frozenset({401, 403})
 
 
 def default_retry_on(error: BaseException) -> bool:
-    """The default: retry any drop except a policy-violation close (1008) or an auth failure."""
+    """The default: retry any drop except a policy-violation close (1008) or an auth failure
+    (HTTP 401/403, or a login the venue refused: a wrong key replayed on every backoff step is
+    how an account or an IP gets banned; a login that timed out is retried)."""
     if isinstance(error, ConnectionClosed) and error.code in NOT_RETRYABLE_CLOSE_CODES:
+        return False
+    if isinstance(error, AuthenticationError) and error.refused:
         return False
     return not (isinstance(error, HandshakeRejected) and error.status in AUTH_STATUSES)
 
@@ -45,7 +49,8 @@ class ReconnectPolicy:
     Args:
         backoff: the delays between attempts, and how many attempts.
         approve: asked before every attempt with the proposal; the default approves.
-        retry_on: which causes are worth proposing at all; the default refuses 1008 and 401/403.
+        retry_on: which causes are worth proposing at all; the default refuses 1008, 401/403 and
+            a refused login.
             A host that wants to decide those too passes ``retry_on=lambda e: True``.
         rotate_on_notice: on a venue notice that the connection will end (a
             :class:`~rxws.events.VenueNotice` with ``notice`` ``"shutdown"`` or

@@ -24,9 +24,11 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "aioreactive_pipeline.py": ("done",),
     "persistence.py": ("data on every restored topic", "done"),
     "private_stream.py": (
-        "refused before login: 60011",
-        "authenticated: True",
+        "event  authenticated",
         "'state': 'filled'",
+        "after reconnect: ",
+        "'state': 'live'",
+        "logins at the venue: 2",
         "(60007)",
     ),
     "order_flow.py": ("confirmed  o1 filled", "timeout    o3:", "4 confirmed, 1 timed out"),

@@ -105,6 +105,12 @@ class Link(ABC):
         return True
 
     @property
+    def response_headers(self) -> Mapping[str, str]:
+        """The handshake response's HTTP headers (e.g. ``Date``, which feeds the client's venue
+        clock); empty when the transport does not expose them."""
+        return {}
+
+    @property
     @abstractmethod
     def inbound(self) -> Observable[Frame]:
         """Inbound messages; completes on a close frame, errors on any other ending."""

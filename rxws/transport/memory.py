@@ -13,7 +13,7 @@ automatically, as the mock venue would.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reactivex import Observable, abc
@@ -107,6 +107,8 @@ class MemoryPeer:
         self.client_close: tuple[int, str] | None = None
         self.reading = True
         """Whether the peer reads what the client sends (see :meth:`stop_reading`)."""
+        self.response_headers: dict[str, str] = {}
+        """The handshake response's headers the client's link reports (set by a responder)."""
         self.link = MemoryLink(self)
         self._scripts = CompositeDisposable()
 
@@ -191,6 +193,10 @@ class MemoryLink(Link):
     @property
     def writable(self) -> bool:
         return not self._blocked
+
+    @property
+    def response_headers(self) -> Mapping[str, str]:
+        return self._peer.response_headers
 
     def send(self, frame: Frame) -> bool:
         if self._closing or self._ended:

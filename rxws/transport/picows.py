@@ -32,7 +32,7 @@ import logging
 import socket
 import ssl as _ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from picows import WSCloseCode, WSHandshakeError, WSInvalidURL, WSMsgType, WSTransport, ws_connect
@@ -235,6 +235,12 @@ class PicowsLink(Link):
             self._end()
         elif options.ping_interval is not None:
             self._ka_timer = loop.call_later(options.ping_interval, self._keepalive)
+
+    @property
+    def response_headers(self) -> Mapping[str, str]:
+        """The handshake response's headers (the last value of a repeated one)."""
+        response = getattr(self._ws, "response", None)
+        return {} if response is None else {str(k): str(v) for k, v in response.headers.items()}
 
     @property
     def inbound(self) -> Observable[Frame]:

@@ -28,7 +28,7 @@ import logging
 import ssl as _ssl
 import types
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any
 
 import reactivex
@@ -270,6 +270,12 @@ class WebsocketsLink(Link):
         self._send_error: BaseException | None = None
         self._ended = False
         self._watcher = loop.create_task(self._watch())
+
+    @property
+    def response_headers(self) -> Mapping[str, str]:
+        """The handshake response's headers (the last value of a repeated one)."""
+        response = self._ws.response
+        return {} if response is None else dict(response.headers.raw_items())
 
     @property
     def inbound(self) -> Observable[Frame]:

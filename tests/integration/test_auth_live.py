@@ -1,28 +1,20 @@
-"""Login over real sockets for every dialect twin: MockVenue verifies the signature the venue's way,
-refuses private topics before a login and a wrong secret with the venue's code, and pushes on a
-private channel only after a login.
-
-The ``exchange`` the Authenticator needs is built here over the client's public surface
-(``client.send`` + ``client.messages``); the session's own ``exchange`` replaces it once the
-client wiring lands.
+"""Login over real sockets for every dialect twin, through the client's own ``credentials=``:
+MockVenue verifies the signature the venue's way, refuses a private topic before a login and a
+wrong secret with the venue's code, and pushes on a private channel only after a login.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import reactivex
-from reactivex import Observable, abc
-from reactivex import operators as ops
 
-from rxws import WebSocketClient
-from rxws._auth_flow import Authenticator, Exchange
+from rxws import ExponentialBackoff, ReconnectPolicy, WebSocketClient
 from rxws.auth import Credentials
-from rxws.core.clock import VenueClock
-from rxws.events import Authenticated, AuthFailed, Event
+from rxws.events import Authenticated, AuthFailed, Event, ReconnectProposed
 from rxws.exceptions import AuthenticationError, VenueError
 from rxws.protocols import Binance, Bybit, Deribit, GenericJson, Okx
 from rxws.protocols.base import VenueProtocol
@@ -42,25 +34,6 @@ CASES: list[tuple[str, Callable[[], VenueProtocol], str, Any, Any]] = [
 IDS = [c[0] for c in CASES]
 
 
-def socket_exchange(client: WebSocketClient) -> Exchange:
-    """``exchange(frame, key, timeout)`` over ``client.send`` and ``client.messages``."""
-    protocol = client.protocol
-
-    def exchange(frame: Any, key: Any, timeout: float) -> Observable[Any]:
-        def subscribe(observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None) -> Any:
-            reply = client.messages.pipe(
-                ops.filter(lambda m: protocol.login_reply_key(m) == key),
-                ops.take(1),
-                ops.timeout(timeout, scheduler=client.scheduler),
-            ).subscribe(observer, scheduler=scheduler)
-            client.send(frame)
-            return reply
-
-        return reactivex.create(subscribe)
-
-    return exchange
-
-
 async def watch_first(client: WebSocketClient, topic: str, timeout: float = 5.0) -> tuple[Any, Any]:
     """The first message on ``topic``, or the watch's error: (message, None) or (None, error)."""
     done: asyncio.Future[tuple[Any, Any]] = asyncio.get_running_loop().create_future()
@@ -76,8 +49,14 @@ async def watch_first(client: WebSocketClient, topic: str, timeout: float = 5.0)
         sub.dispose()
 
 
+async def publish_when_subscribed(venue: MockVenue, topic: str, payload: Any) -> None:
+    await venue.wait_subscribed(topic)
+    await asyncio.sleep(0.05)  # let the ack reach the client before the push
+    assert await venue.publish(topic, payload) == 1
+
+
 @pytest.mark.parametrize(("name", "protocol", "topic", "before_code", "wrong_code"), CASES, ids=IDS)
-async def test_login_then_private_channel(
+async def test_without_credentials_the_venue_refuses_the_private_topic(
     no_leaked_tasks: None,
     name: str,
     protocol: Callable[[], VenueProtocol],
@@ -87,70 +66,137 @@ async def test_login_then_private_channel(
 ) -> None:
     async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
         client = WebSocketClient(venue.url, protocol=protocol(), ping_interval=None, subscribe_timeout=3)
-        events: list[Event] = []
         await client.connect()
         try:
-            # Before the login the venue refuses the private topic with its documented code.
             _, error = await watch_first(client, topic)
             assert isinstance(error, VenueError) and error.code == before_code
             assert venue.connections[0].topics == []
-
-            auth = Authenticator(client.protocol, GOOD, VenueClock(), events.append, timeout=3.0)
-            assert await auth.login(socket_exchange(client)) is None
-            assert [type(e) for e in events] == [Authenticated]
-            assert venue.core.auth is not None and venue.core.auth.logins == 1
-
-            got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            sub = client.watch(topic).subscribe(lambda m: got.done() or got.set_result(m))
-            await venue.wait_subscribed(topic)
-            await asyncio.sleep(0)  # let the ack reach the client
-            assert await venue.publish(topic, {"order": "filled"}) == 1
-            message = await asyncio.wait_for(got, 3.0)
-            assert "filled" in str(message)
-            sub.dispose()
         finally:
+            await client.close()
+
+
+@pytest.mark.parametrize(("name", "protocol", "topic", "before_code", "wrong_code"), CASES, ids=IDS)
+async def test_credentials_log_in_then_the_private_channel_pushes(
+    no_leaked_tasks: None,
+    name: str,
+    protocol: Callable[[], VenueProtocol],
+    topic: str,
+    before_code: Any,
+    wrong_code: Any,
+) -> None:
+    async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
+        client = WebSocketClient(
+            venue.url, protocol=protocol(), ping_interval=None, subscribe_timeout=3, credentials=GOOD
+        )
+        events: list[Event] = []
+        client.events.subscribe(events.append)
+        try:
+            await client.connect()
+            assert [type(e) for e in events if isinstance(e, Authenticated | AuthFailed)] == [Authenticated]
+            assert venue.core.auth is not None and venue.core.auth.logins == 1
+            assert client.clock.offset is not None  # the handshake's Date (and login replies)
+            push = asyncio.ensure_future(publish_when_subscribed(venue, topic, {"order": "filled"}))
+            message, error = await watch_first(client, topic)
+            await push
+            assert error is None and "filled" in str(message)
+        finally:
+            await client.close()
+
+
+@pytest.mark.parametrize(("name", "protocol", "topic", "before_code", "wrong_code"), CASES, ids=IDS)
+async def test_a_reconnection_logs_in_again_before_restoring(
+    no_leaked_tasks: None,
+    name: str,
+    protocol: Callable[[], VenueProtocol],
+    topic: str,
+    before_code: Any,
+    wrong_code: Any,
+) -> None:
+    backoff = ExponentialBackoff(0.05, 2.0, 1.0, jitter="none")
+    async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
+        client = WebSocketClient(
+            venue.url,
+            protocol=protocol(),
+            ping_interval=None,
+            subscribe_timeout=3,
+            credentials=GOOD,
+            reconnect=ReconnectPolicy(backoff=backoff),
+        )
+        got: list[Any] = []
+        sub = client.watch(topic).subscribe(got.append)
+        try:
+            await client.connect()
+            await venue.wait_subscribed(topic)
+            auth = venue.core.auth
+            assert auth is not None and auth.logins == 1
+            venue.drop_all()
+            await venue.wait_for(lambda: auth.logins == 2)  # the new connection logs in ...
+            await venue.wait_subscribed(topic)  # ... then restores: the venue refuses it before a login
+            await asyncio.sleep(0.05)
+            assert await venue.publish(topic, {"order": "after"}) >= 1
+            for _ in range(100):
+                if got:
+                    break
+                await asyncio.sleep(0.02)
+            assert got and "after" in str(got[-1])
+        finally:
+            sub.dispose()
             await client.close()
 
 
 @pytest.mark.parametrize(("name", "protocol", "topic", "before_code", "wrong_code"), CASES, ids=IDS)
 async def test_wrong_secret_is_refused_and_private_stays_closed(
     no_leaked_tasks: None,
+    caplog: Any,
     name: str,
     protocol: Callable[[], VenueProtocol],
     topic: str,
     before_code: Any,
     wrong_code: Any,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
-        client = WebSocketClient(venue.url, protocol=protocol(), ping_interval=None, subscribe_timeout=3)
+        client = WebSocketClient(
+            venue.url,
+            protocol=protocol(),
+            ping_interval=None,
+            subscribe_timeout=3,
+            credentials=WRONG,
+            reconnect=ReconnectPolicy(),
+        )
         events: list[Event] = []
-        await client.connect()
+        client.events.subscribe(events.append)
+        errors: list[Exception] = []
+        client.watch(topic).subscribe(on_error=errors.append)
         try:
-            auth = Authenticator(client.protocol, WRONG, VenueClock(), events.append, timeout=3.0)
             with pytest.raises(AuthenticationError) as caught:
-                await auth.login(socket_exchange(client))
+                await client.connect()
             assert caught.value.refused and caught.value.code == wrong_code
             [failed] = [e for e in events if isinstance(e, AuthFailed)]
-            assert failed.code == wrong_code and "not-the-secret" not in failed.model_dump_json()
-            _, error = await watch_first(client, topic)
-            assert isinstance(error, VenueError) and error.code == before_code
+            assert failed.code == wrong_code
+            assert [type(e) for e in errors] == [AuthenticationError]
+            assert not [e for e in events if isinstance(e, ReconnectProposed)]
             assert venue.core.auth is not None and venue.core.auth.logins == 0
+            assert len(venue.core.auth.refusals) == 1  # one attempt: nothing hammers the venue
+            for text in (repr(client), " ".join(e.model_dump_json() for e in events), caplog.text):
+                assert "not-the-secret" not in text
         finally:
             await client.close()
 
 
 async def test_okx_login_without_an_answer_times_out(no_leaked_tasks: None) -> None:
-    """A venue that never answers the login: the Authenticator fails (not refused) after its
-    timeout and leaves nothing pending."""
+    """A venue that never answers the login: the connect fails (not refused) after login_timeout."""
     async with MockVenue(rate=0, dialect="okx") as venue:  # no credentials: logins go unanswered
-        client = WebSocketClient(venue.url, protocol=Okx(), ping_interval=None)
+        client = WebSocketClient(
+            venue.url, protocol=Okx(), ping_interval=None, credentials=GOOD, login_timeout=0.3
+        )
         events: list[Event] = []
-        await client.connect()
+        client.events.subscribe(events.append)
         try:
-            auth = Authenticator(client.protocol, GOOD, VenueClock(), events.append, timeout=0.3)
             with pytest.raises(AuthenticationError) as caught:
-                await auth.login(socket_exchange(client))
+                await client.connect()
             assert not caught.value.refused
-            assert [type(e) for e in events] == [AuthFailed]
+            assert [type(e) for e in events if isinstance(e, AuthFailed)] == [AuthFailed]
+            assert client.pending_requests == 0
         finally:
             await client.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,16 @@ async def test_extra_headers_reach_the_venue(wire: Harness) -> None:
     headers = wire.peer.headers
     assert headers["X-Conformance"] == "yes"
     assert headers["X-MBX-APIKEY"] == "k-123456789"  # a secret is masked in logs, sent as is
+
+
+async def test_the_handshake_response_headers_are_exposed(wire: Harness) -> None:
+    """``Link.response_headers``: the venue's ``Date`` feeds the client's venue clock (issue 13)."""
+    link, _ = await wire.open()
+    headers = link.response_headers
+    date = next(v for k, v in headers.items() if k.lower() == "date")
+    sent = parsedate_to_datetime(date).timestamp()
+    assert abs(sent - time.time()) < 5.0
+    assert any(k.lower() == "upgrade" and v.lower() == "websocket" for k, v in headers.items())
 
 
 async def test_subprotocols_are_offered_and_the_chosen_one_reported(wire: Harness) -> None:
