@@ -43,7 +43,7 @@ from rxws.exceptions import (
     ProtocolError,
     RateLimitExceeded,
 )
-from rxws.protocols.base import MessageKind
+from rxws.protocols.base import MessageKind, decode_detail, fast_decoder
 from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import Throttled
 from rxws.transport.base import Frame, Link
@@ -123,6 +123,10 @@ class Session:
         self._route = route
         self._messages = messages
         self.budget = ConnectionBudget(ctx, conn_id)
+        # The default JSON decoding, bound to orjson.loads itself when it can be (see on_frame).
+        fast = fast_decoder(ctx.protocol)
+        self._decode: Callable[[Frame], Any] = ctx.protocol.decode if fast is None else fast
+        self._fast_decode = fast is not None
         self._phase = "new"  # new -> opening -> open -> (closing ->) ended
         self._link: Link | None = None
         self._open_sub = SerialDisposable()
@@ -402,9 +406,14 @@ class Session:
         protocol = ctx.protocol
         try:
             try:
-                message = protocol.decode(frame)
+                message = self._decode(frame)
             except DecodeError as exc:
                 ctx.decode_failed(str(exc), frame)
+                return
+            except ValueError as exc:  # orjson's own error, when bound directly (fast_decoder)
+                if not self._fast_decode:
+                    raise  # a dialect's decode raised it: not a decoding failure but its bug
+                ctx.decode_failed(decode_detail(exc), frame)
                 return
             kind, key = protocol.classify(message)
             if kind is _DATA:

@@ -36,6 +36,7 @@ from rxws.events import (
     SubscriptionFailed,
     SubscriptionsRestored,
 )
+from rxws.protocols.base import counter_field
 from rxws.exceptions import (
     DecodeError,
     NotConnected,
@@ -493,8 +494,11 @@ class _TopicSubject(FastSubject[Any]):
         self.sequence = ctx.protocol.sequence
         self.now = ctx.now
         self.gap: Callable[[GapDetected], None] = ctx.emit
+        field = counter_field(ctx.protocol)
+        self.field = field
+        self.deliver = self.deliver_checked if field is None else self.deliver_counted
 
-    def deliver(self, message: Any) -> None:
+    def deliver_checked(self, message: Any) -> None:
         """Check the message's sequence numbers (a gap becomes an event), then pass it on."""
         seq = self.sequence(message)
         if seq is None or not self.record.advance(seq, self.now()):
@@ -502,3 +506,21 @@ class _TopicSubject(FastSubject[Any]):
             if gap is not None:
                 self.gap(gap)
         self.on_next(message)
+
+    def deliver_counted(self, message: Any) -> None:
+        """:meth:`deliver_checked` for a dialect whose data carry one consecutive integer
+        (``VenueProtocol.seq_field``). The common case, the next number after the last one (and
+        no disconnect window open), is what ``SeqRecord.advance`` takes with ``Seq(n, n)``: the
+        mark moves to ``n`` at ``now``, without building the ``Seq``. Anything else (the first
+        message, a gap, a repeat, a number going back, a field that is no ``int``, an open
+        window) takes the full path, which judges it exactly as before."""
+        record = self.record
+        last = record.last_seq
+        if last is not None and type(message) is dict and not record.dropped:
+            number = message.get(self.field)
+            if type(number) is int and number == last + 1:
+                record.last_seq = number
+                record.last_time = self.now()
+                self.on_next(message)
+                return
+        self.deliver_checked(message)
