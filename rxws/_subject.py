@@ -45,7 +45,7 @@ class FastSubject(Observable[T], Generic[T]):
     def is_stopped(self) -> bool:
         return self._stopped
 
-    def subscribe(  # type: ignore[override]
+    def subscribe(
         self,
         on_next: abc.ObserverBase[T] | Callable[[T], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,

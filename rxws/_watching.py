@@ -36,7 +36,6 @@ from rxws.events import (
     SubscriptionFailed,
     SubscriptionsRestored,
 )
-from rxws.protocols.base import counter_field
 from rxws.exceptions import (
     DecodeError,
     NotConnected,
@@ -45,6 +44,7 @@ from rxws.exceptions import (
     UsageError,
     VenueError,
 )
+from rxws.protocols.base import counter_field
 from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import Throttled
 

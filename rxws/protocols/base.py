@@ -116,7 +116,7 @@ def counter_field(protocol: VenueProtocol) -> str | None:
         return None
     cls = type(protocol)
     declared = next(c for c in cls.__mro__ if "seq_field" in vars(c))
-    return field if cls.sequence is declared.sequence else None
+    return field if cls.sequence is getattr(declared, "sequence", None) else None
 
 
 def fast_decoder(protocol: VenueProtocol) -> Callable[[str | bytes], Any] | None:
