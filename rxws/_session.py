@@ -121,6 +121,7 @@ class Session:
         self._config = config
         self._requests = requests
         self._route = route
+        self._screen: Callable[[Frame], bool] | None = None
         self._messages = messages
         self.budget = ConnectionBudget(ctx, conn_id)
         # The default JSON decoding, bound to orjson.loads itself when it can be (see on_frame).
@@ -282,13 +283,19 @@ class Session:
         self,
         owner: SessionOwner | None = None,
         route: Callable[[Hashable], Callable[[Any], None] | None] | None = None,
+        screen: Callable[[Frame], bool] | None = None,
     ) -> None:
         """From now on, report to ``owner`` and/or route data through ``route`` (a rotation
-        routes both sessions through its merge, then gives the new one to the lifecycle)."""
+        routes both sessions through its merge, then gives the new one to the lifecycle).
+
+        With ``route``, ``screen`` (None: none) sees each frame before it is decoded and returns
+        True when it took the frame already, as a counted copy of one delivered before (redundant
+        connections: :class:`~rxws._copies.Copies`); the frame is then not decoded for routing."""
         if owner is not None:
             self._owner = owner
         if route is not None:
             self._route = route
+            self._screen = screen
 
     def ready(self) -> None:
         """The owner took the session into service: the host's queued frames go out."""
@@ -405,6 +412,11 @@ class Session:
         ctx.stats.frames_in += 1
         protocol = ctx.protocol
         try:
+            screen = self._screen
+            if screen is not None and screen(frame):  # a copy the merge counted (hand_over)
+                if self._messages._observers:  # the same text decoded before: it decodes again
+                    self._messages.on_next(self._decode(frame))
+                return
             try:
                 message = self._decode(frame)
             except DecodeError as exc:
