@@ -11,10 +11,11 @@ source still held back by the join gate, a topic no longer routed) goes the ordi
 decoded, routed, merged. So the output is the same; a copy just costs a dictionary lookup
 instead of a decode.
 
-Memory is bounded: two generations of remembered frames (the current one becomes the previous
-one once it holds ``window`` frames or ``max_chars`` characters), so at least the last
-``window`` delivered frames (fewer only when they are very large) and at most about twice the
-limits are held. A copy arriving later than that is decoded as before. The memory is cleared at
+Memory is bounded: frames up to ``max_length`` characters (bytes, for binary frames) are
+remembered, in two generations (the current one becomes the previous one once it holds
+``window`` frames), so the last ``window`` such delivered frames are always remembered and never
+more than ``2 * window``. A copy arriving later than that, or of a longer frame, is decoded as
+before. The memory is cleared at
 every (un)subscribe, since a dialect may route by what was subscribed (OKX remembers topic
 arguments).
 """
@@ -44,7 +45,7 @@ class Copies:
         gate: the join gate: a copy from a source it holds back is not taken.
         sources: how many sources (connections) feed the merges.
         window: frames a generation holds at most.
-        max_chars: characters (of text frames; bytes of binary ones) a generation holds at most.
+        max_length: the longest frame remembered (characters of text, bytes of binary frames).
     """
 
     def __init__(
@@ -55,25 +56,23 @@ class Copies:
         *,
         sources: int = 2,
         window: int = 1024,
-        max_chars: int = 4 * 1024 * 1024,
+        max_length: int = 4096,
     ) -> None:
         self._merges = merges
         self._route = route
         self._gate = gate
         self._window = window
-        self._max_chars = max_chars
+        self._max_length = max_length
         self._recent: dict[Frame, _Entry] = {}
         self._older: dict[Frame, _Entry] = {}
-        self._chars = 0
         self._current: list[Frame | None] = [None] * sources  # each source's frame being handled
-        self.taken = 0
-        """Copies taken without decoding."""
 
     def screen(self, source: int) -> Callable[[Frame], bool]:
         """The function a session of ``source`` calls on each frame before decoding it
         (``Session.hand_over(screen=...)``): True when the frame was taken as a counted copy."""
         current = self._current
         merges, route, held = self._merges, self._route, self._gate.held
+        max_length = self._max_length
 
         def screen(frame: Frame) -> bool:
             entry = self._recent.get(frame) or self._older.get(frame)
@@ -86,9 +85,8 @@ class Copies:
                     and route(route_key) is not None
                     and merge.offer_copy(source, seq, key)
                 ):
-                    self.taken += 1
-                    return True
-            current[source] = frame  # decoded and merged the ordinary way: remember() may keep it
+                    return True  # counted in the merge's duplicates
+            current[source] = frame if len(frame) <= max_length else None  # remember() keeps it
             return False
 
         return screen
@@ -104,17 +102,14 @@ class Copies:
         current[source] = None
         recent = self._recent
         recent[frame] = (route_key, topic, seq, key)
-        self._chars += len(frame)
-        if len(recent) >= self._window or self._chars >= self._max_chars:
+        if len(recent) >= self._window:
             self._older = recent
             self._recent = {}
-            self._chars = 0
 
     def clear(self) -> None:
         """Forget every remembered frame (the subscriptions changed)."""
         self._recent = {}
         self._older = {}
-        self._chars = 0
 
     @property
     def remembered(self) -> int:

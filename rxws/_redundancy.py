@@ -36,6 +36,7 @@ from rxws.core.merge import TopicMerge
 from rxws.events import Disconnected, DisconnectReason
 from rxws.exceptions import ConnectionLost
 from rxws.operators._retry import retry_with_backoff
+from rxws.protocols.base import counter_field, make_seq
 from rxws.reconnect import ReconnectPolicy
 
 __all__: list[str] = []
@@ -275,6 +276,7 @@ class Redundancy:
         cache = self._sinks[source]
         protocol = self._ctx.protocol
         sequence, dedupe_key = protocol.sequence, protocol.dedupe_key
+        field = counter_field(protocol)
         gate = self._gate
         held = gate.held
         remember = self._copies.remember
@@ -291,7 +293,11 @@ class Redundancy:
             offer = merge.offer
 
             def merged(message: Any) -> None:
-                seq = sequence(message)
+                if field is None:
+                    seq = sequence(message)
+                else:  # counter_field's contract: sequence() is Seq(n, n) for an int n there, else None
+                    number = message.get(field) if type(message) is dict else None
+                    seq = make_seq(number, number) if type(number) is int else None
                 if held and not gate.admit(topic, source, seq, merge):
                     return  # a late joiner ahead of the merge: the other connection delivers it
                 dedupe = None if seq is not None else dedupe_key(message)
