@@ -32,15 +32,15 @@ from rxws.transport.base import Frame
 
 __all__: list[str] = []
 
-# What a delivered frame gave when decoded: its routing key, topic, numbers and dedupe key.
-_Entry = tuple[Hashable, str, Seq | None, Hashable | None]
+# What a delivered frame gave when decoded: its routing key, topic, the topic's merge (kept for
+# the client's life), its numbers and dedupe key.
+_Entry = tuple[Hashable, str, TopicMerge, Seq | None, Hashable | None]
 
 
 class Copies:
     """The recently delivered frames of every topic (see the module docstring).
 
     Args:
-        merges: the topic merges (looked up by topic when a copy arrives).
         route: the router's lookup: a copy of a topic nobody watches any more is not taken.
         gate: the join gate: a copy from a source it holds back is not taken.
         sources: how many sources (connections) feed the merges.
@@ -50,7 +50,6 @@ class Copies:
 
     def __init__(
         self,
-        merges: dict[str, TopicMerge],
         route: Callable[[Hashable], Any],
         gate: JoinGate,
         *,
@@ -58,7 +57,6 @@ class Copies:
         window: int = 1024,
         max_length: int = 4096,
     ) -> None:
-        self._merges = merges
         self._route = route
         self._gate = gate
         self._window = window
@@ -71,17 +69,15 @@ class Copies:
         """The function a session of ``source`` calls on each frame before decoding it
         (``Session.hand_over(screen=...)``): True when the frame was taken as a counted copy."""
         current = self._current
-        merges, route, held = self._merges, self._route, self._gate.held
+        route, held = self._route, self._gate.held
         max_length = self._max_length
 
         def screen(frame: Frame) -> bool:
             entry = self._recent.get(frame) or self._older.get(frame)
             if entry is not None:
-                route_key, topic, seq, key = entry
-                merge = merges.get(topic)
+                route_key, topic, merge, seq, key = entry
                 if (
-                    merge is not None
-                    and not (held and (topic, source) in held)
+                    not (held and (topic, source) in held)
                     and route(route_key) is not None
                     and merge.offer_copy(source, seq, key)
                 ):
@@ -92,7 +88,13 @@ class Copies:
         return screen
 
     def remember(
-        self, source: int, route_key: Hashable, topic: str, seq: Seq | None, key: Hashable | None
+        self,
+        source: int,
+        route_key: Hashable,
+        topic: str,
+        merge: TopicMerge,
+        seq: Seq | None,
+        key: Hashable | None,
     ) -> None:
         """The frame ``source`` is handling was delivered (its message passed the merge): keep it."""
         current = self._current
@@ -101,7 +103,7 @@ class Copies:
             return
         current[source] = None
         recent = self._recent
-        recent[frame] = (route_key, topic, seq, key)
+        recent[frame] = (route_key, topic, merge, seq, key)
         if len(recent) >= self._window:
             self._older = recent
             self._recent = {}

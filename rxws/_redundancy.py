@@ -75,7 +75,7 @@ class Redundancy:
         self._stopped = False
         self._gate = JoinGate()
         # The copies of frames one session delivered, taken without decoding on the other.
-        self._copies = Copies(self._merges, topics.route, self._gate)
+        self._copies = Copies(topics.route, self._gate)
         self._closed_done: tuple[Session, Callable[[], None]] | None = None
 
     # What the client asks --------------------------------------------------------------------
@@ -302,7 +302,9 @@ class Redundancy:
                     return  # a late joiner ahead of the merge: the other connection delivers it
                 dedupe = None if seq is not None else dedupe_key(message)
                 if offer(source, seq, dedupe):
-                    remember(source, key, topic, seq, dedupe)  # its copy on the other session: not decoded
+                    remember(
+                        source, key, topic, merge, seq, dedupe
+                    )  # its copy on the other session: not decoded
                     sink(message)
 
             cache[key] = (sink, merged)

@@ -27,7 +27,7 @@ def _copies(
     merge = TopicMerge()
     gate = JoinGate()
     routes: dict[str, Any] = {"t": print}
-    return Copies({"t": merge}, routes.get, gate, window=window, max_length=max_length), merge, gate, routes
+    return Copies(routes.get, gate, window=window, max_length=max_length), merge, gate, routes
 
 
 def _deliver(copies: Copies, merge: TopicMerge, source: int, frame: str, n: int) -> bool:
@@ -36,7 +36,7 @@ def _deliver(copies: Copies, merge: TopicMerge, source: int, frame: str, n: int)
         return False
     seq = Seq(n, n)
     if merge.offer(source, seq):
-        copies.remember(source, "t", "t", seq, None)
+        copies.remember(source, "t", "t", merge, seq, None)
         return True
     return False
 
@@ -78,7 +78,7 @@ def test_a_copy_the_merge_would_not_judge_as_a_plain_duplicate_is_left_to_it() -
     _deliver(copies, merge, B, "f5", 5)
     _deliver(copies, merge, B, "f6", 6)  # B leads now
     _deliver(copies, merge, A, "f7", 7)
-    copies.remember(A, "t", "t", Seq(3, 3), None)  # nothing being handled: kept nowhere
+    copies.remember(A, "t", "t", merge, Seq(3, 3), None)  # nothing being handled: kept nowhere
     assert copies.remembered == 3
     merge.offer(B, Seq(9, 9))  # B moved past 7: a copy of 7 now goes back on its own stream
     counted = (merge.delivered, merge.duplicates, merge.mark)
