@@ -286,11 +286,9 @@ class Session:
         screen: Callable[[Frame], bool] | None = None,
     ) -> None:
         """From now on, report to ``owner`` and/or route data through ``route`` (a rotation
-        routes both sessions through its merge, then gives the new one to the lifecycle).
-
-        With ``route``, ``screen`` (None: none) sees each frame before it is decoded and returns
-        True when it took the frame already, as a counted copy of one delivered before (redundant
-        connections: :class:`~rxws._copies.Copies`); the frame is then not decoded for routing."""
+        routes both sessions through its merge, then gives the new one to the lifecycle); with
+        ``route``, ``screen`` sees each frame first and returns True for a copy it counted
+        (redundant connections: :class:`~rxws._copies.Copies`), which is not decoded."""
         if owner is not None:
             self._owner = owner
         if route is not None:

@@ -186,7 +186,7 @@ class Topics:
                 self.router.add(topic, subject.on_next)
             else:
                 tracked = _TopicSubject(topic, self._ctx, tracker, self._ctx.observer_failed(topic))
-                self.router.add(topic, tracked.deliver)
+                self.router.add(topic, tracked.sink)
                 subject = tracked
             self._topics[topic] = subject
         return subject
@@ -494,11 +494,10 @@ class _TopicSubject(FastSubject[Any]):
         self.sequence = ctx.protocol.sequence
         self.now = ctx.now
         self.gap: Callable[[GapDetected], None] = ctx.emit
-        field = counter_field(ctx.protocol)
-        self.field = field
-        self.deliver = self.deliver_checked if field is None else self.deliver_counted
+        self.field = counter_field(ctx.protocol)
+        self.sink = self.deliver if self.field is None else self.deliver_counted  # what the router calls
 
-    def deliver_checked(self, message: Any) -> None:
+    def deliver(self, message: Any) -> None:
         """Check the message's sequence numbers (a gap becomes an event), then pass it on."""
         seq = self.sequence(message)
         if seq is None or not self.record.advance(seq, self.now()):
@@ -508,12 +507,10 @@ class _TopicSubject(FastSubject[Any]):
         self.on_next(message)
 
     def deliver_counted(self, message: Any) -> None:
-        """:meth:`deliver_checked` for a dialect whose data carry one consecutive integer
-        (``VenueProtocol.seq_field``). The common case, the next number after the last one (and
-        no disconnect window open), is what ``SeqRecord.advance`` takes with ``Seq(n, n)``: the
-        mark moves to ``n`` at ``now``, without building the ``Seq``. Anything else (the first
-        message, a gap, a repeat, a number going back, a field that is no ``int``, an open
-        window) takes the full path, which judges it exactly as before."""
+        """:meth:`deliver` for a dialect whose data carry one consecutive integer (``seq_field``):
+        the common case, the next number with no disconnect window open, moves the mark as
+        ``SeqRecord.advance`` does with ``Seq(n, n)``, without building the ``Seq``; anything else
+        takes :meth:`deliver`, which judges it exactly as before."""
         record = self.record
         last = record.last_seq
         if last is not None and type(message) is dict and not record.dropped:
@@ -523,4 +520,4 @@ class _TopicSubject(FastSubject[Any]):
                 record.last_time = self.now()
                 self.on_next(message)
                 return
-        self.deliver_checked(message)
+        self.deliver(message)

@@ -1,7 +1,7 @@
 """Tests for rxws/_watching.py's per-topic delivery: the consecutive-number fast path.
 
 ``_TopicSubject.deliver_counted`` (dialects with ``seq_field``) must judge every message exactly
-as ``deliver_checked`` (the full ``sequence()`` + ``SequenceTracker`` path) does: the same
+as ``deliver`` (the full ``sequence()`` + ``SequenceTracker`` path) does: the same
 messages delivered, the same gaps, the same record, for any stream of numbers, repeats, jumps,
 regressions, values that are not integers, and disconnect windows.
 """
@@ -50,7 +50,7 @@ def test_the_fast_path_judges_every_message_as_the_full_path(values: list[Any]) 
     scheduler = TestScheduler()
     fast, fast_seen, fast_tracker = _subject(GenericJson(), scheduler)
     full, full_seen, full_tracker = _subject(_NoCounter(), scheduler)
-    assert fast.deliver == fast.deliver_counted and full.deliver == full.deliver_checked
+    assert fast.sink == fast.deliver_counted and full.sink == full.deliver
     last = 0
     for i, value in enumerate(values):
         scheduler.advance_to(float(i + 1))
@@ -63,8 +63,8 @@ def test_the_fast_path_judges_every_message_as_the_full_path(values: list[Any]) 
         if type(value) is int:
             last = value
         message = {"topic": "t", "seq": value, "i": i} if value is not None else {"topic": "t", "i": i}
-        fast.deliver(message)
-        full.deliver(dict(message))
+        fast.sink(message)
+        full.sink(dict(message))
     assert fast_seen == full_seen
     assert fast_tracker.snapshot() == full_tracker.snapshot()
     assert fast.record.run_start == full.record.run_start and fast.record.dropped == full.record.dropped
@@ -74,7 +74,7 @@ def test_the_fast_path_delivers_in_order_numbers_and_reports_a_jump() -> None:
     scheduler = TestScheduler()
     fast, seen, _tracker = _subject(GenericJson(), scheduler)
     for n in (1, 2, 3, 5):
-        fast.deliver({"topic": "t", "seq": n})
+        fast.sink({"topic": "t", "seq": n})
     gaps = [e for e in seen if isinstance(e, GapDetected)]
     assert [m["seq"] for m in seen if isinstance(m, dict)] == [1, 2, 3, 5]
     assert [(g.gap, g.last_seq, g.next_seq) for g in gaps] == [("sequence", 3, 5)]
