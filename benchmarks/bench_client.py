@@ -271,8 +271,9 @@ async def correlation(replies: int, repeats: int) -> dict[str, Any]:
 
 
 async def redundancy(messages: int, repeats: int) -> dict[str, Any]:
-    """Per-message cost of redundancy=2 (both copies decoded, merged, one delivered) vs a single
-    connection (no sockets: the frames are fed to the sessions' inbound sinks, alternating runs)."""
+    """Per-message cost of redundancy=2 (the first copy decoded and merged, the other connection's
+    identical copy recognised by its text and counted, one delivered) vs a single connection (no
+    sockets: the frames are fed to the sessions' inbound sinks, alternating runs)."""
     async with MockVenue(rate=0, record=False) as venue:
         single = WebSocketClient(venue.url, protocol=GenericJson(), ping_interval=None)
         pair = WebSocketClient(venue.url, protocol=GenericJson(), ping_interval=None, redundancy=2)
@@ -307,7 +308,7 @@ async def redundancy(messages: int, repeats: int) -> dict[str, Any]:
     return {
         "ns_per_msg_single": best_single * 1e9,
         "ns_per_msg_redundant": best_pair * 1e9,
-        "dedup_cost_us": (best_pair - best_single) * 1e6,  # the twin's copy read, merged, dropped
+        "dedup_cost_us": (best_pair - best_single) * 1e6,  # the merge step, and the twin's copy dropped
         "merge_cost_us": (best_pair - 2 * best_single) * 1e6,  # beyond reading the copy like any frame
         "target": "<= 1.0 us",
     }

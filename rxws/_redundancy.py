@@ -26,6 +26,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 
 from rxws._client_base import ClientContext, log
 from rxws._command import CommandResult
+from rxws._copies import Copies
 from rxws._join_gate import JoinGate
 from rxws._lifecycle import Lifecycle
 from rxws._requests import Requests
@@ -35,6 +36,7 @@ from rxws.core.merge import TopicMerge
 from rxws.events import Disconnected, DisconnectReason
 from rxws.exceptions import ConnectionLost
 from rxws.operators._retry import retry_with_backoff
+from rxws.protocols.base import counter_field, make_seq
 from rxws.reconnect import ReconnectPolicy
 
 __all__: list[str] = []
@@ -72,6 +74,8 @@ class Redundancy:
         self._retries = SerialDisposable()
         self._stopped = False
         self._gate = JoinGate()
+        # The copies of frames one session delivered, taken without decoding on the other.
+        self._copies = Copies(topics.route, self._gate)
         self._closed_done: tuple[Session, Callable[[], None]] | None = None
 
     # What the client asks --------------------------------------------------------------------
@@ -82,7 +86,7 @@ class Redundancy:
 
     def serving(self, primary: Session) -> None:
         """The lifecycle's session serves: route it through the merge; open the twin if none."""
-        primary.hand_over(route=self._route_for(_PRIMARY))
+        primary.hand_over(route=self._route_for(_PRIMARY), screen=self._copies.screen(_PRIMARY))
         if self.covered():  # back beside a serving twin: held back until the merge reaches it
             for topic in self._twin_topics:
                 self._gate.arm(topic, _PRIMARY)
@@ -97,6 +101,7 @@ class Redundancy:
 
     def mirror(self, kind: str, topics: Sequence[str]) -> None:
         """The primary (un)subscribed ``topics``: the twin follows."""
+        self._copies.clear()  # a dialect may route by what is subscribed: copies are judged anew
         twin = self._twin
         if twin is None or not twin.serving:
             return
@@ -188,7 +193,7 @@ class Redundancy:
         if session is not self._twin or self._stopped:
             session.close()
             return
-        session.hand_over(route=self._route_for(_TWIN))
+        session.hand_over(route=self._route_for(_TWIN), screen=self._copies.screen(_TWIN))
         session.ready()
         self._subscribe(session, self._topics.registry.wanted())
 
@@ -212,6 +217,7 @@ class Redundancy:
     # The twin's subscriptions (acked apart from the registry, which follows the primary) ------------
     def _subscribe(self, twin: Session, topics: Sequence[str]) -> None:
         protocol = self._ctx.protocol
+        self._copies.clear()
         for batch in protocol.batches(list(topics)) if topics else ():
             if not twin.budget.acquire_subscribe(len(batch)).allowed:
                 log.warning("%s: the subscription budget refused the twin %s", self._ctx.name, batch)
@@ -227,6 +233,7 @@ class Redundancy:
 
     def _unsubscribe(self, twin: Session, topics: Sequence[str]) -> None:
         protocol = self._ctx.protocol
+        self._copies.clear()
         for batch in protocol.batches(list(topics)) if topics else ():
             self._twin_topics.difference_update(batch)
             twin.budget.release_subscriptions(len(batch))
@@ -269,8 +276,10 @@ class Redundancy:
         cache = self._sinks[source]
         protocol = self._ctx.protocol
         sequence, dedupe_key = protocol.sequence, protocol.dedupe_key
+        field = counter_field(protocol)
         gate = self._gate
         held = gate.held
+        remember = self._copies.remember
 
         def routed(key: Hashable) -> Sink | None:
             sink = route(key)
@@ -284,10 +293,18 @@ class Redundancy:
             offer = merge.offer
 
             def merged(message: Any) -> None:
-                seq = sequence(message)
+                if field is None:
+                    seq = sequence(message)
+                else:  # counter_field's contract: sequence() is Seq(n, n) for an int n there, else None
+                    number = message.get(field) if type(message) is dict else None
+                    seq = make_seq(number, number) if type(number) is int else None
                 if held and not gate.admit(topic, source, seq, merge):
                     return  # a late joiner ahead of the merge: the other connection delivers it
-                if offer(source, seq, None if seq is not None else dedupe_key(message)):
+                dedupe = None if seq is not None else dedupe_key(message)
+                if offer(source, seq, dedupe):
+                    remember(
+                        source, key, topic, merge, seq, dedupe
+                    )  # its copy on the other session: not decoded
                     sink(message)
 
             cache[key] = (sink, merged)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from reactivex.disposable import Disposable, SerialDisposable
@@ -84,8 +85,12 @@ class Requests:
         except Exception:
             self.pending.discard(request_id)
             raise
-        run = self._ctx.run
-        result.on_abandon(lambda: run(lambda: self.abandoned(request_id, result), None))
+        # One partial, not two closures per request: the hook is called only when every waiter
+        # gave up (rare), and runs the withdrawal on the client's loop then.
+        result.on_abandon(partial(self._abandon_soon, request_id, result))
+
+    def _abandon_soon(self, request_id: Hashable, result: CommandResult[Any]) -> None:
+        self._ctx.run(lambda: self.abandoned(request_id, result), None)
 
     def expect(self, request_id: Hashable, entry: _Pending) -> None:
         """Register a request awaiting its reply; one timer serves every deadline."""

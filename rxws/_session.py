@@ -43,7 +43,7 @@ from rxws.exceptions import (
     ProtocolError,
     RateLimitExceeded,
 )
-from rxws.protocols.base import MessageKind
+from rxws.protocols.base import MessageKind, decode_detail, fast_decoder
 from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import Throttled
 from rxws.transport.base import Frame, Link
@@ -121,8 +121,13 @@ class Session:
         self._config = config
         self._requests = requests
         self._route = route
+        self._screen: Callable[[Frame], bool] | None = None
         self._messages = messages
         self.budget = ConnectionBudget(ctx, conn_id)
+        # The default JSON decoding, bound to orjson.loads itself when it can be (see on_frame).
+        fast = fast_decoder(ctx.protocol)
+        self._decode: Callable[[Frame], Any] = ctx.protocol.decode if fast is None else fast
+        self._fast_decode = fast is not None
         self._phase = "new"  # new -> opening -> open -> (closing ->) ended
         self._link: Link | None = None
         self._open_sub = SerialDisposable()
@@ -290,13 +295,17 @@ class Session:
         self,
         owner: SessionOwner | None = None,
         route: Callable[[Hashable], Callable[[Any], None] | None] | None = None,
+        screen: Callable[[Frame], bool] | None = None,
     ) -> None:
         """From now on, report to ``owner`` and/or route data through ``route`` (a rotation
-        routes both sessions through its merge, then gives the new one to the lifecycle)."""
+        routes both sessions through its merge, then gives the new one to the lifecycle); with
+        ``route``, ``screen`` sees each frame first and returns True for a copy it counted
+        (redundant connections: :class:`~rxws._copies.Copies`), which is not decoded."""
         if owner is not None:
             self._owner = owner
         if route is not None:
             self._route = route
+            self._screen = screen
 
     def ready(self) -> None:
         """The owner took the session into service: the host's queued frames go out."""
@@ -413,10 +422,20 @@ class Session:
         ctx.stats.frames_in += 1
         protocol = ctx.protocol
         try:
+            screen = self._screen
+            if screen is not None and screen(frame):  # a copy the merge counted (hand_over)
+                if self._messages._observers:  # the same text decoded before: it decodes again
+                    self._messages.on_next(self._decode(frame))
+                return
             try:
-                message = protocol.decode(frame)
+                message = self._decode(frame)
             except DecodeError as exc:
                 ctx.decode_failed(str(exc), frame)
+                return
+            except ValueError as exc:  # orjson's own error, when bound directly (fast_decoder)
+                if not self._fast_decode:
+                    raise  # a dialect's decode raised it: not a decoding failure but its bug
+                ctx.decode_failed(decode_detail(exc), frame)
                 return
             kind, key = protocol.classify(message)
             if kind is _DATA:

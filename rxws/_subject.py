@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
+from reactivex.observer.autodetachobserver import AutoDetachObserver
 
 __all__ = ["FastBehaviorSubject", "FastSubject"]
 
@@ -43,6 +44,26 @@ class FastSubject(Observable[T], Generic[T]):
     @property
     def is_stopped(self) -> bool:
         return self._stopped
+
+    def subscribe(
+        self,
+        on_next: abc.ObserverBase[T] | Callable[[T], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        on_completed: Callable[[], None] | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """Subscribe an observer, or ``on_next``/``on_error``/``on_completed`` functions.
+
+        An observer that is already reactivex's ``AutoDetachObserver`` (what every
+        ``Observable.subscribe`` hands its source, e.g. ``watch()``'s host observer) is added as it
+        is, not wrapped in a second one: that wrapper would only repeat the stop-after-the-end
+        check this subject already keeps (``on_error``/``on_completed`` remove every observer),
+        and would cost each message one more call. Anything else is subscribed the usual way.
+        """
+        if type(on_next) is AutoDetachObserver:
+            return self._subscribe_core(on_next, scheduler)
+        return super().subscribe(on_next, on_error, on_completed, scheduler=scheduler)
 
     def _subscribe_core(
         self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -31,6 +33,10 @@ def clock_of(scheduler: SchedulerBase) -> Callable[[], float]:
         return virtual
     if isinstance(scheduler, AsyncIOScheduler):
         loop = scheduler._loop
+        if type(loop).time is asyncio.BaseEventLoop.time and "time" not in vars(loop):
+            # asyncio's own loop reads time.monotonic(): read it directly, one Python call less
+            # on every message and request (a loop with its own clock, e.g. uvloop, is kept).
+            return time.monotonic
         return loop.time
     sched = scheduler
     return lambda: float(sched.to_seconds(sched.now))

@@ -45,6 +45,7 @@ from rxws.exceptions import (
     UsageError,
     VenueError,
 )
+from rxws.protocols.base import counter_field
 from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import Throttled
 
@@ -186,7 +187,7 @@ class Topics:
                 self.router.add(topic, subject.on_next)
             else:
                 tracked = _TopicSubject(topic, self._ctx, tracker, self._ctx.observer_failed(topic))
-                self.router.add(topic, tracked.deliver)
+                self.router.add(topic, tracked.sink)
                 subject = tracked
             self._topics[topic] = subject
         return subject
@@ -496,6 +497,8 @@ class _TopicSubject(FastSubject[Any]):
         self.sequence = ctx.protocol.sequence
         self.now = ctx.now
         self.gap: Callable[[GapDetected], None] = ctx.emit
+        self.field = counter_field(ctx.protocol)
+        self.sink = self.deliver if self.field is None else self.deliver_counted  # what the router calls
 
     def deliver(self, message: Any) -> None:
         """Check the message's sequence numbers (a gap becomes an event), then pass it on."""
@@ -505,3 +508,19 @@ class _TopicSubject(FastSubject[Any]):
             if gap is not None:
                 self.gap(gap)
         self.on_next(message)
+
+    def deliver_counted(self, message: Any) -> None:
+        """:meth:`deliver` for a dialect whose data carry one consecutive integer (``seq_field``):
+        the common case, the next number with no disconnect window open, moves the mark as
+        ``SeqRecord.advance`` does with ``Seq(n, n)``, without building the ``Seq``; anything else
+        takes :meth:`deliver`, which judges it exactly as before."""
+        record = self.record
+        last = record.last_seq
+        if last is not None and type(message) is dict and not record.dropped:
+            number = message.get(self.field)
+            if type(number) is int and number == last + 1:
+                record.last_seq = number
+                record.last_time = self.now()
+                self.on_next(message)
+                return
+        self.deliver(message)

@@ -12,16 +12,19 @@ entry back for each part and leaves it pending, ``resolve(id)`` (final) takes it
 last reply came through :meth:`PendingTable.complete` is remembered like a timed-out one, so a
 copy that still comes counts as late.
 
-Deadlines live in a heap with lazy deletion: answering a request costs no heap work; entries
-already answered are skipped when their deadline comes up, and the heap is compacted when they
-outnumber the live ones, so its size stays proportional to what is pending.
+Deadlines live in a FIFO and a heap, both with lazy deletion: a deadline no earlier than the
+last one queued (the usual case: requests share one timeout, so their deadlines come in send
+order) is appended to the FIFO, any other is pushed on the heap; the earliest deadline is the
+earlier of the two heads. Answering a request costs no queue work; entries already answered are
+skipped when their deadline comes up, and each queue is compacted when they outnumber the live
+ones, so its size stays proportional to what is pending.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -59,6 +62,7 @@ class PendingTable(Generic[E]):
         "_deadlines",
         "_entries",
         "_expired",
+        "_fifo",
         "_order",
         "_orders",
         "_remember",
@@ -72,7 +76,8 @@ class PendingTable(Generic[E]):
 
     def __init__(self, *, remember_expired: int = 10_000) -> None:
         self._entries: dict[Hashable, E] = {}
-        self._deadlines: list[tuple[float, int, Hashable]] = []
+        self._deadlines: list[tuple[float, int, Hashable]] = []  # the heap: out-of-order deadlines
+        self._fifo: deque[tuple[float, int, Hashable]] = deque()  # deadlines in non-decreasing order
         self._orders: dict[Hashable, int] = {}  # which heap entry is the live one for an id
         self._order = itertools.count()
         self._expired: OrderedDict[Hashable, None] = OrderedDict()
@@ -101,36 +106,62 @@ class PendingTable(Generic[E]):
             raise KeyError(f"request id {request_id!r} is already pending")
         entries[request_id] = entry
         if deadline is not None:
-            deadlines = self._deadlines
-            order = next(self._order)
-            self._orders[request_id] = order
-            heapq.heappush(deadlines, (deadline, order, request_id))
-            if len(deadlines) > 64 and len(deadlines) > 2 * len(entries):
-                self._compact()
+            self._queue(request_id, deadline)
+
+    def _queue(self, request_id: Hashable, deadline: float) -> None:
+        order = next(self._order)
+        self._orders[request_id] = order
+        fifo = self._fifo
+        if not fifo or deadline >= fifo[-1][0]:  # in order (a shared timeout): no heap work
+            fifo.append((deadline, order, request_id))
+            if len(fifo) > 64 and len(fifo) > 2 * len(self._entries):
+                self._compact_fifo()
+            return
+        deadlines = self._deadlines
+        heapq.heappush(deadlines, (deadline, order, request_id))
+        if len(deadlines) > 64 and len(deadlines) > 2 * len(self._entries):
+            self._compact()
+
+    def _head(self) -> tuple[float, int, Hashable] | None:
+        """The earliest live deadline entry of either queue (dead heads dropped), left in place."""
+        deadlines, fifo, orders = self._deadlines, self._fifo, self._orders
+        while deadlines and orders.get(deadlines[0][2]) != deadlines[0][1]:
+            heapq.heappop(deadlines)
+        while fifo and orders.get(fifo[0][2]) != fifo[0][1]:
+            fifo.popleft()
+        if not fifo:
+            return deadlines[0] if deadlines else None
+        if not deadlines:
+            return fifo[0]
+        return min(deadlines[0], fifo[0])
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of a request still pending, or None."""
-        deadlines, orders = self._deadlines, self._orders
-        while deadlines and orders.get(deadlines[0][2]) != deadlines[0][1]:
-            heapq.heappop(deadlines)
-        return deadlines[0][0] if deadlines else None
+        head = self._head()
+        return None if head is None else head[0]
 
     def due(self, now: float) -> list[tuple[Hashable, E]]:
         """Expire and return every request whose deadline is ``<= now``, earliest first."""
-        deadlines, orders = self._deadlines, self._orders
         out: list[tuple[Hashable, E]] = []
-        while deadlines and deadlines[0][0] <= now:
-            _deadline, order, request_id = heapq.heappop(deadlines)
-            if orders.get(request_id) == order:  # not an earlier request that reused the id
-                entry = self.expire(request_id)
-                assert entry is not None
-                out.append((request_id, entry))
+        while (head := self._head()) is not None and head[0] <= now:
+            if self._fifo and self._fifo[0] is head:
+                self._fifo.popleft()
+            else:
+                heapq.heappop(self._deadlines)
+            request_id = head[2]
+            entry = self.expire(request_id)  # live: _head() skipped ids answered or re-added
+            assert entry is not None
+            out.append((request_id, entry))
         return out
 
     def _compact(self) -> None:
         orders = self._orders
         self._deadlines = [d for d in self._deadlines if orders.get(d[2]) == d[1]]
         heapq.heapify(self._deadlines)
+
+    def _compact_fifo(self) -> None:
+        orders = self._orders
+        self._fifo = deque(d for d in self._fifo if orders.get(d[2]) == d[1])
 
     def get(self, request_id: Hashable) -> E | None:
         """The entry pending under ``request_id``, left in place."""
@@ -183,11 +214,7 @@ class PendingTable(Generic[E]):
         if deadline is None:
             self._orders.pop(request_id, None)
             return True
-        order = next(self._order)
-        self._orders[request_id] = order
-        heapq.heappush(self._deadlines, (deadline, order, request_id))
-        if len(self._deadlines) > 64 and len(self._deadlines) > 2 * len(self._entries):
-            self._compact()
+        self._queue(request_id, deadline)
         return True
 
     def _remember_id(self, request_id: Hashable) -> None:
@@ -224,5 +251,6 @@ class PendingTable(Generic[E]):
         """Remove and return every pending entry (the connection is gone)."""
         entries, self._entries = self._entries, {}
         self._deadlines = []
+        self._fifo = deque()
         self._orders = {}
         return list(entries.items())

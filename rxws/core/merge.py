@@ -174,6 +174,39 @@ class TopicMerge:
         self.duplicates += 1
         return False
 
+    def offer_copy(self, source: int, seq: Seq | None, key: Hashable | None = None) -> bool:
+        """Take a copy of a message that was delivered already (e.g. its frame's text equals a
+        delivered one's), if :meth:`offer` would count it as a plain duplicate.
+
+        Returns:
+            True when it is one: it was counted and ``source``'s state moved exactly as
+            :meth:`offer` (which would have returned False) moves it. False when :meth:`offer`
+            must judge it (an unknown, new or stale source, numbers going back on the source's
+            own stream or past the mark, a key no longer remembered, no sequence and no key):
+            nothing changed.
+        """
+        src = self._sources.get(source)
+        if src is None:
+            return False
+        if seq is None:
+            seen = self._seen
+            if key is None or seen is None or not (key in seen or key in self._old):
+                return False
+            src.caught = key == self._last_key
+            self.duplicates += 1
+            return True
+        first, last, _prev, _reset = seq
+        own = src.last
+        mark = self._mark
+        if own is None or mark is None or last < own or first > last or src.epoch != self._epoch:
+            return False  # offer() takes these to _offer_rare
+        if last > mark:
+            return False  # not a copy of anything delivered: offer() delivers it
+        src.last = last  # offer()'s common path for last <= mark
+        src.caught = last == mark
+        self.duplicates += 1
+        return True
+
     def _offer_rare(self, src: _Source, seq: Seq, own: int | None) -> bool:
         """:meth:`offer` of a sequenced message when the source is new or stale, its numbers go
         back, or nothing was delivered yet (module docstring)."""

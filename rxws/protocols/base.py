@@ -8,7 +8,7 @@ A :class:`VenueProtocol` is sans-I/O. The client calls it to turn commands into 
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -26,6 +26,9 @@ __all__ = [
     "MessageKind",
     "Seq",
     "VenueProtocol",
+    "counter_field",
+    "decode_detail",
+    "fast_decoder",
     "json_dumps",
     "json_loads",
     "make_seq",
@@ -43,6 +46,7 @@ try:  # orjson is the "fast" extra; the stdlib json is the default.
         return _orjson.dumps(obj).decode()
 
 except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None  # type: ignore[assignment]
     _decoder = json.JSONDecoder()
     _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -101,6 +105,35 @@ _tuple_new = tuple.__new__
 def make_seq(first: int, last: int, prev: int | None = None, reset: bool = False) -> Seq:
     """A :class:`Seq`, built without the NamedTuple's Python-level ``__new__`` (hot path)."""
     return _tuple_new(Seq, (first, last, prev, reset))
+
+
+def counter_field(protocol: VenueProtocol) -> str | None:
+    """``protocol.seq_field`` when it still describes ``protocol.sequence``: None when a subclass
+    (or the instance) replaced the :meth:`~VenueProtocol.sequence` of the class that declared the
+    field, since the field then says nothing about the numbers that method reads."""
+    field = protocol.seq_field
+    if field is None or "sequence" in vars(protocol):
+        return None
+    cls = type(protocol)
+    declared = next(c for c in cls.__mro__ if "seq_field" in vars(c))
+    return field if cls.sequence is getattr(declared, "sequence", None) else None
+
+
+def fast_decoder(protocol: VenueProtocol) -> Callable[[str | bytes], Any] | None:
+    """``orjson.loads`` itself when ``protocol`` decodes with the default :meth:`VenueProtocol.decode`
+    and orjson is installed, else None. The client's inbound path then calls it directly (two
+    Python calls less per frame) and turns its ``ValueError`` (orjson's ``JSONDecodeError``, for
+    bad JSON, bad UTF-8 and too deep nesting alike) into the same ``DecodeError`` detail
+    :meth:`VenueProtocol.decode` gives."""
+    if _orjson is None or "decode" in vars(protocol) or type(protocol).decode is not VenueProtocol.decode:
+        return None
+    loads: Callable[[str | bytes], Any] = _orjson.loads
+    return loads
+
+
+def decode_detail(exc: BaseException) -> str:
+    """The ``DecodeError`` text for a decoder's exception (shared by every decoding path)."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 class LoginStep(NamedTuple):
@@ -192,6 +225,13 @@ class VenueProtocol:
     # Application-level heartbeat: a message to send every ``heartbeat_interval`` seconds.
     heartbeat_interval: float | None = None
 
+    seq_field: ClassVar[str | None] = None
+    """The field of a data message (a JSON object) that numbers it by consecutive integers, when
+    :meth:`sequence` is exactly ``Seq(n, n)`` for an ``int`` ``n`` in that field (no ``prev``, no
+    reset) and None otherwise (GenericJson: ``"seq"``). The client then checks the common case,
+    the next number, without building a :class:`Seq` (see :func:`counter_field`). None: the
+    client always asks :meth:`sequence`."""
+
     # Coding ------------------------------------------------------------------------------
     def decode(self, frame: str | bytes) -> Any:
         """Turn one inbound frame into a message.
@@ -202,7 +242,7 @@ class VenueProtocol:
         try:
             return json_loads(frame)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
+            raise DecodeError(decode_detail(exc)) from exc
 
     def encode(self, message: Any) -> str | bytes:
         """Turn one outbound message into a frame.

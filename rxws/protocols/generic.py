@@ -40,6 +40,7 @@ class GenericJson(VenueProtocol):
     """The generic JSON dialect; also a template for writing a venue dialect."""
 
     name: ClassVar[str] = "generic"
+    seq_field: ClassVar[str | None] = "seq"  # what sequence() reads: Seq(n, n) for an int "seq"
 
     def __init__(
         self,

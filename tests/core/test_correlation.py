@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rxws.core.correlation import PendingTable, ReplyOutcome, monotonic_ids
 
@@ -148,3 +150,44 @@ def test_postpone_moves_a_deadline() -> None:
 def test_an_unhashable_id_is_unknown_for_a_part_too() -> None:
     table: PendingTable[str] = PendingTable()
     assert table.resolve([1], final=False) == (ReplyOutcome.UNKNOWN, None)  # type: ignore[arg-type]
+
+
+def test_deadlines_in_send_order_and_out_of_order_expire_earliest_first() -> None:
+    table: PendingTable[str] = PendingTable()
+    for rid, deadline in ((1, 5.0), (2, 6.0), (3, 2.0), (4, 6.0), (5, 1.0), (6, 7.0)):
+        table.add(rid, str(rid), deadline=deadline)  # 3 and 5 go back: they take the heap
+    table.resolve(2)
+    assert table.next_deadline() == 1.0
+    assert [rid for rid, _ in table.due(6.0)] == [5, 3, 1, 4]
+    assert table.next_deadline() == 7.0 and len(table) == 1
+
+
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "resolve", "due", "postpone"]), st.integers(0, 30), st.integers(0, 40)
+        ),
+        max_size=120,
+    )
+)
+def test_deadlines_match_a_sorted_model(ops: list[tuple[str, int, int]]) -> None:
+    """Whatever the order deadlines come in, ``due`` and ``next_deadline`` agree with a model
+    that keeps every live deadline in a sorted list (ties in the order they were set)."""
+    table: PendingTable[int] = PendingTable()
+    model: dict[int, tuple[float, int]] = {}  # request id -> (deadline, when it was set)
+    for step, (op, rid, when) in enumerate(ops):
+        if op == "add" and rid not in model:
+            table.add(rid, rid, deadline=float(when))
+            model[rid] = (float(when), step)
+        elif op == "resolve":
+            table.resolve(rid)
+            model.pop(rid, None)
+        elif op == "postpone" and rid in model:
+            assert table.postpone(rid, float(when))
+            model[rid] = (float(when), step)
+        elif op == "due":
+            expected = sorted((d, s, r) for r, (d, s) in model.items() if d <= when)
+            assert [r for r, _ in table.due(float(when))] == [r for _, _, r in expected]
+            for _, _, r in expected:
+                del model[r]
+        assert table.next_deadline() == (min(d for d, _ in model.values()) if model else None)

@@ -370,3 +370,58 @@ def test_keyed_memory_is_bounded_by_the_window(keys: list[int], window: int) -> 
         if fresh:
             delivered.append(k)
         assert min(len(delivered), window) <= m.remembered <= 2 * window - 1
+
+
+# offer_copy: the shortcut for a copy of a delivered message -----------------------------------
+def _state(m: TopicMerge) -> tuple[object, ...]:
+    sources = {s: (src.last, src.epoch, src.caught) for s, src in m._sources.items()}
+    return (m.mark, m.delivered, m.duplicates, m.restarts, m.remembered, m.primary, sources)
+
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(
+            st.integers(1, 3),
+            st.integers(1, 12),
+            st.integers(0, 2),
+            st.one_of(st.none(), st.integers(0, 12)),
+            st.booleans(),
+        ),
+        st.tuples(st.just("key"), st.integers(1, 3), st.one_of(st.none(), st.integers(0, 6))),
+        st.tuples(st.just("remove"), st.integers(1, 3)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_ops)
+def test_offer_copy_takes_only_plain_duplicates_and_changes_what_offer_would(ops: list[tuple]) -> None:  # type: ignore[type-arg]
+    """Fed the same offers, a merge that tries ``offer_copy`` first (then ``offer`` when it
+    declines) ends every step in the same state, with the same decisions, as one that only
+    uses ``offer``; ``offer_copy`` never takes a message ``offer`` would deliver."""
+    shortcut, plain = TopicMerge(window=3), TopicMerge(window=3)
+    for op in ops:
+        if op[0] == "remove":
+            shortcut.remove_source(op[1])
+            plain.remove_source(op[1])
+            continue
+        if op[0] == "key":
+            source, seq, key = op[1], None, op[2]
+        else:
+            source, first, width, prev, reset = op  # type: ignore[misc]
+            seq, key = Seq(first, first + width, prev, reset), None
+        taken = shortcut.offer_copy(source, seq, key)
+        delivered = False if taken else shortcut.offer(source, seq, key)
+        assert delivered == plain.offer(source, seq, key)
+        assert not (taken and delivered)
+        assert _state(shortcut) == _state(plain)
+
+
+def test_offer_copy_declines_an_unknown_source_and_anything_not_yet_delivered() -> None:
+    m = TopicMerge()
+    assert m.offer_copy(1, one(1)) is False  # unknown source
+    assert m.offer(1, one(1)) is True
+    assert m.offer_copy(1, one(2)) is False  # above the mark: offer() delivers it
+    assert m.offer_copy(1, one(1)) is True  # a copy of what was delivered
+    assert (m.delivered, m.duplicates) == (1, 1)

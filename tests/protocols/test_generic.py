@@ -98,3 +98,49 @@ def test_classify_never_raises_on_objects(msg: dict[str, Any]) -> None:
     gen.classify(msg)
     gen.reply_error(msg)
     gen.sequence(msg)
+
+
+# The client's fast paths read these (rxws.protocols.base.counter_field / fast_decoder) ----------
+class _OwnSequence(GenericJson):
+    def sequence(self, message: Any) -> Seq | None:
+        return None
+
+
+class _OwnDecode(GenericJson):
+    def decode(self, frame: str | bytes) -> Any:
+        return super().decode(frame)
+
+
+def test_counter_field_is_seq_only_while_sequence_is_generic_jsons(gen: GenericJson) -> None:
+    from rxws.protocols.base import VenueProtocol, counter_field
+
+    assert counter_field(gen) == "seq"
+    assert counter_field(_OwnSequence()) is None  # the field says nothing about that sequence()
+    patched = GenericJson()
+    patched.sequence = lambda message: None  # type: ignore[method-assign]
+    assert counter_field(patched) is None
+    assert counter_field(VenueProtocol()) is None
+
+
+@given(value=st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=False), st.text(), st.none()))
+def test_seq_field_describes_sequence_exactly(value: Any) -> None:
+    """What counter_field promises: Seq(n, n) for an int n in the field, None for anything else."""
+    gen = GenericJson()
+    message = {"topic": "t", "seq": value}
+    expected = Seq(value, value) if type(value) is int else None
+    assert gen.sequence(message) == expected
+
+
+def test_fast_decoder_is_orjson_only_for_the_default_decode(gen: GenericJson) -> None:
+    from rxws.protocols.base import decode_detail, fast_decoder
+
+    loads = fast_decoder(gen)
+    orjson = pytest.importorskip("orjson")
+    assert loads is orjson.loads
+    assert fast_decoder(_OwnDecode()) is None
+    for bad in ('{"a":', b"\xff\xfe", "[" * 2000):
+        with pytest.raises(ValueError) as fast_error:
+            loads(bad)
+        with pytest.raises(DecodeError) as slow_error:
+            gen.decode(bad)
+        assert decode_detail(fast_error.value) == str(slow_error.value)  # the same DecodeFailed detail
