@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Virtual
+from harness import Virtual
 
 from rxws._copies import Copies
 from rxws._join_gate import JoinGate

@@ -15,7 +15,7 @@ from email.utils import formatdate
 from typing import Any
 
 import pytest
-from conftest import Virtual
+from harness import Virtual
 
 from rxws import ConnectionState, ExponentialBackoff, ReconnectPolicy
 from rxws.auth import Credentials

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Virtual
+from harness import Virtual
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Virtual
+from harness import Virtual
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import reactivex
-from conftest import Virtual
+from harness import Virtual
 from reactivex import Observable
 from reactivex import operators as ops
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Virtual
+from harness import Virtual
 
 from rxws import ConnectionLost, ExponentialBackoff, RateLimitExceeded, ReconnectPolicy
 from rxws.events import HeartbeatMissed, MessageDropped, OutboundFailed

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Virtual
+from harness import Virtual
 
 from rxws import ConnectionState, VenueError
 from rxws.events import DecodeFailed, LateReply, UnroutedMessage, VenueNotice

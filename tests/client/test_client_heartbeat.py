@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from conftest import Virtual
+from harness import Virtual
 
 from rxws import ConnectionState, Disconnected, DisconnectReason
 from rxws.events import HeartbeatMissed

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Virtual
+from harness import Virtual
 
 from rxws import ConnectionState
 from rxws.events import GapDetected, UnroutedMessage, VenueNotice

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Virtual
+from harness import Virtual
 
 from rxws import RateLimitExceeded, RequestTimeout
 from rxws.events import MessageDropped

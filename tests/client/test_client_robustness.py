@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import URL, Virtual
+from harness import URL, Virtual
 
 import rxws.client
 from rxws import ConnectionState, ExponentialBackoff, ReconnectPolicy, VenueError, WebSocketClient

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import Virtual
+from harness import Virtual
 
 from rxws import Disconnected, DisconnectReason, RateLimitExceeded, VenueError
 from rxws.exceptions import PenaltyActive

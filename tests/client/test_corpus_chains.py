@@ -24,8 +24,8 @@ import re
 from typing import Any
 
 import pytest
-from conftest import Virtual
 from corpus import frames, messages
+from harness import Virtual
 
 from rxws import ConnectionState
 from rxws.events import GapDetected, VenueNotice
