@@ -36,7 +36,7 @@ from rxws._watching import Topics
 from rxws.core.merge import TopicMerge
 from rxws.events import DisconnectReason, Rotated, RotationFailed, RotationStarted, VenueNotice
 from rxws.exceptions import ConnectionLost, NotConnected, VenueError
-from rxws.protocols.base import MessageKind, make_seq
+from rxws.protocols.base import MessageKind, Seq, make_seq
 from rxws.reconnect import ReconnectPolicy
 
 __all__: list[str] = []
@@ -281,25 +281,51 @@ class Rotation:
         self._seen[topic].add(source)
         protocol = self._ctx.protocol
         seq = protocol.sequence(message)
-        if source == _NEW and not self._gate.admit(topic, _NEW, seq, merge):
-            return  # ahead of the old connection's delivery: the old one delivers this too
+        gate = self._gate
+        if source == _NEW and gate.held:
+            if seq is None:
+                gate.unsequenced(topic, _NEW)
+            elif gate.holds(topic, _NEW):  # the old one may still deliver numbers before it
+                gate.hold(topic, _NEW, seq, message)
+                self._release(topic, merge, sink)
+                return
         key = protocol.dedupe_key(message) if seq is None else None
-        plain = seq is None and key is None
-        if source == _NEW and plain and self._overlap_over and topic not in switched:
+        if source == _NEW and seq is None and key is None and self._overlap_over and topic not in switched:
             merge.set_primary(_NEW)
             switched[topic] = True
         delivered = merge.offer(source, seq, key)
         if delivered:
             sink(message)
-        if source != _NEW or topic in self._aligned:
+        if source == _OLD:
+            if delivered and gate.held:  # the mark moved: the new one's held messages may be due
+                self._release(topic, merge, sink)
             return
-        # sequenced: admitted means caught up (its numbers continue the delivered ones); keyed: only
+        self._took(topic, merge, seq, key, delivered)
+
+    def _release(self, topic: str, merge: TopicMerge, sink: Callable[[Any], None]) -> None:
+        """Merge the new session's held messages on ``topic`` once the mark reached the first."""
+        held = self._gate.due(topic, _NEW, merge.mark)
+        if held is None:
+            return
+        delivered = False
+        for seq, message in held:  # in order: copies of what the old one delivered, then the rest
+            delivered = merge.offer(_NEW, seq)
+            if delivered:
+                sink(message)
+        self._took(topic, merge, held[-1][0], None, delivered)
+
+    def _took(self, topic: str, merge: TopicMerge, seq: Seq | None, key: Hashable, delivered: bool) -> None:
+        """The new session's latest message on ``topic`` was merged: switch, take over when due."""
+        if topic in self._aligned:
+            return
+        switched = self._switched
+        # sequenced: merged means caught up (its numbers continue the delivered ones); keyed: only
         # a copy of what the old one delivered proves the old one has nothing the new one lacks
         if topic not in switched and (seq is not None or (key is not None and not delivered)):
             switched[topic] = False
         # it takes over alone once at the mark (a switch behind the mark goes on through the merge,
         # its copies of what the old one delivered dropped, until it reaches the mark)
-        if topic in switched and (plain or merge.caught_up(_NEW)):
+        if topic in switched and ((seq is None and key is None) or merge.caught_up(_NEW)):
             self._aligned.add(topic)
             self._maybe_done()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import Virtual
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rxws import ConnectionState, ReconnectPolicy
@@ -82,7 +82,8 @@ def test_a_new_connection_ahead_of_the_old_one_waits_until_the_old_one_delivered
     virtual.at(3.0, client.rotate)
     # the old connection lags: 2..6 arrive at 4.0 .. 4.55; the new one subscribed after 2 was sent
     # and gets 3, 4, 5 early (3.85, 3.9, 3.95): 2 exists only on the old one. The new one's copies
-    # are dropped until one continues what was delivered: its 6 at 4.45, after the old one's 5
+    # are held until the old one delivered up to its first (2, at 4.0): then its 3, 4, 5 are merged
+    # (delivered: the old one's later copies are duplicates) and it takes over at once
     for n, at in ((2, 3.75), (3, 3.85), (4, 3.95), (5, 4.05), (6, 4.3)):
         _push(virtual, at, 0, "t", n)
     for n, at in ((3, 3.6), (4, 3.65), (5, 3.7), (6, 4.2)):
@@ -93,7 +94,7 @@ def test_a_new_connection_ahead_of_the_old_one_waits_until_the_old_one_delivered
     assert tl is not None
     assert not tl.of(GapDetected)
     (rotated,) = tl.of(Rotated)
-    assert rotated.at == 4.45 and rotated.overlap == 4.45 - 3.75
+    assert rotated.at == 4.0 and rotated.overlap == 4.0 - 3.75
 
 
 def test_a_refused_new_connection_leaves_the_old_one_serving(virtual: Virtual) -> None:
@@ -188,14 +189,28 @@ def test_a_shutdown_notice_the_host_declines_only_is_reported() -> None:
     assert not tl.of(RotationStarted) and len(virtual.responder.sessions) == 1
 
 
+# the old connection lags on 30, 31 and 36: the new one (from 31) is ahead of it until the end of
+# the stream, and the old one's burst of 36..40 is the last thing to arrive (a run found it)
+_OLD_BURST_LAST = [0] * 29 + [2, 6, 0, 0, 0, 0, 5, 0, 0, 0, 0]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     old_lag=st.lists(st.integers(0, 6), min_size=40, max_size=40),
     new_lag=st.lists(st.integers(0, 6), min_size=40, max_size=40),
 )
+@example(old_lag=_OLD_BURST_LAST, new_lag=[0] * 40)
 def test_any_interleaving_of_the_two_connections_gives_the_venues_sequence_once(
     old_lag: list[int], new_lag: list[int]
 ) -> None:
+    _interleaved(old_lag, new_lag)
+
+
+def test_a_rotation_ends_when_the_old_connections_lagging_copies_arrive_last() -> None:
+    _interleaved(_OLD_BURST_LAST, [0] * 40)
+
+
+def _interleaved(old_lag: list[int], new_lag: list[int]) -> None:
     """The venue sends 1..40 every 0.05 s from 2.05; the new connection (subscribed at 3.5) gets
     those sent after; each connection delays each frame by its own lag (in 0.05 s steps), in
     order (TCP): whatever the interleaving, the host sees 1..40 once each and no gap."""
