@@ -278,7 +278,9 @@ class Redundancy:
         for topic, due in self._gate.release(source):
             sink = self._topics.route(topic)
             merge = self._merges.get(topic)
-            for seq, message in due if sink is not None and merge is not None else ():
+            if sink is None or merge is None:
+                continue  # nobody watches the topic any more
+            for seq, message in due:
                 if merge.offer(source, seq):
                     sink(message)
 

@@ -13,9 +13,16 @@ duplicate or a loss at that instant cannot be ruled out); a topic quiet on both 
 whole overlap switches at its end. Once every topic switched, the new session serves, the old
 one's unwritten frames move to it, and the old one closes with 1000 (``Rotated``).
 
-A rotation fails, leaving the old session serving, when the new one cannot open, subscribe or
-catch up within ``timeout`` (``RotationFailed``); it is abandoned if the old session drops or
-the client closes meanwhile. (Un)subscriptions the host asks for during a rotation wait and go
+A sequenced topic's new-session messages that arrive ahead of the old session's delivery are held
+(:class:`~rxws._join_gate.JoinGate`) and merged as soon as the old session delivered up to the
+first of them, on whichever session's message moves the mark: a stream whose last messages come
+from the old session completes the rotation too.
+
+**Every rotation ends within ``timeout`` seconds of its start** (the client passes
+``open_timeout + subscribe_timeout + rotation_overlap``), with ``Rotated`` or ``RotationFailed``:
+it fails, leaving the old session serving, when the new one cannot open, subscribe or catch up
+by then (e.g. the old one never delivers the numbers before the new one's first); it is
+abandoned (``RotationFailed`` too) if the old session drops or the client closes meanwhile. (Un)subscriptions the host asks for during a rotation wait and go
 out on whichever session serves after it.
 """
 

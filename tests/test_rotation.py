@@ -140,6 +140,31 @@ def test_an_unsequenced_topic_switches_after_the_overlap_and_says_so(virtual: Vi
     assert [round(t, 6) for t in times] == old_ones + new_ones
 
 
+def test_a_new_connection_that_never_catches_up_fails_at_the_deadline_and_the_old_one_serves_on(
+    virtual: Virtual,
+) -> None:
+    # deadline = open_timeout + subscribe_timeout + rotation_overlap = 2.0 + 1.0 + 0.5 after 3.0
+    client, got = _watching(virtual, "t", open_timeout=2.0, subscribe_timeout=1.0, rotation_overlap=0.5)
+    _push(virtual, 2.0, 0, "t", 1)
+    outcome: list[Any] = []
+    virtual.at(3.0, lambda: client.rotate().subscribe(on_next=outcome.append, on_error=outcome.append))
+    # the new connection gets 5, 6, 7; the old one stalls and sends 2..7 only at 7.0: the new one's
+    # messages stay held (2..4 exist only on the old one), so it cannot take over
+    for n, at in ((5, 3.6), (6, 3.7), (7, 3.8)):
+        _push(virtual, at, 1, "t", n)
+    for n in range(2, 8):
+        _push(virtual, 7.0, 0, "t", n)
+    virtual.run(until=8.0)
+    tl = virtual.timeline
+    assert tl is not None
+    (failed,) = tl.of(RotationFailed)
+    assert failed.at == 6.5 and "did not take over within 3.5s" in failed.detail
+    assert len(outcome) == 1 and isinstance(outcome[0], Exception) and not tl.of(Rotated)
+    assert virtual.responder.sessions[1][0].client_close == (1000, "rotation failed")
+    assert [m["seq"] for m in got] == list(range(1, 8)) and not tl.of(GapDetected)
+    assert client._session is not None and client._session.conn_id == f"{client.name}#1"
+
+
 def test_max_connection_age_rotates_each_connection_when_it_reaches_that_age(virtual: Virtual) -> None:
     client, _got = _watching(virtual, "quiet", max_connection_age=2.0)
     virtual.run(until=8.0)
@@ -207,10 +232,14 @@ def test_any_interleaving_of_the_two_connections_gives_the_venues_sequence_once(
 
 
 def test_a_rotation_ends_when_the_old_connections_lagging_copies_arrive_last() -> None:
-    _interleaved(_OLD_BURST_LAST, [0] * 40)
+    # new: 31..40 arrive 3.8 .. 4.25, ahead of the old one (30 at 3.85, 31..35 at 4.1, 36..40 at
+    # 4.3): its messages are held until the old one delivered 30, then merged: it takes over then
+    tl = _interleaved(_OLD_BURST_LAST, [0] * 40)
+    (rotated,) = tl.of(Rotated)
+    assert rotated.at == 3.85 and not tl.of(RotationFailed)
 
 
-def _interleaved(old_lag: list[int], new_lag: list[int]) -> None:
+def _interleaved(old_lag: list[int], new_lag: list[int]) -> Any:
     """The venue sends 1..40 every 0.05 s from 2.05; the new connection (subscribed at 3.5) gets
     those sent after; each connection delays each frame by its own lag (in 0.05 s steps), in
     order (TCP): whatever the interleaving, the host sees 1..40 once each and no gap."""
@@ -229,4 +258,5 @@ def _interleaved(old_lag: list[int], new_lag: list[int]) -> None:
     assert [m["seq"] for m in got] == list(range(1, 41))
     tl = virtual.timeline
     assert tl is not None
-    assert not tl.of(GapDetected) and len(tl.of(Rotated)) == 1
+    assert not tl.of(GapDetected) and len(tl.of(Rotated)) == 1 and not tl.of(RotationFailed)
+    return tl
