@@ -6,7 +6,8 @@ and routes both sessions' data through one :class:`~rxws.core.merge.TopicMerge` 
 of the router (and so of the gap tracker): every message reaches the host once. A topic
 *switches* once the new session caught up with the merged stream (sequenced: the old one delivered
 every number before the new one's first, :class:`~rxws._join_gate.JoinGate`; keyed: the new one
-received a copy of a message the old one delivered); from then on the old session's copies of it
+received a copy of a message the old one delivered, or the old one a copy of one the new one
+delivered, when the new one is ahead); from then on the old session's copies of it
 are discarded. A topic with neither sequence nor key switches at its
 first message on the new session after ``overlap`` seconds (reported as unsequenced: a
 duplicate or a loss at that instant cannot be ruled out); a topic quiet on both sessions for the
@@ -35,7 +36,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 
 from rxws._client_base import ClientContext, log
 from rxws._command import CommandResult
-from rxws._join_gate import JoinGate
+from rxws._join_gate import HELD_LIMIT, JoinGate
 from rxws._lifecycle import Lifecycle
 from rxws._requests import Requests
 from rxws._session import Session, SessionOwner
@@ -108,6 +109,7 @@ class Rotation:
         self._waiters: list[CommandResult[None]] = []
         self._merges: dict[str, TopicMerge] = {}
         self._seen: dict[str, set[int]] = {}
+        self._new_keys: dict[str, set[Hashable]] = {}  # keys the new session delivered, unswitched
         self._switched: dict[str, bool] = {}  # topic -> switched without sequence or key
         self._aligned: set[str] = set()  # switched, and the new session is at the merged mark
         self._unacked: set[str] = set()
@@ -306,6 +308,8 @@ class Rotation:
         if source == _OLD:
             if delivered and gate.held:  # the mark moved: the new one's held messages may be due
                 self._release(topic, merge, sink)
+            elif key is not None and not delivered and key in self._new_keys.get(topic, ()):
+                self._old_reached_new(topic, merge)
             return
         self._took(topic, merge, seq, key, delivered)
 
@@ -330,9 +334,24 @@ class Rotation:
         # a copy of what the old one delivered proves the old one has nothing the new one lacks
         if topic not in switched and (seq is not None or (key is not None and not delivered)):
             switched[topic] = False
+            self._new_keys.pop(topic, None)
+        elif key is not None and topic not in switched:  # ahead of the old one: remember (bounded)
+            keys = self._new_keys.setdefault(topic, set())
+            if len(keys) < HELD_LIMIT:
+                keys.add(key)
         # it takes over alone once at the mark (a switch behind the mark goes on through the merge,
         # its copies of what the old one delivered dropped, until it reaches the mark)
         if topic in switched and ((seq is None and key is None) or merge.caught_up(_NEW)):
+            self._aligned.add(topic)
+            self._maybe_done()
+
+    def _old_reached_new(self, topic: str, merge: TopicMerge) -> None:
+        """The old session received a copy of a keyed message the new one delivered: it has
+        delivered everything it had before the new one's stream (in order), so the topic
+        switches (and the new one, ahead, takes over)."""
+        del self._new_keys[topic]
+        self._switched[topic] = False
+        if merge.caught_up(_NEW):
             self._aligned.add(topic)
             self._maybe_done()
 

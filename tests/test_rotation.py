@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import Virtual
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from rxws import ConnectionState, ReconnectPolicy
 from rxws.events import Disconnected, GapDetected, Rotated, RotationFailed, RotationStarted, VenueNotice
 from rxws.exceptions import ConnectFailed
-from rxws.protocols import Binance
+from rxws.protocols import Binance, GenericJson
 from rxws.testing import Responder
 from rxws.transport.memory import MemoryTransport
 
@@ -163,6 +164,43 @@ def test_a_new_connection_that_never_catches_up_fails_at_the_deadline_and_the_ol
     assert virtual.responder.sessions[1][0].client_close == (1000, "rotation failed")
     assert [m["seq"] for m in got] == list(range(1, 8)) and not tl.of(GapDetected)
     assert client._session is not None and client._session.conn_id == f"{client.name}#1"
+
+
+class _Keyed(GenericJson):
+    """GenericJson whose messages carry a trade id ``id`` (no sequence numbers)."""
+
+    def dedupe_key(self, message: Any) -> Any:
+        return message.get("id") if isinstance(message, dict) else None
+
+
+def _push_keyed(virtual: Virtual, at: float, connection: int, trade_id: int) -> None:
+    message = {"topic": "k", "id": trade_id, "data": trade_id}
+    virtual.at(at, lambda: virtual.responder.sessions[connection][0].push(message))
+
+
+@pytest.mark.parametrize("new_ahead", [True, False], ids=["new-ahead", "old-ahead"])
+def test_a_keyed_topic_switches_whichever_connection_is_ahead(virtual: Virtual, new_ahead: bool) -> None:
+    client, got = _watching(virtual, "k", protocol=_Keyed())
+    for n in (1, 2, 3):
+        _push_keyed(virtual, 2.0 + n / 10, 0, n)
+    virtual.at(3.0, client.rotate)
+    # trades 4..10 from 3.6 every 0.1 s, reaching one connection 0.3 s after the other; the stream
+    # ends with the lagging connection's copies
+    lag = (0.3, 0.0) if new_ahead else (0.0, 0.3)
+    for n in range(4, 11):
+        for connection in (0, 1):
+            _push_keyed(virtual, 3.6 + (n - 4) / 10 + lag[connection], connection, n)
+    virtual.run(until=6.0)
+    tl = virtual.timeline
+    assert tl is not None
+    assert [m["id"] for m in got] == list(range(1, 11))
+    (rotated,) = tl.of(Rotated)
+    assert (rotated.switched, rotated.unsequenced) == (("k",), ())
+    # ahead: the old one's copy of 4 (4.15) shows it delivered all it had before the new one's 4,
+    # and the new one is at the front: it takes over. Behind: the new one's copy of 4 (4.15) is one
+    # of what the old one delivered (up to 6): the topic switches (the old one's 7, arriving then
+    # too, is dropped) and the new one takes over at its copy of 6, the latest delivered (4.35)
+    assert rotated.at == (4.15 if new_ahead else 4.35) and not tl.of(RotationFailed)
 
 
 def test_max_connection_age_rotates_each_connection_when_it_reaches_that_age(virtual: Virtual) -> None:
