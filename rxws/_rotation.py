@@ -4,27 +4,33 @@
 with the same open steps, e.g. a login), subscribes it to the topics the serving one carries,
 and routes both sessions' data through one :class:`~rxws.core.merge.TopicMerge` per topic, ahead
 of the router (and so of the gap tracker): every message reaches the host once. A topic
-*switches* once the new session caught up with the merged stream (sequenced: the old one delivered
-every number before the new one's first, :class:`~rxws._join_gate.JoinGate`; keyed: the new one
-received a copy of a message the old one delivered, or the old one a copy of one the new one
-delivered, when the new one is ahead); from then on the old session's copies of it
-are discarded. A topic with neither sequence nor key switches at its
-first message on the new session after ``overlap`` seconds (reported as unsequenced: a
-duplicate or a loss at that instant cannot be ruled out); a topic quiet on both sessions for the
-whole overlap switches at its end. Once every topic switched, the new session serves, the old
-one's unwritten frames move to it, and the old one closes with 1000 (``Rotated``).
+*switches* once the new session caught up with the merged stream; from then on the old
+session's copies of it are discarded, and once the new one is at the merged mark it takes the
+topic alone:
 
-A sequenced topic's new-session messages that arrive ahead of the old session's delivery are held
-(:class:`~rxws._join_gate.JoinGate`) and merged as soon as the old session delivered up to the
-first of them, on whichever session's message moves the mark: a stream whose last messages come
-from the old session completes the rotation too.
+- sequenced: the new session's messages that arrive before the old one delivered every number
+  before the new one's first are held (:class:`~rxws._join_gate.JoinGate`, bounded) and merged
+  as soon as it has, on whichever session's message moves the mark (so a stream whose last
+  messages come from the old session completes the rotation too);
+- keyed: the new session received a copy of a message the old one delivered, or (the new one
+  ahead) the old one received a copy of one the new one delivered;
+- neither: at the new session's first message after ``overlap`` seconds (reported as
+  unsequenced: a duplicate or a loss at that instant cannot be ruled out);
+- a topic quiet on both sessions for the whole overlap switches at its end.
+
+Once every topic switched, the new session serves, the old one's unwritten frames move to it,
+and the old one closes with 1000 (``Rotated``).
 
 **Every rotation ends within ``timeout`` seconds of its start** (the client passes
-``open_timeout + subscribe_timeout + rotation_overlap``), with ``Rotated`` or ``RotationFailed``:
-it fails, leaving the old session serving, when the new one cannot open, subscribe or catch up
-by then (e.g. the old one never delivers the numbers before the new one's first); it is
-abandoned (``RotationFailed`` too) if the old session drops or the client closes meanwhile. (Un)subscriptions the host asks for during a rotation wait and go
-out on whichever session serves after it.
+``open_timeout + subscribe_timeout + rotation_overlap``), with ``Rotated`` or
+``RotationFailed``. At that deadline, topics on which the new session received nothing at all
+(e.g. a sparse topic whose only message came on the old session before the new one subscribed:
+a copy in flight on the new one would be ``timeout`` seconds late) and topics without sequence
+or key switch, and the rotation completes if no other topic is left; otherwise it fails,
+leaving the old session serving (e.g. the new one could not open or subscribe, or the old one
+never delivered the numbers before the new one's first). It is abandoned (``RotationFailed``
+too) if the old session drops or the client closes meanwhile. (Un)subscriptions the host asks
+for during a rotation wait and go out on whichever session serves after it.
 """
 
 from __future__ import annotations
@@ -108,7 +114,8 @@ class Rotation:
         self._reason = ""
         self._waiters: list[CommandResult[None]] = []
         self._merges: dict[str, TopicMerge] = {}
-        self._seen: dict[str, set[int]] = {}
+        self._seen: dict[str, set[int]] = {}  # topic -> the sessions that received it
+        self._plain: set[str] = set()  # topics whose messages have neither sequence nor key
         self._new_keys: dict[str, set[Hashable]] = {}  # keys the new session delivered, unswitched
         self._switched: dict[str, bool] = {}  # topic -> switched without sequence or key
         self._aligned: set[str] = set()  # switched, and the new session is at the merged mark
@@ -287,9 +294,9 @@ class Rotation:
         switched = self._switched
         if source == _OLD and topic in switched:
             return  # the new session carries this topic now
-        self._seen[topic].add(source)
         protocol = self._ctx.protocol
         seq = protocol.sequence(message)
+        self._seen[topic].add(source)
         gate = self._gate
         if source == _NEW and gate.held:
             if seq is None:
@@ -299,6 +306,8 @@ class Rotation:
                 self._release(topic, merge, sink)
                 return
         key = protocol.dedupe_key(message) if seq is None else None
+        if seq is None and key is None:
+            self._plain.add(topic)
         if source == _NEW and seq is None and key is None and self._overlap_over and topic not in switched:
             merge.set_primary(_NEW)
             switched[topic] = True
@@ -388,6 +397,16 @@ class Rotation:
 
     def _too_slow(self) -> None:
         missing = sorted(set(self._merges) - self._aligned)
+        blocked = [
+            t for t in missing if t in self._switched or (_NEW in self._seen[t] and t not in self._plain)
+        ]
+        if not blocked and self._subscribed_at is not None:  # the rest switch now (module docstring)
+            for topic in missing:
+                self._switched[topic] = topic in self._plain
+                self._aligned.add(topic)
+            self._maybe_done()
+            return
+        missing = blocked or missing
         self._fail(
             ConnectionLost(f"the new connection did not take over within {self._timeout:g}s: {missing}")
         )

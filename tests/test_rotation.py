@@ -166,6 +166,29 @@ def test_a_new_connection_that_never_catches_up_fails_at_the_deadline_and_the_ol
     assert client._session is not None and client._session.conn_id == f"{client.name}#1"
 
 
+def test_a_sparse_topic_the_new_connection_has_nothing_of_switches_at_the_deadline(virtual: Virtual) -> None:
+    # deadline = open_timeout + subscribe_timeout + rotation_overlap = 2.0 + 1.0 + 0.5 after 3.0
+    client, got = _watching(
+        virtual, "s", "busy", open_timeout=2.0, subscribe_timeout=1.0, rotation_overlap=0.5
+    )
+    _push(virtual, 2.0, 0, "s", 1)
+    virtual.at(3.0, client.rotate)
+    _push(virtual, 3.3, 0, "s", 2)  # sent before the new connection subscribed (3.5): old one only
+    for n in range(1, 41):  # "busy" every 0.1 s from 3.1: the new connection gets it from 3.6
+        for connection in (0, 1) if 3.0 + n / 10 > 3.5 else (0,):
+            _push(virtual, 3.0 + n / 10, connection, "busy", n)
+    _push(virtual, 7.5, 1, "s", 3)  # after the rotation, on the new connection
+    virtual.run(until=8.0)
+    tl = virtual.timeline
+    assert tl is not None
+    (rotated,) = tl.of(Rotated)
+    assert (rotated.at, rotated.switched, rotated.unsequenced) == (6.5, ("busy", "s"), ())
+    assert not tl.of(RotationFailed) and not tl.of(GapDetected)
+    assert [m["seq"] for m in got if m["topic"] == "s"] == [1, 2, 3]
+    assert [m["seq"] for m in got if m["topic"] == "busy"] == list(range(1, 41))
+    assert client._session is not None and client._session.conn_id == f"{client.name}#2"
+
+
 class _Keyed(GenericJson):
     """GenericJson whose messages carry a trade id ``id`` (no sequence numbers)."""
 
