@@ -16,7 +16,9 @@ topic alone:
   ahead) the old one received a copy of one the new one delivered;
 - neither: at the new session's first message after ``overlap`` seconds (reported as
   unsequenced: a duplicate or a loss at that instant cannot be ruled out);
-- a topic quiet on both sessions for the whole overlap switches at its end.
+- a topic quiet on both sessions for the whole overlap switches at its end, unless it has
+  sequence numbers delivered before (an old session lagging more than the overlap may still
+  carry numbers only it has): that one waits for the rules above, or the deadline.
 
 Once every topic switched, the new session serves, the old one's unwritten frames move to it,
 and the old one closes with 1000 (``Rotated``).
@@ -267,7 +269,7 @@ class Rotation:
     def _overlap_ended(self) -> None:
         self._overlap_over = True
         for topic, seen in self._seen.items():
-            if not seen and topic not in self._switched:
+            if not seen and topic not in self._switched and self._merges[topic].mark is None:
                 self._switched[topic] = False  # quiet on both sessions all along: nothing to lose
                 self._aligned.add(topic)
         self._maybe_done()

@@ -286,6 +286,7 @@ _OLD_BURST_LAST = [0] * 29 + [2, 6, 0, 0, 0, 0, 5, 0, 0, 0, 0]
     new_lag=st.lists(st.integers(0, 6), min_size=40, max_size=40),
 )
 @example(old_lag=_OLD_BURST_LAST, new_lag=[0] * 40)
+@example(old_lag=[0] * 19 + [14] * 21, new_lag=[0] * 30 + [14] * 10)
 def test_any_interleaving_of_the_two_connections_gives_the_venues_sequence_once(
     old_lag: list[int], new_lag: list[int]
 ) -> None:
@@ -298,6 +299,14 @@ def test_a_rotation_ends_when_the_old_connections_lagging_copies_arrive_last() -
     tl = _interleaved(_OLD_BURST_LAST, [0] * 40)
     (rotated,) = tl.of(Rotated)
     assert rotated.at == 3.85 and not tl.of(RotationFailed)
+
+
+def test_a_sequenced_topic_quiet_through_the_overlap_waits_for_the_old_connections_late_numbers() -> None:
+    # both connections stall 0.7 s from 20 (old) and 31 (new): nothing arrives from 3.2 to 3.95,
+    # through the overlap (3.75 .. 3.85); the old one still carries 20..30, which only it has
+    tl = _interleaved([0] * 19 + [14] * 21, [0] * 30 + [14] * 10)
+    (rotated,) = tl.of(Rotated)
+    assert rotated.at == 4.5  # at the new one's first message (31), a copy of the old one's
 
 
 def _interleaved(old_lag: list[int], new_lag: list[int]) -> Any:
