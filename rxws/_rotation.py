@@ -19,6 +19,9 @@ topic alone:
 - a topic quiet on both sessions for the whole overlap switches at its end, unless it has
   sequence numbers delivered before (an old session lagging more than the overlap may still
   carry numbers only it has): that one waits for the rules above, or the deadline.
+  Limit: a keyed (or plain) topic quiet on both sessions through the overlap while the old
+  session lags more than the overlap loses the old one's copies still in flight (they come
+  after the switch); a sequenced one would not (above).
 
 Once every topic switched, the new session serves, the old one's unwritten frames move to it,
 and the old one closes with 1000 (``Rotated``).
