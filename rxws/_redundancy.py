@@ -97,7 +97,8 @@ class Redundancy:
         """The primary dropped: unsequenced channels come from the twin from now on."""
         for merge in self._merges.values():
             merge.remove_source(_PRIMARY)
-        self._gate.release()  # the twin is alone: nothing to wait for
+        self._gate.release(_PRIMARY)
+        self._merge_held(_TWIN)  # the twin is alone: nothing to wait for
 
     def mirror(self, kind: str, topics: Sequence[str]) -> None:
         """The primary (un)subscribed ``topics``: the twin follows."""
@@ -178,7 +179,8 @@ class Redundancy:
         for merge in self._merges.values():
             merge.remove_source(_TWIN)
         self._twin_topics.clear()
-        self._gate.release()  # the primary is alone
+        self._gate.release(_TWIN)
+        self._merge_held(_PRIMARY)  # the primary is alone
         if self._lifecycle.serving() is None:
             self._topics.data_lost(ctx.now())  # neither session serves: a window both miss
         detail = f"redundant connection {session.conn_id}: {error}"
@@ -271,6 +273,24 @@ class Redundancy:
             merge = self._merges[topic] = TopicMerge()
         return merge
 
+    def _release(self, topic: str, source: int, merge: TopicMerge, sink: Sink) -> None:
+        """Merge ``source``'s held messages on ``topic`` once the mark reached the first of them."""
+        due = self._gate.due(topic, source, merge.mark)
+        for seq, message in due or ():
+            if merge.offer(source, seq):
+                sink(message)
+
+    def _merge_held(self, source: int) -> None:
+        """``source`` is alone: merge what it held back (what the other one did not deliver)."""
+        for topic, due in self._gate.release(source):
+            sink = self._topics.route(topic)
+            merge = self._merges.get(topic)
+            if sink is None or merge is None:
+                continue  # nobody watches the topic any more
+            for seq, message in due:
+                if merge.offer(source, seq):
+                    sink(message)
+
     def _route_for(self, source: int) -> Callable[[Hashable], Sink | None]:
         route = self._topics.route
         cache = self._sinks[source]
@@ -298,14 +318,20 @@ class Redundancy:
                 else:  # counter_field's contract: sequence() is Seq(n, n) for an int n there, else None
                     number = message.get(field) if type(message) is dict else None
                     seq = make_seq(number, number) if type(number) is int else None
-                if held and not gate.admit(topic, source, seq, merge):
-                    return  # a late joiner ahead of the merge: the other connection delivers it
+                if held and (topic, source) in held:
+                    if seq is not None:  # a late joiner: held until the merge reaches it
+                        gate.hold(topic, source, seq, message)
+                        self._release(topic, source, merge, sink)
+                        return
+                    gate.unsequenced(topic, source)
                 dedupe = None if seq is not None else dedupe_key(message)
                 if offer(source, seq, dedupe):
                     remember(
                         source, key, topic, merge, seq, dedupe
                     )  # its copy on the other session: not decoded
                     sink(message)
+                    if held:  # the mark moved: the other's held messages may be due
+                        self._release(topic, _TWIN - source, merge, sink)
 
             cache[key] = (sink, merged)
             return merged

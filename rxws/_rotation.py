@@ -4,19 +4,38 @@
 with the same open steps, e.g. a login), subscribes it to the topics the serving one carries,
 and routes both sessions' data through one :class:`~rxws.core.merge.TopicMerge` per topic, ahead
 of the router (and so of the gap tracker): every message reaches the host once. A topic
-*switches* once the new session caught up with the merged stream (sequenced: the old one delivered
-every number before the new one's first, :class:`~rxws._join_gate.JoinGate`; keyed: the new one
-received a copy of a message the old one delivered); from then on the old session's copies of it
-are discarded. A topic with neither sequence nor key switches at its
-first message on the new session after ``overlap`` seconds (reported as unsequenced: a
-duplicate or a loss at that instant cannot be ruled out); a topic quiet on both sessions for the
-whole overlap switches at its end. Once every topic switched, the new session serves, the old
-one's unwritten frames move to it, and the old one closes with 1000 (``Rotated``).
+*switches* once the new session caught up with the merged stream; from then on the old
+session's copies of it are discarded, and once the new one is at the merged mark it takes the
+topic alone:
 
-A rotation fails, leaving the old session serving, when the new one cannot open, subscribe or
-catch up within ``timeout`` (``RotationFailed``); it is abandoned if the old session drops or
-the client closes meanwhile. (Un)subscriptions the host asks for during a rotation wait and go
-out on whichever session serves after it.
+- sequenced: the new session's messages that arrive before the old one delivered every number
+  before the new one's first are held (:class:`~rxws._join_gate.JoinGate`, bounded) and merged
+  as soon as it has, on whichever session's message moves the mark (so a stream whose last
+  messages come from the old session completes the rotation too);
+- keyed: the new session received a copy of a message the old one delivered, or (the new one
+  ahead) the old one received a copy of one the new one delivered;
+- neither: at the new session's first message after ``overlap`` seconds (reported as
+  unsequenced: a duplicate or a loss at that instant cannot be ruled out);
+- a topic quiet on both sessions for the whole overlap switches at its end, unless it has
+  sequence numbers delivered before (an old session lagging more than the overlap may still
+  carry numbers only it has): that one waits for the rules above, or the deadline.
+  Limit: a keyed (or plain) topic quiet on both sessions through the overlap while the old
+  session lags more than the overlap loses the old one's copies still in flight (they come
+  after the switch); a sequenced one would not (above).
+
+Once every topic switched, the new session serves, the old one's unwritten frames move to it,
+and the old one closes with 1000 (``Rotated``).
+
+**Every rotation ends within ``timeout`` seconds of its start** (the client passes
+``open_timeout + subscribe_timeout + rotation_overlap``), with ``Rotated`` or
+``RotationFailed``. At that deadline, topics on which the new session received nothing at all
+(e.g. a sparse topic whose only message came on the old session before the new one subscribed:
+a copy in flight on the new one would be ``timeout`` seconds late) and topics without sequence
+or key switch, and the rotation completes if no other topic is left; otherwise it fails,
+leaving the old session serving (e.g. the new one could not open or subscribe, or the old one
+never delivered the numbers before the new one's first). It is abandoned (``RotationFailed``
+too) if the old session drops or the client closes meanwhile. (Un)subscriptions the host asks
+for during a rotation wait and go out on whichever session serves after it.
 """
 
 from __future__ import annotations
@@ -28,7 +47,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 
 from rxws._client_base import ClientContext, log
 from rxws._command import CommandResult
-from rxws._join_gate import JoinGate
+from rxws._join_gate import HELD_LIMIT, JoinGate
 from rxws._lifecycle import Lifecycle
 from rxws._requests import Requests
 from rxws._session import Session, SessionOwner
@@ -36,7 +55,7 @@ from rxws._watching import Topics
 from rxws.core.merge import TopicMerge
 from rxws.events import DisconnectReason, Rotated, RotationFailed, RotationStarted, VenueNotice
 from rxws.exceptions import ConnectionLost, NotConnected, VenueError
-from rxws.protocols.base import MessageKind, make_seq
+from rxws.protocols.base import MessageKind, Seq, make_seq
 from rxws.reconnect import ReconnectPolicy
 
 __all__: list[str] = []
@@ -100,7 +119,9 @@ class Rotation:
         self._reason = ""
         self._waiters: list[CommandResult[None]] = []
         self._merges: dict[str, TopicMerge] = {}
-        self._seen: dict[str, set[int]] = {}
+        self._seen: dict[str, set[int]] = {}  # topic -> the sessions that received it
+        self._plain: set[str] = set()  # topics whose messages have neither sequence nor key
+        self._new_keys: dict[str, set[Hashable]] = {}  # keys the new session delivered, unswitched
         self._switched: dict[str, bool] = {}  # topic -> switched without sequence or key
         self._aligned: set[str] = set()  # switched, and the new session is at the merged mark
         self._unacked: set[str] = set()
@@ -251,7 +272,7 @@ class Rotation:
     def _overlap_ended(self) -> None:
         self._overlap_over = True
         for topic, seen in self._seen.items():
-            if not seen and topic not in self._switched:
+            if not seen and topic not in self._switched and self._merges[topic].mark is None:
                 self._switched[topic] = False  # quiet on both sessions all along: nothing to lose
                 self._aligned.add(topic)
         self._maybe_done()
@@ -278,28 +299,73 @@ class Rotation:
         switched = self._switched
         if source == _OLD and topic in switched:
             return  # the new session carries this topic now
-        self._seen[topic].add(source)
         protocol = self._ctx.protocol
         seq = protocol.sequence(message)
-        if source == _NEW and not self._gate.admit(topic, _NEW, seq, merge):
-            return  # ahead of the old connection's delivery: the old one delivers this too
+        self._seen[topic].add(source)
+        gate = self._gate
+        if source == _NEW and gate.held:
+            if seq is None:
+                gate.unsequenced(topic, _NEW)
+            elif gate.holds(topic, _NEW):  # the old one may still deliver numbers before it
+                gate.hold(topic, _NEW, seq, message)
+                self._release(topic, merge, sink)
+                return
         key = protocol.dedupe_key(message) if seq is None else None
-        plain = seq is None and key is None
-        if source == _NEW and plain and self._overlap_over and topic not in switched:
+        if seq is None and key is None:
+            self._plain.add(topic)
+        if source == _NEW and seq is None and key is None and self._overlap_over and topic not in switched:
             merge.set_primary(_NEW)
             switched[topic] = True
         delivered = merge.offer(source, seq, key)
         if delivered:
             sink(message)
-        if source != _NEW or topic in self._aligned:
+        if source == _OLD:
+            if delivered and gate.held:  # the mark moved: the new one's held messages may be due
+                self._release(topic, merge, sink)
+            elif key is not None and not delivered and key in self._new_keys.get(topic, ()):
+                self._old_reached_new(topic, merge)
             return
-        # sequenced: admitted means caught up (its numbers continue the delivered ones); keyed: only
+        self._took(topic, merge, seq, key, delivered)
+
+    def _release(self, topic: str, merge: TopicMerge, sink: Callable[[Any], None]) -> None:
+        """Merge the new session's held messages on ``topic`` once the mark reached the first."""
+        held = self._gate.due(topic, _NEW, merge.mark)
+        if held is None:
+            return
+        delivered = False
+        for seq, message in held:  # in order: copies of what the old one delivered, then the rest
+            delivered = merge.offer(_NEW, seq)
+            if delivered:
+                sink(message)
+        self._took(topic, merge, held[-1][0], None, delivered)
+
+    def _took(self, topic: str, merge: TopicMerge, seq: Seq | None, key: Hashable, delivered: bool) -> None:
+        """The new session's latest message on ``topic`` was merged: switch, take over when due."""
+        if topic in self._aligned:
+            return
+        switched = self._switched
+        # sequenced: merged means caught up (its numbers continue the delivered ones); keyed: only
         # a copy of what the old one delivered proves the old one has nothing the new one lacks
         if topic not in switched and (seq is not None or (key is not None and not delivered)):
             switched[topic] = False
+            self._new_keys.pop(topic, None)
+        elif key is not None and topic not in switched:  # ahead of the old one: remember (bounded)
+            keys = self._new_keys.setdefault(topic, set())
+            if len(keys) < HELD_LIMIT:
+                keys.add(key)
         # it takes over alone once at the mark (a switch behind the mark goes on through the merge,
         # its copies of what the old one delivered dropped, until it reaches the mark)
-        if topic in switched and (plain or merge.caught_up(_NEW)):
+        if topic in switched and ((seq is None and key is None) or merge.caught_up(_NEW)):
+            self._aligned.add(topic)
+            self._maybe_done()
+
+    def _old_reached_new(self, topic: str, merge: TopicMerge) -> None:
+        """The old session received a copy of a keyed message the new one delivered: it has
+        delivered everything it had before the new one's stream (in order), so the topic
+        switches (and the new one, ahead, takes over)."""
+        del self._new_keys[topic]
+        self._switched[topic] = False
+        if merge.caught_up(_NEW):
             self._aligned.add(topic)
             self._maybe_done()
 
@@ -336,6 +402,16 @@ class Rotation:
 
     def _too_slow(self) -> None:
         missing = sorted(set(self._merges) - self._aligned)
+        blocked = [
+            t for t in missing if t in self._switched or (_NEW in self._seen[t] and t not in self._plain)
+        ]
+        if not blocked and self._subscribed_at is not None:  # the rest switch now (module docstring)
+            for topic in missing:
+                self._switched[topic] = topic in self._plain
+                self._aligned.add(topic)
+            self._maybe_done()
+            return
+        missing = blocked or missing
         self._fail(
             ConnectionLost(f"the new connection did not take over within {self._timeout:g}s: {missing}")
         )

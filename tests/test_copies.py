@@ -64,7 +64,7 @@ def test_a_copy_is_not_taken_from_a_source_the_gate_holds_or_for_a_topic_no_long
     _deliver(copies, merge, A, "f2", 2)
     gate.arm("t", B)
     assert copies.screen(B)("f2") is False  # the ordinary path releases the gate
-    gate.release()
+    gate.release(B)
     del routes["t"]
     assert copies.screen(B)("f2") is False  # the ordinary path counts it as unrouted
     routes["t"] = print

@@ -93,6 +93,45 @@ def test_a_twin_with_no_policy_is_not_replaced(virtual: Virtual) -> None:
     assert client.state_value is S.CONNECTED
 
 
+def _push(virtual: Virtual, at: float, connection: int, seq: int) -> None:
+    message = {"topic": "t", "seq": seq, "data": seq}
+    peer = lambda: virtual.responder.sessions[connection][0]  # noqa: E731
+    virtual.at(at, lambda: peer().push(message) if peer().open else None)
+
+
+@pytest.mark.parametrize("drop_at", [2.28, 2.6], ids=["before-2", "after-2"])
+def test_a_twin_ahead_of_the_primary_is_held_and_its_messages_are_not_lost(
+    virtual: Virtual, drop_at: float
+) -> None:
+    """The primary delivers 1 (2.05) and lags: 2 arrives at 2.55, 3..5 at 2.9. The twin subscribed
+    after 2 was sent; its 3, 4, 5 arrive first (2.35 .. 2.5) and are held (2 exists only on the
+    primary). The venue drops the primary at ``drop_at``: after it sent 2, the twin's held 3..5
+    were merged when the primary delivered 2; before (the client learns at 2.53), they are merged
+    when the twin is left alone (2 is lost with the primary: one gap, 2 only). Either way 3..5
+    reach the host once, from the twin."""
+    client = virtual.client(redundancy=2)
+    got: list[int] = []
+    client.watch("t").subscribe(lambda m: got.append(m["seq"]))
+    virtual.at(1.0, client.connect)
+    _push(virtual, 1.8, 0, 1)
+    _push(virtual, 2.3, 0, 2)
+    for n in (3, 4, 5):
+        _push(virtual, 2.65, 0, n)
+    for n, at in ((3, 2.1), (4, 2.2), (5, 2.25), (6, 2.9)):
+        _push(virtual, at, 1, n)
+    virtual.at(drop_at, lambda: virtual.responder.sessions[0][0].drop())
+    virtual.run(until=4.0)
+    tl = virtual.timeline
+    assert tl is not None
+    if drop_at < 2.55:
+        assert got == [1, 3, 4, 5, 6]
+        (gap,) = tl.of(GapDetected)
+        assert (gap.last_seq, gap.next_seq) == (1, 3)
+    else:
+        assert got == [1, 2, 3, 4, 5, 6] and not tl.of(GapDetected)
+    assert len(tl.of(Disconnected)) == 1
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     lags=st.lists(st.lists(st.integers(0, 6), min_size=36, max_size=36), min_size=2, max_size=2),

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from harness import Virtual
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rxws import ConnectionState, ReconnectPolicy
 from rxws.events import Disconnected, GapDetected, Rotated, RotationFailed, RotationStarted, VenueNotice
 from rxws.exceptions import ConnectFailed
-from rxws.protocols import Binance
+from rxws.protocols import Binance, GenericJson
 from rxws.testing import Responder
 from rxws.transport.memory import MemoryTransport
 
@@ -82,7 +83,8 @@ def test_a_new_connection_ahead_of_the_old_one_waits_until_the_old_one_delivered
     virtual.at(3.0, client.rotate)
     # the old connection lags: 2..6 arrive at 4.0 .. 4.55; the new one subscribed after 2 was sent
     # and gets 3, 4, 5 early (3.85, 3.9, 3.95): 2 exists only on the old one. The new one's copies
-    # are dropped until one continues what was delivered: its 6 at 4.45, after the old one's 5
+    # are held until the old one delivered up to its first (2, at 4.0): then its 3, 4, 5 are merged
+    # (delivered: the old one's later copies are duplicates) and it takes over at once
     for n, at in ((2, 3.75), (3, 3.85), (4, 3.95), (5, 4.05), (6, 4.3)):
         _push(virtual, at, 0, "t", n)
     for n, at in ((3, 3.6), (4, 3.65), (5, 3.7), (6, 4.2)):
@@ -93,7 +95,7 @@ def test_a_new_connection_ahead_of_the_old_one_waits_until_the_old_one_delivered
     assert tl is not None
     assert not tl.of(GapDetected)
     (rotated,) = tl.of(Rotated)
-    assert rotated.at == 4.45 and rotated.overlap == 4.45 - 3.75
+    assert rotated.at == 4.0 and rotated.overlap == 4.0 - 3.75
 
 
 def test_a_refused_new_connection_leaves_the_old_one_serving(virtual: Virtual) -> None:
@@ -137,6 +139,91 @@ def test_an_unsequenced_topic_switches_after_the_overlap_and_says_so(virtual: Vi
     old_ones = [round(2.0 + i / 5, 6) for i in range(10)]
     new_ones = [3.625 + i / 4 for i in range(6) if 3.625 + i / 4 + 0.25 >= 4.375]
     assert [round(t, 6) for t in times] == old_ones + new_ones
+
+
+def test_a_new_connection_that_never_catches_up_fails_at_the_deadline_and_the_old_one_serves_on(
+    virtual: Virtual,
+) -> None:
+    # deadline = open_timeout + subscribe_timeout + rotation_overlap = 2.0 + 1.0 + 0.5 after 3.0
+    client, got = _watching(virtual, "t", open_timeout=2.0, subscribe_timeout=1.0, rotation_overlap=0.5)
+    _push(virtual, 2.0, 0, "t", 1)
+    outcome: list[Any] = []
+    virtual.at(3.0, lambda: client.rotate().subscribe(on_next=outcome.append, on_error=outcome.append))
+    # the new connection gets 5, 6, 7; the old one stalls and sends 2..7 only at 7.0: the new one's
+    # messages stay held (2..4 exist only on the old one), so it cannot take over
+    for n, at in ((5, 3.6), (6, 3.7), (7, 3.8)):
+        _push(virtual, at, 1, "t", n)
+    for n in range(2, 8):
+        _push(virtual, 7.0, 0, "t", n)
+    virtual.run(until=8.0)
+    tl = virtual.timeline
+    assert tl is not None
+    (failed,) = tl.of(RotationFailed)
+    assert failed.at == 6.5 and "did not take over within 3.5s" in failed.detail
+    assert len(outcome) == 1 and isinstance(outcome[0], Exception) and not tl.of(Rotated)
+    assert virtual.responder.sessions[1][0].client_close == (1000, "rotation failed")
+    assert [m["seq"] for m in got] == list(range(1, 8)) and not tl.of(GapDetected)
+    assert client._session is not None and client._session.conn_id == f"{client.name}#1"
+
+
+def test_a_sparse_topic_the_new_connection_has_nothing_of_switches_at_the_deadline(virtual: Virtual) -> None:
+    # deadline = open_timeout + subscribe_timeout + rotation_overlap = 2.0 + 1.0 + 0.5 after 3.0
+    client, got = _watching(
+        virtual, "s", "busy", open_timeout=2.0, subscribe_timeout=1.0, rotation_overlap=0.5
+    )
+    _push(virtual, 2.0, 0, "s", 1)
+    virtual.at(3.0, client.rotate)
+    _push(virtual, 3.3, 0, "s", 2)  # sent before the new connection subscribed (3.5): old one only
+    for n in range(1, 41):  # "busy" every 0.1 s from 3.1: the new connection gets it from 3.6
+        for connection in (0, 1) if 3.0 + n / 10 > 3.5 else (0,):
+            _push(virtual, 3.0 + n / 10, connection, "busy", n)
+    _push(virtual, 7.5, 1, "s", 3)  # after the rotation, on the new connection
+    virtual.run(until=8.0)
+    tl = virtual.timeline
+    assert tl is not None
+    (rotated,) = tl.of(Rotated)
+    assert (rotated.at, rotated.switched, rotated.unsequenced) == (6.5, ("busy", "s"), ())
+    assert not tl.of(RotationFailed) and not tl.of(GapDetected)
+    assert [m["seq"] for m in got if m["topic"] == "s"] == [1, 2, 3]
+    assert [m["seq"] for m in got if m["topic"] == "busy"] == list(range(1, 41))
+    assert client._session is not None and client._session.conn_id == f"{client.name}#2"
+
+
+class _Keyed(GenericJson):
+    """GenericJson whose messages carry a trade id ``id`` (no sequence numbers)."""
+
+    def dedupe_key(self, message: Any) -> Any:
+        return message.get("id") if isinstance(message, dict) else None
+
+
+def _push_keyed(virtual: Virtual, at: float, connection: int, trade_id: int) -> None:
+    message = {"topic": "k", "id": trade_id, "data": trade_id}
+    virtual.at(at, lambda: virtual.responder.sessions[connection][0].push(message))
+
+
+@pytest.mark.parametrize("new_ahead", [True, False], ids=["new-ahead", "old-ahead"])
+def test_a_keyed_topic_switches_whichever_connection_is_ahead(virtual: Virtual, new_ahead: bool) -> None:
+    client, got = _watching(virtual, "k", protocol=_Keyed())
+    for n in (1, 2, 3):
+        _push_keyed(virtual, 2.0 + n / 10, 0, n)
+    virtual.at(3.0, client.rotate)
+    # trades 4..10 from 3.6 every 0.1 s, reaching one connection 0.3 s after the other; the stream
+    # ends with the lagging connection's copies
+    lag = (0.3, 0.0) if new_ahead else (0.0, 0.3)
+    for n in range(4, 11):
+        for connection in (0, 1):
+            _push_keyed(virtual, 3.6 + (n - 4) / 10 + lag[connection], connection, n)
+    virtual.run(until=6.0)
+    tl = virtual.timeline
+    assert tl is not None
+    assert [m["id"] for m in got] == list(range(1, 11))
+    (rotated,) = tl.of(Rotated)
+    assert (rotated.switched, rotated.unsequenced) == (("k",), ())
+    # ahead: the old one's copy of 4 (4.15) shows it delivered all it had before the new one's 4,
+    # and the new one is at the front: it takes over. Behind: the new one's copy of 4 (4.15) is one
+    # of what the old one delivered (up to 6): the topic switches (the old one's 7, arriving then
+    # too, is dropped) and the new one takes over at its copy of 6, the latest delivered (4.35)
+    assert rotated.at == (4.15 if new_ahead else 4.35) and not tl.of(RotationFailed)
 
 
 def test_max_connection_age_rotates_each_connection_when_it_reaches_that_age(virtual: Virtual) -> None:
@@ -188,14 +275,41 @@ def test_a_shutdown_notice_the_host_declines_only_is_reported() -> None:
     assert not tl.of(RotationStarted) and len(virtual.responder.sessions) == 1
 
 
+# the old connection lags on 30, 31 and 36: the new one (from 31) is ahead of it until the end of
+# the stream, and the old one's burst of 36..40 is the last thing to arrive (a run found it)
+_OLD_BURST_LAST = [0] * 29 + [2, 6, 0, 0, 0, 0, 5, 0, 0, 0, 0]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     old_lag=st.lists(st.integers(0, 6), min_size=40, max_size=40),
     new_lag=st.lists(st.integers(0, 6), min_size=40, max_size=40),
 )
+@example(old_lag=_OLD_BURST_LAST, new_lag=[0] * 40)
+@example(old_lag=[0] * 19 + [14] * 21, new_lag=[0] * 30 + [14] * 10)
 def test_any_interleaving_of_the_two_connections_gives_the_venues_sequence_once(
     old_lag: list[int], new_lag: list[int]
 ) -> None:
+    _interleaved(old_lag, new_lag)
+
+
+def test_a_rotation_ends_when_the_old_connections_lagging_copies_arrive_last() -> None:
+    # new: 31..40 arrive 3.8 .. 4.25, ahead of the old one (30 at 3.85, 31..35 at 4.1, 36..40 at
+    # 4.3): its messages are held until the old one delivered 30, then merged: it takes over then
+    tl = _interleaved(_OLD_BURST_LAST, [0] * 40)
+    (rotated,) = tl.of(Rotated)
+    assert rotated.at == 3.85 and not tl.of(RotationFailed)
+
+
+def test_a_sequenced_topic_quiet_through_the_overlap_waits_for_the_old_connections_late_numbers() -> None:
+    # both connections stall 0.7 s from 20 (old) and 31 (new): nothing arrives from 3.2 to 3.95,
+    # through the overlap (3.75 .. 3.85); the old one still carries 20..30, which only it has
+    tl = _interleaved([0] * 19 + [14] * 21, [0] * 30 + [14] * 10)
+    (rotated,) = tl.of(Rotated)
+    assert rotated.at == 4.5  # at the new one's first message (31), a copy of the old one's
+
+
+def _interleaved(old_lag: list[int], new_lag: list[int]) -> Any:
     """The venue sends 1..40 every 0.05 s from 2.05; the new connection (subscribed at 3.5) gets
     those sent after; each connection delays each frame by its own lag (in 0.05 s steps), in
     order (TCP): whatever the interleaving, the host sees 1..40 once each and no gap."""
@@ -214,4 +328,5 @@ def test_any_interleaving_of_the_two_connections_gives_the_venues_sequence_once(
     assert [m["seq"] for m in got] == list(range(1, 41))
     tl = virtual.timeline
     assert tl is not None
-    assert not tl.of(GapDetected) and len(tl.of(Rotated)) == 1
+    assert not tl.of(GapDetected) and len(tl.of(Rotated)) == 1 and not tl.of(RotationFailed)
+    return tl
