@@ -16,6 +16,7 @@ closed, and the owner decides what follows; replies, acks, notices and unrouted 
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Protocol
@@ -44,7 +45,7 @@ from rxws.exceptions import (
     RateLimitExceeded,
 )
 from rxws.protocols.base import MessageKind
-from rxws.ratelimit.base import Action
+from rxws.ratelimit.base import Action, Decision
 from rxws.ratelimit.events import Throttled
 from rxws.transport.base import Frame, Link
 
@@ -129,6 +130,7 @@ class Session:
         self._steps_sub = SerialDisposable()
         self._link_sub = SerialDisposable()
         self._close_timer = SerialDisposable()
+        self._connect_task: asyncio.Task[Decision] | None = None  # a ledger's connect decision
         self.frames_in = 0
         self._requested: dict[str, dict[str, Hashable]] = {"subscribe": {}, "unsubscribe": {}}
         self._writer = SessionWriter(
@@ -186,11 +188,38 @@ class Session:
     def open(self) -> None:
         """Open the link: through the connect limiter, then the transport, then the open steps."""
         self._phase = "opening"
+        self._ask_connect()
+
+    def _ask_connect(self) -> None:
+        """Ask the connect limiter: awaited on the loop when it asks a shared ledger, else at once."""
+        loop = self.budget.ledger_loop()
+        if loop is not None:
+            task = loop.create_task(self.budget.acquire_connect_async())
+            self._connect_task = task
+            task.add_done_callback(self._connect_decided)
+            return
         decision = self.budget.acquire_connect()
         if not decision.allowed:
             self._connect_refused(decision.retry_after)
             return
         self._open_link()
+
+    def _connect_decided(self, task: asyncio.Task[Decision]) -> None:
+        """The ledger answered (on the loop): open, wait, or fail as for a synchronous answer."""
+        self._connect_task = None
+        error = None if task.cancelled() else task.exception()
+        allowed = not task.cancelled() and error is None and task.result().allowed
+        if self._phase != "opening":  # closed while asking: a slot granted meanwhile is given back
+            if allowed:
+                self.budget.release_connection()
+            return
+        if task.cancelled() or error is not None:
+            cause = error if isinstance(error, Exception) else NotConnected("the connect decision was cancelled")
+            self._open_failed(cause)
+        elif not allowed:
+            self._connect_refused(task.result().retry_after)
+        else:
+            self._open_link()
 
     def _connect_refused(self, retry_after: float) -> None:
         """The limiter said not now: wait a short while, or fail with a clear error."""
@@ -212,11 +241,7 @@ class Session:
     def _open_after_wait(self) -> None:
         if self._phase != "opening":
             return
-        decision = self.budget.acquire_connect()
-        if not decision.allowed:
-            self._connect_refused(decision.retry_after)
-            return
-        self._open_link()
+        self._ask_connect()
 
     def _open_link(self) -> None:
         config = self._config

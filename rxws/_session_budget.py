@@ -7,7 +7,10 @@ rotation, a redundant twin): each session asks it under its own connection id, t
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxws._client_base import ClientContext
 from rxws.ratelimit.base import Decision
@@ -32,6 +35,24 @@ class ConnectionBudget:
         if limiter is None:
             return _YES
         decision = limiter.acquire_connect(self.conn_id, self._ctx.now())
+        if decision.allowed:
+            self._connection_held = True
+        return decision
+
+    def ledger_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop to await the connect decision on when the limiter asks a shared ledger
+        (``limiter.ledger``), else None: the decision is asked synchronously (no limiter, no
+        ledger, or virtual time, where nothing may be awaited)."""
+        ctx = self._ctx
+        if getattr(ctx.limiter, "ledger", None) is None or not isinstance(ctx.scheduler, AsyncIOScheduler):
+            return None
+        return ctx.loop
+
+    async def acquire_connect_async(self) -> Decision:
+        """:meth:`acquire_connect`, awaiting the ledger's answer on the loop
+        (``limiter.acquire_connect_async``) instead of polling the synchronous call."""
+        limiter: Any = self._ctx.limiter
+        decision: Decision = await limiter.acquire_connect_async(self.conn_id, self._ctx.now())
         if decision.allowed:
             self._connection_held = True
         return decision

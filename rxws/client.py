@@ -335,6 +335,14 @@ class WebSocketClient:
         return len(self._requests)
 
     @property
+    def conn_id(self) -> str | None:
+        """The connection's id at the rate limiter (the serving one, else the current or last
+        attempt's; None before the first connect): unique in the process, and in the fleet with
+        a shared ledger. Events of the limiter name it (``conn_id``)."""
+        session = self._lifecycle.session
+        return None if session is None else session.conn_id
+
+    @property
     def scheduler(self) -> abc.SchedulerBase | None:
         """The scheduler timers run on and observers are called on (bound by the first command)."""
         return self._ctx.scheduler
