@@ -214,7 +214,9 @@ class Session:
                 self.budget.release_connection()
             return
         if task.cancelled() or error is not None:
-            cause = error if isinstance(error, Exception) else NotConnected("the connect decision was cancelled")
+            cause = (
+                error if isinstance(error, Exception) else NotConnected("the connect decision was cancelled")
+            )
             self._open_failed(cause)
         elif not allowed:
             self._connect_refused(task.result().retry_after)
