@@ -434,6 +434,8 @@ class Session:
                 ctx.decode_failed(str(exc), frame)
                 return
             kind, key = protocol.classify(message)
+            if ctx.instruments:  # the only cost without a sink: one truth test
+                ctx.frame_seen(frame, key if kind is _DATA else None, message)
             if kind is _DATA:
                 sink = self._route(key)
                 if sink is not None:

@@ -23,6 +23,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from rxws._client_base import ClientContext, ClientStats
 from rxws._command import CommandResult
 from rxws._inbound import Inbound
+from rxws._instrument import TimedRequest
 from rxws._lifecycle import Lifecycle
 from rxws._redundancy import Redundancy
 from rxws._requests import Requests
@@ -335,6 +336,26 @@ class WebSocketClient:
         return len(self._requests)
 
     @property
+    def outbound_queue_depth(self) -> int:
+        """Frames waiting to be written, over every connection (the serving one, a rotation's
+        new one, the redundant twin)."""
+        twin = self._redundancy.twin if self._redundancy is not None else None
+        sessions = {self._lifecycle.session, self._rotation.session, twin}
+        return sum(session.queued for session in sessions if session is not None)
+
+    def add_instrumentation(self, sink: Any) -> abc.DisposableBase:
+        """Call ``sink`` (a :class:`rxws.metrics.ClientInstrumentation`) on the client's loop:
+        ``sink.on_message(topic, nbytes, message)`` per decoded inbound frame (``topic`` for
+        data, else None; ``nbytes`` the frame's size in bytes) and ``sink.on_request_done(method,
+        seconds, outcome)`` when a request ends (seconds from the ``request()`` call; outcome
+        ``"ok"``, ``"error"``, ``"timeout"``, ``"lost"`` or ``"cancelled"``, see
+        :func:`rxws._instrument.outcome_of`). Dispose the result to stop. A sink that raises is
+        isolated (``ObserverFailed(stream="instrumentation")``). Without a sink, nothing is
+        measured: each frame costs one truth test.
+        """
+        return self._ctx.add_instrument(sink)
+
+    @property
     def conn_id(self) -> str | None:
         """The connection's id at the rate limiter (the serving one, else the current or last
         attempt's; None before the first connect): unique in the process, and in the fleet with
@@ -398,7 +419,10 @@ class WebSocketClient:
         reply), is not sent if it was still queued (counted as dropped), and is counted in
         ``stats.requests_cancelled``.
         """
-        result: CommandResult[Any] = CommandResult("request", method)
+        ctx = self._ctx
+        result: CommandResult[Any] = (
+            TimedRequest(ctx, method) if ctx.instruments else CommandResult("request", method)
+        )
         deadline = self._request_timeout if timeout is None else timeout
         if not deadline > 0:
             raise UsageError(f"timeout must be > 0, got {timeout!r}")
