@@ -106,7 +106,7 @@ def test_every_request_end_is_one_report_with_its_outcome_and_duration() -> None
 
 
 def test_a_disposed_sink_hears_nothing_more_and_a_raising_one_is_isolated() -> None:
-    scheduler, transport, client = _client()
+    scheduler, _transport, client = _client()
     kept, gone = Sink(), Sink()
     failures: list[ObserverFailed] = []
     client.events.subscribe(lambda e: failures.append(e) if isinstance(e, ObserverFailed) else None)
