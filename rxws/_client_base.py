@@ -22,6 +22,7 @@ from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxws._command import CommandResult
+from rxws._replay import ReplayStream
 from rxws._subject import FastSubject
 from rxws._time import clock_of
 from rxws.events import DecodeFailed, Event, InternalError, ObserverFailed
@@ -75,6 +76,11 @@ class ClientStats:
     def __repr__(self) -> str:
         return f"ClientStats({self.as_dict()})"
 
+    def _repr_html_(self) -> str:
+        from rxws._display import stats_html  # (the display imports what it shows: not at load)
+
+        return stats_html(self)
+
 
 class _Cancel(abc.DisposableBase):
     """A loop timer handle seen as a disposable."""
@@ -91,7 +97,7 @@ class _Cancel(abc.DisposableBase):
 class _Pending:
     """One request waiting for its reply."""
 
-    __slots__ = ("kind", "result", "timeout", "topics")
+    __slots__ = ("kind", "parts", "result", "timeout", "topics")
 
     def __init__(
         self,
@@ -99,11 +105,13 @@ class _Pending:
         result: CommandResult[Any] | None,
         timeout: float,
         topics: Sequence[str] = (),
+        parts: ReplayStream[Any] | None = None,
     ) -> None:
         self.kind = kind
         self.result = result
         self.timeout = timeout
         self.topics = topics
+        self.parts = parts  # request(..., stream=True): every part of a multi-frame reply
 
 
 class ClientContext:

@@ -131,6 +131,7 @@ class Session:
         self._link_sub = SerialDisposable()
         self._close_timer = SerialDisposable()
         self._connect_task: asyncio.Task[Decision] | None = None  # a ledger's connect decision
+        self.opened_at: float | None = None  # when it started serving (the client's clock)
         self.frames_in = 0
         self._requested: dict[str, dict[str, Hashable]] = {"subscribe": {}, "unsubscribe": {}}
         self._writer = SessionWriter(
@@ -268,6 +269,7 @@ class Session:
             return
         if index == len(self._config.open_steps):
             self._phase = "open"
+            self.opened_at = self._ctx.now()
             self._owner.session_opened(self)
             return
         try:

@@ -13,19 +13,22 @@ import threading
 from collections.abc import Mapping, Sequence
 from threading import get_ident as _get_ident
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 import reactivex
 from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
+from rxws import _display
 from rxws._client_base import ClientContext, ClientStats
 from rxws._command import CommandResult
+from rxws._expect import Match, expect
 from rxws._inbound import Inbound
 from rxws._instrument import TimedRequest
 from rxws._lifecycle import Lifecycle
 from rxws._redundancy import Redundancy
+from rxws._replay import ReplayStream
 from rxws._requests import Requests
 from rxws._rotation import Rotation
 from rxws._session import OpenStep, Session, SessionOwner
@@ -245,6 +248,7 @@ class WebSocketClient:
             )
         )
         self._manager = SubscriptionManager(self._topics)
+        _display.track(self)  # recent events, for the notebook view (_repr_html_)
 
     def _serving(self, session: Session) -> None:
         """The lifecycle's session serves (a connect or a reconnection)."""
@@ -364,6 +368,13 @@ class WebSocketClient:
         return None if session is None else session.conn_id
 
     @property
+    def connection_age(self) -> float | None:
+        """Seconds the serving connection has served (a rotation starts a new one), or None."""
+        session = self._lifecycle.serving()
+        opened = None if session is None else session.opened_at
+        return None if opened is None else self._ctx.now() - opened
+
+    @property
     def scheduler(self) -> abc.SchedulerBase | None:
         """The scheduler timers run on and observers are called on (bound by the first command)."""
         return self._ctx.scheduler
@@ -406,8 +417,23 @@ class WebSocketClient:
         self._ctx.run(lambda: self._send(message, result), result)
         return result
 
-    def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> CommandResult[Any]:
+    @overload
+    def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, stream: Literal[False] = False
+    ) -> CommandResult[Any]: ...
+    @overload
+    def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, stream: Literal[True]
+    ) -> ReplayStream[Any]: ...
+    def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, stream: bool = False
+    ) -> CommandResult[Any] | ReplayStream[Any]:
         """Send a request with a unique id; the result is the venue's reply.
+
+        With ``stream=True`` the result is an observable of every part of a multi-frame reply
+        (parts the dialect marks with ``protocol.is_partial``), completing with the final part
+        and failing as the plain result would; it replays to late subscribers. A plain request
+        takes the first part; the rest are counted as unknown replies.
 
         Errors with :class:`RequestTimeout` after ``timeout`` seconds, :class:`VenueError` on an
         error reply, :class:`ConnectionLost` when the connection drops first, and
@@ -426,6 +452,11 @@ class WebSocketClient:
         deadline = self._request_timeout if timeout is None else timeout
         if not deadline > 0:
             raise UsageError(f"timeout must be > 0, got {timeout!r}")
+        if stream:
+            parts: ReplayStream[Any] = ReplayStream()
+            result.subscribe(on_error=parts.end)  # a failure before the final part (timeout, drop...)
+            ctx.run(lambda: self._request(method, params, deadline, result, parts), result)
+            return parts
         if self._ctx.owner == _get_ident():  # on the client's loop (the hot path): no marshalling
             try:
                 self._request(method, params, deadline, result)
@@ -434,6 +465,22 @@ class WebSocketClient:
         else:
             self._ctx.run(lambda: self._request(method, params, deadline, result), result)
         return result
+
+    def expect(self, match: Match, *, timeout: float, count: int = 1) -> CommandResult[Any]:
+        """The next ``count`` inbound messages for which ``match`` (a predicate, or a key compared
+        with the dialect's routing key: a reply's id, a data message's topic) holds, within
+        ``timeout`` seconds; subscribed when called, so it may come before what provokes them.
+        See :func:`rxws._expect.expect` (the result is one message, or a list when ``count > 1``)."""
+        scheduler = self._ctx.scheduler
+        return expect(
+            self.messages, match, timeout=timeout, count=count, protocol=self.protocol, scheduler=scheduler
+        )
+
+    def _repr_html_(self) -> str:
+        return _display.client_html(self, limiter=self._ctx.limiter)
+
+    def __repr__(self) -> str:
+        return _display.client_text(self)
 
     def watch(
         self, *topics: str, model: type[BaseModel] | None = None, idle_timeout: float | None = None
@@ -523,8 +570,15 @@ class WebSocketClient:
         session = self._lifecycle.outbound()
         session.write(self.protocol.encode(message), result)
 
-    def _request(self, method: str, params: Any, timeout: float, result: CommandResult[Any]) -> None:
-        self._requests.request(self._lifecycle.outbound(), method, params, timeout, result)
+    def _request(
+        self,
+        method: str,
+        params: Any,
+        timeout: float,
+        result: CommandResult[Any],
+        parts: ReplayStream[Any] | None = None,
+    ) -> None:
+        self._requests.request(self._lifecycle.outbound(), method, params, timeout, result, parts)
 
     def _complete_streams(self) -> None:
         """The client closed: every stream but ``state`` completes (the lifecycle ends that one)."""

@@ -1,6 +1,6 @@
-"""The client wiring of issue 16 (added by the lead over rxws._expect, rxws._replay, rxws._display):
+"""The client wiring of issue 16 (over rxws._expect, rxws._replay, rxws._display):
 ``client.expect``, ``request(..., stream=True)`` and the notebook reprs, on a real client in
-virtual time. Skipped until the client has them."""
+virtual time."""
 
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ from rxws.pool import ConnectionPool
 from rxws.protocols import GenericJson
 from rxws.testing import Responder
 from rxws.transport.memory import MemoryTransport
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(WebSocketClient, "expect"), reason="issue 16's client wiring is not in this branch yet"
-)
 
 
 def _connected(latency: float = 0.1) -> tuple[TestScheduler, MemoryTransport, WebSocketClient]:
