@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from reactivex.testing import TestScheduler
 
 from rxws import ConnectionLost, RequestTimeout, WebSocketClient
