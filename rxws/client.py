@@ -341,29 +341,20 @@ class WebSocketClient:
 
     @property
     def outbound_queue_depth(self) -> int:
-        """Frames waiting to be written, over every connection (the serving one, a rotation's
-        new one, the redundant twin)."""
+        """Frames waiting to be written, over every connection (serving, rotation's, twin)."""
         twin = self._redundancy.twin if self._redundancy is not None else None
         sessions = {self._lifecycle.session, self._rotation.session, twin}
         return sum(session.queued for session in sessions if session is not None)
 
     def add_instrumentation(self, sink: Any) -> abc.DisposableBase:
-        """Call ``sink`` (a :class:`rxws.metrics.ClientInstrumentation`) on the client's loop:
-        ``sink.on_message(topic, nbytes, message)`` per decoded inbound frame (``topic`` for
-        data, else None; ``nbytes`` the frame's size in bytes) and ``sink.on_request_done(method,
-        seconds, outcome)`` when a request ends (seconds from the ``request()`` call; outcome
-        ``"ok"``, ``"error"``, ``"timeout"``, ``"lost"`` or ``"cancelled"``, see
-        :func:`rxws._instrument.outcome_of`). Dispose the result to stop. A sink that raises is
-        isolated (``ObserverFailed(stream="instrumentation")``). Without a sink, nothing is
-        measured: each frame costs one truth test.
-        """
+        """Call ``sink`` (a :class:`rxws.metrics.ClientInstrumentation`) per inbound frame and per
+        request end (outcomes: :func:`rxws._instrument.outcome_of`); dispose the result to stop.
+        Without a sink, each frame costs one truth test; a sink that raises is isolated."""
         return self._ctx.add_instrument(sink)
 
     @property
     def conn_id(self) -> str | None:
-        """The connection's id at the rate limiter (the serving one, else the current or last
-        attempt's; None before the first connect): unique in the process, and in the fleet with
-        a shared ledger. Events of the limiter name it (``conn_id``)."""
+        """The connection's id at the rate limiter, unique in the fleet (None before a connect)."""
         session = self._lifecycle.session
         return None if session is None else session.conn_id
 
@@ -430,10 +421,8 @@ class WebSocketClient:
     ) -> CommandResult[Any] | ReplayStream[Any]:
         """Send a request with a unique id; the result is the venue's reply.
 
-        With ``stream=True`` the result is an observable of every part of a multi-frame reply
-        (parts the dialect marks with ``protocol.is_partial``), completing with the final part
-        and failing as the plain result would; it replays to late subscribers. A plain request
-        takes the first part; the rest are counted as unknown replies.
+        With ``stream=True``: an observable of every part of a multi-frame reply (the dialect's
+        ``is_partial``), completed by the final one, failing as the plain result would.
 
         Errors with :class:`RequestTimeout` after ``timeout`` seconds, :class:`VenueError` on an
         error reply, :class:`ConnectionLost` when the connection drops first, and
@@ -467,13 +456,11 @@ class WebSocketClient:
         return result
 
     def expect(self, match: Match, *, timeout: float, count: int = 1) -> CommandResult[Any]:
-        """The next ``count`` inbound messages for which ``match`` (a predicate, or a key compared
-        with the dialect's routing key: a reply's id, a data message's topic) holds, within
-        ``timeout`` seconds; subscribed when called, so it may come before what provokes them.
-        See :func:`rxws._expect.expect` (the result is one message, or a list when ``count > 1``)."""
-        scheduler = self._ctx.scheduler
+        """The next ``count`` inbound messages ``match`` (a predicate, or a routing key) accepts,
+        within ``timeout``; subscribed now, before what provokes them (:func:`rxws._expect.expect`)."""
+        sched = self._ctx.scheduler
         return expect(
-            self.messages, match, timeout=timeout, count=count, protocol=self.protocol, scheduler=scheduler
+            self.messages, match, timeout=timeout, count=count, protocol=self.protocol, scheduler=sched
         )
 
     def _repr_html_(self) -> str:
@@ -571,12 +558,7 @@ class WebSocketClient:
         session.write(self.protocol.encode(message), result)
 
     def _request(
-        self,
-        method: str,
-        params: Any,
-        timeout: float,
-        result: CommandResult[Any],
-        parts: ReplayStream[Any] | None = None,
+        self, method: str, params: Any, timeout: float, result: CommandResult[Any], parts: Any = None
     ) -> None:
         self._requests.request(self._lifecycle.outbound(), method, params, timeout, result, parts)
 
