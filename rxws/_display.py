@@ -119,13 +119,15 @@ class ClientDisplay:
     def _count_topics(self, client: Any) -> None:
         self.count_topics = True
         protocol = client.protocol
+        owner = weakref.ref(client)  # the tracker (a value keyed weakly by the client) must not pin it
 
         def on_message(message: Any) -> None:
             kind, topic = protocol.classify(message)
             if kind is not MessageKind.DATA or not isinstance(topic, str):
                 return
             seq = protocol.sequence(message)
-            self._on_data(topic, None if seq is None else seq.last, _now(client))
+            tracked = owner()
+            self._on_data(topic, None if seq is None else seq.last, 0.0 if tracked is None else _now(tracked))
 
         self._subscriptions.add(client.messages.subscribe(on_message))
 
