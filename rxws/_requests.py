@@ -56,9 +56,9 @@ class Requests:
         self.pending: PendingTable[_Pending] = PendingTable()
         self._deadline_timer = SerialDisposable()
         self._armed_at: float | None = None
-        protocol = ctx.protocol  # a dialect with multi-frame replies is asked about each reply
-        overridden = type(protocol).is_partial is not VenueProtocol.is_partial
-        self._is_partial: Callable[[Any], bool] | None = protocol.is_partial if overridden else None
+        # Replies are asked whether they are one part of several only once a streaming request
+        # was made (before, every entry takes the first frame) and the dialect has such replies.
+        self._is_partial: Callable[[Any], bool] | None = None
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -93,6 +93,10 @@ class Requests:
         protocol = self._ctx.protocol
         request_id = self.next_id()
         frame = protocol.encode(protocol.request_message(method, params, request_id))
+        if parts is not None and self._is_partial is None:
+            protocol = self._ctx.protocol
+            if type(protocol).is_partial is not VenueProtocol.is_partial:
+                self._is_partial = protocol.is_partial
         self.expect(request_id, _Pending("request", result, timeout, parts=parts))
         try:
             session.write(frame, None, request_id)
