@@ -16,7 +16,6 @@ closed, and the owner decides what follows; replies, acks, notices and unrouted 
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Protocol
@@ -130,7 +129,6 @@ class Session:
         self._steps_sub = SerialDisposable()
         self._link_sub = SerialDisposable()
         self._close_timer = SerialDisposable()
-        self._connect_task: asyncio.Task[Decision] | None = None  # a ledger's connect decision
         self.opened_at: float | None = None  # when it started serving (the client's clock)
         self.frames_in = 0
         self._requested: dict[str, dict[str, Hashable]] = {"subscribe": {}, "unsubscribe": {}}
@@ -189,38 +187,16 @@ class Session:
     def open(self) -> None:
         """Open the link: through the connect limiter, then the transport, then the open steps."""
         self._phase = "opening"
-        self._ask_connect()
+        self.budget.ask_connect(self._connect_decided)  # awaited on the loop when a ledger decides
 
-    def _ask_connect(self) -> None:
-        """Ask the connect limiter: awaited on the loop when it asks a shared ledger, else at once."""
-        loop = self.budget.ledger_loop()
-        if loop is not None:
-            task = loop.create_task(self.budget.acquire_connect_async())
-            self._connect_task = task
-            task.add_done_callback(self._connect_decided)
-            return
-        decision = self.budget.acquire_connect()
-        if not decision.allowed:
-            self._connect_refused(decision.retry_after)
-            return
-        self._open_link()
-
-    def _connect_decided(self, task: asyncio.Task[Decision]) -> None:
-        """The ledger answered (on the loop): open, wait, or fail as for a synchronous answer."""
-        self._connect_task = None
-        error = None if task.cancelled() else task.exception()
-        allowed = not task.cancelled() and error is None and task.result().allowed
-        if self._phase != "opening":  # closed while asking: a slot granted meanwhile is given back
-            if allowed:
+    def _connect_decided(self, decision: Decision | Exception) -> None:
+        if self._phase != "opening":  # closed while a ledger decided: a slot granted is given back
+            if isinstance(decision, Decision) and decision.allowed:
                 self.budget.release_connection()
-            return
-        if task.cancelled() or error is not None:
-            cause = (
-                error if isinstance(error, Exception) else NotConnected("the connect decision was cancelled")
-            )
-            self._open_failed(cause)
-        elif not allowed:
-            self._connect_refused(task.result().retry_after)
+        elif isinstance(decision, Exception):
+            self._open_failed(decision)
+        elif not decision.allowed:
+            self._connect_refused(decision.retry_after)
         else:
             self._open_link()
 
@@ -244,7 +220,7 @@ class Session:
     def _open_after_wait(self) -> None:
         if self._phase != "opening":
             return
-        self._ask_connect()
+        self.budget.ask_connect(self._connect_decided)
 
     def _open_link(self) -> None:
         config = self._config
