@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from reactivex.testing import TestScheduler
 
 from rxws import ConnectionState, WebSocketClient
@@ -81,4 +82,17 @@ async def test_without_a_ledger_a_connect_is_asked_at_once() -> None:
         limiter.acquire_connect = spy  # type: ignore[method-assign]
         await client.connect()
         assert called == [client.conn_id]
+        await client.close()
+
+
+async def test_a_ledger_decision_that_raises_fails_the_connect_with_its_error() -> None:
+    class Broken(Asked):
+        async def acquire_connect_async(self, conn_id: str, now: float, **keys: Any) -> Decision:
+            raise RuntimeError("the ledger is confused")
+
+    async with MockVenue(rate=0) as venue:
+        client = WebSocketClient(venue.url, protocol=GenericJson(), rate_limiter=Broken(), ping_interval=None)
+        with pytest.raises(RuntimeError, match="confused"):
+            await client.connect()
+        assert client.state_value is ConnectionState.ERROR and not venue.connections
         await client.close()
