@@ -4,7 +4,8 @@ Five orders are placed as requests (the venue's reply is the acknowledgement); e
 confirmed on a separate private stream, ``orders``, matched to its order by ``clOrdId`` with
 ``rxws.operators.correlate``. The venue's matching engine (played here by the example, on the
 embedded MockVenue) never confirms ``o3``: the host sees a ``RequestTimeout`` for it, and the
-counters say what happened::
+counters say what happened. A sixth order, placed by hand, awaits its confirmation with
+``client.expect``, created before the order is sent so the confirmation cannot slip past::
 
     python examples/order_flow.py
 """
@@ -75,6 +76,21 @@ async def main() -> None:
         await asyncio.gather(*engine)
         confirmed = sum(line.startswith("confirmed") for line in outcomes)
         print(f"{confirmed} confirmed, {stats.timeouts} timed out; counters {stats.as_dict()}")
+
+        # One order by hand: expect its confirmation first (no race with the send), then place it
+        watching = confirmations.subscribe()  # keep the private stream subscribed meanwhile
+        await venue.wait_subscribed("orders")
+        fill = client.expect(
+            lambda m: m.get("topic") == "orders" and m["data"]["clOrdId"] == "o6", timeout=0.5
+        )
+        matching_engine(
+            await client.request("echo", {"clOrdId": "o6", "side": "sell", "qty": 6}, timeout=2.0)
+        )
+        confirmation = (await fill)["data"]
+        print(f"expected   {confirmation['clOrdId']} {confirmation['status']}")
+        print(client)  # one line: state, connection age, topics, requests still pending
+        watching.dispose()
+        await asyncio.gather(*engine)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,11 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from reactivex import abc
+from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxws._command import CommandResult
+from rxws._replay import ReplayStream
 from rxws._subject import FastSubject
 from rxws._time import clock_of
 from rxws.events import DecodeFailed, Event, InternalError, ObserverFailed
@@ -74,6 +76,11 @@ class ClientStats:
     def __repr__(self) -> str:
         return f"ClientStats({self.as_dict()})"
 
+    def _repr_html_(self) -> str:
+        from rxws._display import stats_html  # (the display imports what it shows: not at load)
+
+        return stats_html(self)
+
 
 class _Cancel(abc.DisposableBase):
     """A loop timer handle seen as a disposable."""
@@ -90,7 +97,7 @@ class _Cancel(abc.DisposableBase):
 class _Pending:
     """One request waiting for its reply."""
 
-    __slots__ = ("kind", "result", "timeout", "topics")
+    __slots__ = ("kind", "parts", "result", "timeout", "topics")
 
     def __init__(
         self,
@@ -98,11 +105,13 @@ class _Pending:
         result: CommandResult[Any] | None,
         timeout: float,
         topics: Sequence[str] = (),
+        parts: ReplayStream[Any] | None = None,
     ) -> None:
         self.kind = kind
         self.result = result
         self.timeout = timeout
         self.topics = topics
+        self.parts = parts  # request(..., stream=True): every part of a multi-frame reply
 
 
 class ClientContext:
@@ -140,6 +149,10 @@ class ClientContext:
         self.rate_events: FastSubject[RateLimitEvent] = FastSubject(
             self.observer_failed(None, "rate_limit_events")
         )
+        # Instrumentation sinks (rxws.metrics.ClientInstrumentation): the inbound path checks this
+        # tuple's truth once per frame, so with none attached it costs nothing more.
+        self.instruments: tuple[Any, ...] = ()
+        self._instrument_failed = self.observer_failed(None, "instrumentation")
 
     # Loop binding and scheduling ----------------------------------------------------------------
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -215,6 +228,40 @@ class ClientContext:
         if seconds <= 0:
             return self.sched.schedule(action)
         return self.sched.schedule_relative(seconds, action)
+
+    # Instrumentation -------------------------------------------------------------------------------
+    def add_instrument(self, sink: Any) -> abc.DisposableBase:
+        """Call ``sink.on_message`` per inbound frame and ``sink.on_request_done`` per request end.
+
+        Raises:
+            UsageError: ``sink`` lacks one of the two methods.
+        """
+        for method in ("on_message", "on_request_done"):
+            if not callable(getattr(sink, method, None)):
+                raise UsageError(f"an instrumentation sink needs a callable {method}(), got {sink!r}")
+        self.instruments = (*self.instruments, sink)
+
+        def remove() -> None:
+            self.instruments = tuple(s for s in self.instruments if s is not sink)
+
+        return Disposable(remove)
+
+    def frame_seen(self, frame: Frame, topic: Any, message: Any) -> None:
+        """One decoded inbound frame: its topic (data only, else None), size in bytes, message."""
+        nbytes = len(frame) if isinstance(frame, bytes) or frame.isascii() else len(frame.encode())
+        for sink in self.instruments:
+            try:
+                sink.on_message(topic, nbytes, message)
+            except Exception as exc:  # isolated like an observer: counted, logged, ObserverFailed
+                self._instrument_failed(exc)
+
+    def request_done(self, method: str, seconds: float, outcome: str) -> None:
+        """A request ended ``seconds`` after ``request()`` was called, with ``outcome``."""
+        for sink in self.instruments:
+            try:
+                sink.on_request_done(method, seconds, outcome)
+            except Exception as exc:
+                self._instrument_failed(exc)
 
     # Reporting -----------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:

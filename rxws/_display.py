@@ -115,13 +115,15 @@ class ClientDisplay:
     def _count_topics(self, client: Any) -> None:
         self.count_topics = True
         protocol = client.protocol
+        owner = weakref.ref(client)  # the tracker (a value keyed weakly by the client) must not pin it
 
         def on_message(message: Any) -> None:
             kind, topic = protocol.classify(message)
             if kind is not MessageKind.DATA or not isinstance(topic, str):
                 return
             seq = protocol.sequence(message)
-            self._on_data(topic, None if seq is None else seq.last, _now(client))
+            tracked = owner()
+            self._on_data(topic, None if seq is None else seq.last, 0.0 if tracked is None else _now(tracked))
 
         self._subscriptions.add(client.messages.subscribe(on_message))
 
@@ -212,24 +214,35 @@ def client_text(client: Any) -> str:
 
 
 def _age(client: Any, display: ClientDisplay | None, now: float) -> float | None:
+    """The serving connection's age: ``client.connection_age`` (a rotation starts a new one),
+    else (another object with a client's surface) since the last ``Connected`` event."""
+    if hasattr(client, "connection_age"):
+        age: float | None = client.connection_age
+        return age
     if display is None or display.connected_at is None or str(client.state_value) != "CONNECTED":
         return None
     return max(0.0, now - display.connected_at)
 
 
 def client_html(client: Any, *, limiter: Any = None, conn_id: str | None = None) -> str:
-    """The client at a glance: state, connection age, topics (rates, last sequence), pending
-    requests, counters, recent events and, when given, the rate limiter's state."""
+    """The client at a glance: state, connection (id, age), topics (rates, last sequence), pending
+    requests, outbound queue, counters, recent events and, when given, the rate limiter's state
+    (for ``conn_id``, by default the client's ``conn_id``)."""
     display = tracker_of(client)
     now = _now(client)
+    conn_id = conn_id if conn_id is not None else getattr(client, "conn_id", None)
     summary = [
         ("name", client.name),
         ("url", client.url),
         ("venue dialect", getattr(client.protocol, "name", type(client.protocol).__name__)),
         ("state", client.state_value),
+        ("connection", "-" if conn_id is None else conn_id),
         ("connected for", _seconds(_age(client, display, now))),
         ("pending requests", client.pending_requests),
     ]
+    depth = getattr(client, "outbound_queue_depth", None)
+    if depth is not None:
+        summary.append(("outbound queue", depth))
     parts = [_STYLE, _table("WebSocketClient", summary)]
     topics = _topic_rows(client, display, now)
     parts.append(

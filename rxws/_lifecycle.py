@@ -31,6 +31,7 @@ from rxws.core.state import ConnectionState, StateMachine
 from rxws.events import Connected, Disconnected, DisconnectReason, Reconnected, ReconnectProposed
 from rxws.exceptions import ConnectionLost, NotConnected, UsageError
 from rxws.operators._retry import retry_with_backoff
+from rxws.ratelimit.identity import connection_id
 from rxws.reconnect import ReconnectPolicy
 
 __all__: list[str] = []
@@ -83,7 +84,6 @@ class Lifecycle:
             _S.DISCONNECTED, ctx.observer_failed(None, "state")
         )
         self._session: Session | None = None
-        self._conn_seq = 0
         self._attempt = 0
         self._retries = SerialDisposable()  # one subscription per connect() (retried under a policy)
         self._attempt_observer: abc.ObserverBase[Session] | None = None
@@ -206,9 +206,9 @@ class Lifecycle:
             observer.on_error(error)
 
     def next_conn_id(self) -> str:
-        """A connection id not used before by this client."""
-        self._conn_seq += 1
-        return f"{self._ctx.name}#{self._conn_seq}"
+        """A new connection id, unique in the process (and in the fleet with a shared ledger):
+        two clients of one URL sharing a limiter are two connections to it."""
+        return connection_id(self._ctx.name, self._ctx.limiter)
 
     def promote(self, session: Session) -> None:
         """A rotation's new session serves from now on (the state stays CONNECTED)."""

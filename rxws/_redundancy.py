@@ -79,6 +79,11 @@ class Redundancy:
         self._closed_done: tuple[Session, Callable[[], None]] | None = None
 
     # What the client asks --------------------------------------------------------------------
+    @property
+    def twin(self) -> Session | None:
+        """The twin connection (opening or serving), or None."""
+        return self._twin
+
     def covered(self) -> bool:
         """Whether the twin serves (so a primary drop loses no data)."""
         twin = self._twin

@@ -18,9 +18,11 @@ from reactivex.disposable import Disposable, SerialDisposable
 
 from rxws._client_base import ClientContext, _Pending, _plain
 from rxws._command import CommandResult
+from rxws._replay import ReplayStream
 from rxws.core.correlation import IdGenerator, PendingTable, ReplyOutcome
 from rxws.events import LateReply
 from rxws.exceptions import RateLimitExceeded, RequestTimeout, VenueError
+from rxws.protocols.base import VenueProtocol
 from rxws.transport.base import Frame
 
 __all__: list[str] = []
@@ -55,6 +57,9 @@ class Requests:
         self.pending: PendingTable[_Pending] = PendingTable()
         self._deadline_timer = SerialDisposable()
         self._armed_at: float | None = None
+        # Replies are asked whether they are one part of several only once a streaming request
+        # was made (before, every entry takes the first frame) and the dialect has such replies.
+        self._is_partial: Callable[[Any], bool] | None = None
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -71,15 +76,29 @@ class Requests:
         self.pending.discard(request_id)
 
     def request(
-        self, session: Writes, method: str, params: Any, timeout: float, result: CommandResult[Any]
+        self,
+        session: Writes,
+        method: str,
+        params: Any,
+        timeout: float,
+        result: CommandResult[Any],
+        parts: ReplayStream[Any] | None = None,
     ) -> None:
-        """Send a request on ``session``; ``result`` settles with its reply (or its failure)."""
+        """Send a request on ``session``; ``result`` settles with its reply (or its failure).
+
+        With ``parts``, every part of a multi-frame reply (``protocol.is_partial``) goes to it,
+        and the final part ends it (and settles ``result``).
+        """
         if len(self.pending) >= self._max_in_flight:
             raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
         protocol = self._ctx.protocol
         request_id = self.next_id()
         frame = protocol.encode(protocol.request_message(method, params, request_id))
-        self.expect(request_id, _Pending("request", result, timeout))
+        if parts is not None and self._is_partial is None:
+            protocol = self._ctx.protocol
+            if type(protocol).is_partial is not VenueProtocol.is_partial:
+                self._is_partial = protocol.is_partial
+        self.expect(request_id, _Pending("request", result, timeout, parts=parts))
         try:
             session.write(frame, None, request_id)
         except Exception:
@@ -127,7 +146,11 @@ class Requests:
     def on_reply(self, request_id: Hashable, message: Any, check_rate_signal: Callable[[Any], None]) -> None:
         """Settle the request ``message`` answers; a reply nobody waits for is counted."""
         ctx = self._ctx
-        outcome, entry = self.pending.resolve(request_id)
+        final = True
+        if self._is_partial is not None and self._is_partial(message):  # one part of several
+            waiting = self.pending.get(request_id) if isinstance(request_id, Hashable) else None
+            final = waiting is None or waiting.parts is None  # a plain request takes the first part
+        outcome, entry = self.pending.resolve(request_id, final=final)
         if entry is None:
             if outcome == ReplyOutcome.LATE:
                 ctx.stats.late_replies += 1
@@ -151,11 +174,25 @@ class Requests:
         except Exception as exc:  # the dialect cannot read this reply: its request fails with why
             error = VenueError(None, f"the reply could not be read: {type(exc).__name__}: {exc}", message)
             error.__cause__ = exc
+            if not final:
+                self.pending.complete(request_id)  # the stream ends here: later parts are late
             self._settle(entry, error)
             raise  # reported as InternalError by the client; the connection goes on
-        self._settle(entry, error, value)
+        if error is not None and not final:  # an error part ends a streaming reply
+            self.pending.complete(request_id)
+            final = True
+        self._settle(entry, error, value, final)
 
-    def _settle(self, entry: _Pending, error: VenueError | None, value: Any = None) -> None:
+    def _settle(
+        self, entry: _Pending, error: VenueError | None, value: Any = None, final: bool = True
+    ) -> None:
+        parts = entry.parts
+        if parts is not None:  # request(..., stream=True): every part, ended by the final one
+            if error is None:
+                parts.next(value)
+            if not final:
+                return
+            parts.end(error)
         if entry.kind == "subscribe":
             self._on_subscribed(entry.topics, error)
         elif entry.kind == "unsubscribe":

@@ -135,6 +135,11 @@ class Rotation:
         """A rotation is running."""
         return self._new is not None
 
+    @property
+    def session(self) -> Session | None:
+        """The connection a running rotation opened (None when none runs)."""
+        return self._new
+
     # Triggers ------------------------------------------------------------------------------------
     def serving(self, session: Session) -> None:
         """``session`` started serving: rotate it when it reaches ``max_age``."""

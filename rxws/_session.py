@@ -44,7 +44,7 @@ from rxws.exceptions import (
     RateLimitExceeded,
 )
 from rxws.protocols.base import MessageKind, decode_detail, fast_decoder
-from rxws.ratelimit.base import Action
+from rxws.ratelimit.base import Action, Decision
 from rxws.ratelimit.events import Throttled
 from rxws.transport.base import Frame, Link
 
@@ -134,6 +134,7 @@ class Session:
         self._steps_sub = SerialDisposable()
         self._link_sub = SerialDisposable()
         self._close_timer = SerialDisposable()
+        self.opened_at: float | None = None  # when it started serving (the client's clock)
         self.frames_in = 0
         self.handshake_started: float | None = None
         self._step_at = -1  # the open step running
@@ -199,11 +200,18 @@ class Session:
     def open(self) -> None:
         """Open the link: through the connect limiter, then the transport, then the open steps."""
         self._phase = "opening"
-        decision = self.budget.acquire_connect()
-        if not decision.allowed:
+        self.budget.ask_connect(self._connect_decided)  # awaited on the loop when a ledger decides
+
+    def _connect_decided(self, decision: Decision | Exception) -> None:
+        if self._phase != "opening":  # closed while a ledger decided: a slot granted is given back
+            if isinstance(decision, Decision) and decision.allowed:
+                self.budget.release_connection()
+        elif isinstance(decision, Exception):
+            self._open_failed(decision)
+        elif not decision.allowed:
             self._connect_refused(decision.retry_after)
-            return
-        self._open_link()
+        else:
+            self._open_link()
 
     def _connect_refused(self, retry_after: float) -> None:
         """The limiter said not now: wait a short while, or fail with a clear error."""
@@ -225,11 +233,7 @@ class Session:
     def _open_after_wait(self) -> None:
         if self._phase != "opening":
             return
-        decision = self.budget.acquire_connect()
-        if not decision.allowed:
-            self._connect_refused(decision.retry_after)
-            return
-        self._open_link()
+        self.budget.ask_connect(self._connect_decided)
 
     def _open_link(self) -> None:
         config = self._config
@@ -255,6 +259,7 @@ class Session:
             return
         if index == len(self._config.open_steps):
             self._phase = "open"
+            self.opened_at = self._ctx.now()
             self._owner.session_opened(self)
             return
         try:
@@ -438,6 +443,8 @@ class Session:
                 ctx.decode_failed(decode_detail(exc), frame)
                 return
             kind, key = protocol.classify(message)
+            if ctx.instruments:  # the only cost without a sink: one truth test
+                ctx.frame_seen(frame, key if kind is _DATA else None, message)
             if kind is _DATA:
                 sink = self._route(key)
                 if sink is not None:

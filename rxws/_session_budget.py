@@ -7,9 +7,14 @@ rotation, a redundant twin): each session asks it under its own connection id, t
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
 from rxws._client_base import ClientContext
+from rxws.exceptions import NotConnected
 from rxws.ratelimit.base import Decision
 from rxws.ratelimit.events import ViolationReported
 
@@ -25,6 +30,7 @@ class ConnectionBudget:
         self._ctx = ctx
         self.conn_id = conn_id
         self._connection_held = False
+        self._connect_task: asyncio.Task[Decision] | None = None  # a ledger's connect decision
 
     def acquire_connect(self) -> Decision:
         """May this connection open now? A yes holds a connection slot until :meth:`release_connection`."""
@@ -32,6 +38,41 @@ class ConnectionBudget:
         if limiter is None:
             return _YES
         decision = limiter.acquire_connect(self.conn_id, self._ctx.now())
+        if decision.allowed:
+            self._connection_held = True
+        return decision
+
+    def ask_connect(self, decided: Callable[[Decision | Exception], None]) -> None:
+        """Ask :meth:`acquire_connect` and give ``decided`` the answer: at once, or, when the
+        limiter asks a shared ledger (``limiter.ledger``) on an asyncio loop, once the ledger
+        answered (``limiter.acquire_connect_async`` awaited on the loop instead of a synchronous
+        call polled every 2 ms). In virtual time nothing is awaited: the answer is at once."""
+        ctx = self._ctx
+        loop = ctx.loop
+        if getattr(ctx.limiter, "ledger", None) is None or not isinstance(ctx.scheduler, AsyncIOScheduler):
+            loop = None
+        if loop is None:
+            decided(self.acquire_connect())
+            return
+        task = loop.create_task(self._acquire_connect_async())
+        self._connect_task = task  # held until done
+
+        def done(task: asyncio.Task[Decision]) -> None:
+            self._connect_task = None
+            if task.cancelled():
+                decided(NotConnected("the connect decision was cancelled"))
+                return
+            error = task.exception()
+            if error is None:
+                decided(task.result())
+            else:  # the limiter raised: the opening fails with it
+                decided(error if isinstance(error, Exception) else RuntimeError(repr(error)))
+
+        task.add_done_callback(done)
+
+    async def _acquire_connect_async(self) -> Decision:
+        limiter: Any = self._ctx.limiter
+        decision: Decision = await limiter.acquire_connect_async(self.conn_id, self._ctx.now())
         if decision.allowed:
             self._connection_held = True
         return decision

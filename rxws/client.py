@@ -13,20 +13,24 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from threading import get_ident as _get_ident
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 import reactivex
 from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
+from rxws import _display
 from rxws._client_base import ClientContext, ClientStats
 from rxws._command import CommandResult
 from rxws._every import KeepaliveTask
+from rxws._expect import Match, expect
 from rxws._inbound import Inbound
+from rxws._instrument import TimedRequest
 from rxws._lifecycle import Lifecycle
 from rxws._private import Private
 from rxws._redundancy import Redundancy
+from rxws._replay import ReplayStream
 from rxws._requests import Requests
 from rxws._rotation import Rotation
 from rxws._session import OpenStep, Session, SessionOwner
@@ -258,6 +262,7 @@ class WebSocketClient:
             )
         )
         self._manager = SubscriptionManager(self._topics)
+        _display.track(self)  # recent events, for the notebook view (_repr_html_)
 
     def _serving(self, session: Session) -> None:
         """The lifecycle's session serves (a connect or a reconnection)."""
@@ -356,6 +361,32 @@ class WebSocketClient:
         return self._private.clock
 
     @property
+    def outbound_queue_depth(self) -> int:
+        """Frames waiting to be written, over every connection (serving, rotation's, twin)."""
+        twin = self._redundancy.twin if self._redundancy is not None else None
+        sessions = {self._lifecycle.session, self._rotation.session, twin}
+        return sum(session.queued for session in sessions if session is not None)
+
+    def add_instrumentation(self, sink: Any) -> abc.DisposableBase:
+        """Call ``sink`` (a :class:`rxws.metrics.ClientInstrumentation`) per inbound frame and per
+        request end (outcomes: :func:`rxws._instrument.outcome_of`); dispose the result to stop.
+        Without a sink, each frame costs one truth test; a sink that raises is isolated."""
+        return self._ctx.add_instrument(sink)
+
+    @property
+    def conn_id(self) -> str | None:
+        """The connection's id at the rate limiter, unique in the fleet (None before a connect)."""
+        session = self._lifecycle.session
+        return None if session is None else session.conn_id
+
+    @property
+    def connection_age(self) -> float | None:
+        """Seconds the serving connection has served (a rotation starts a new one), or None."""
+        session = self._lifecycle.serving()
+        opened = None if session is None else session.opened_at
+        return None if opened is None else self._ctx.now() - opened
+
+    @property
     def scheduler(self) -> abc.SchedulerBase | None:
         """The scheduler timers run on and observers are called on (bound by the first command)."""
         return self._ctx.scheduler
@@ -398,8 +429,21 @@ class WebSocketClient:
         self._ctx.run(lambda: self._send(message, result), result)
         return result
 
-    def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> CommandResult[Any]:
+    @overload
+    def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, stream: Literal[False] = False
+    ) -> CommandResult[Any]: ...
+    @overload
+    def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, stream: Literal[True]
+    ) -> ReplayStream[Any]: ...
+    def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, stream: bool = False
+    ) -> CommandResult[Any] | ReplayStream[Any]:
         """Send a request with a unique id; the result is the venue's reply.
+
+        With ``stream=True``: an observable of every part of a multi-frame reply (the dialect's
+        ``is_partial``), completed by the final one, failing as the plain result would.
 
         Errors with :class:`RequestTimeout` after ``timeout`` seconds, :class:`VenueError` on an
         error reply, :class:`ConnectionLost` when the connection drops first, and
@@ -411,10 +455,18 @@ class WebSocketClient:
         reply), is not sent if it was still queued (counted as dropped), and is counted in
         ``stats.requests_cancelled``.
         """
-        result: CommandResult[Any] = CommandResult("request", method)
+        ctx = self._ctx
+        result: CommandResult[Any] = (
+            TimedRequest(ctx, method) if ctx.instruments else CommandResult("request", method)
+        )
         deadline = self._request_timeout if timeout is None else timeout
         if not deadline > 0:
             raise UsageError(f"timeout must be > 0, got {timeout!r}")
+        if stream:
+            parts: ReplayStream[Any] = ReplayStream()
+            result.subscribe(on_error=parts.end)  # a failure before the final part (timeout, drop...)
+            ctx.run(lambda: self._request(method, params, deadline, result, parts), result)
+            return parts
         if self._ctx.owner == _get_ident():  # on the client's loop (the hot path): no marshalling
             try:
                 self._request(method, params, deadline, result)
@@ -423,6 +475,20 @@ class WebSocketClient:
         else:
             self._ctx.run(lambda: self._request(method, params, deadline, result), result)
         return result
+
+    def expect(self, match: Match, *, timeout: float, count: int = 1) -> CommandResult[Any]:
+        """The next ``count`` inbound messages ``match`` (a predicate, or a routing key) accepts,
+        within ``timeout``; subscribed now, before what provokes them (:func:`rxws._expect.expect`)."""
+        sched = self._ctx.scheduler
+        return expect(
+            self.messages, match, timeout=timeout, count=count, protocol=self.protocol, scheduler=sched
+        )
+
+    def _repr_html_(self) -> str:
+        return _display.client_html(self, limiter=self._ctx.limiter)
+
+    def __repr__(self) -> str:
+        return _display.client_text(self)
 
     def watch(
         self, *topics: str, model: type[BaseModel] | None = None, idle_timeout: float | None = None
@@ -522,8 +588,10 @@ class WebSocketClient:
         session = self._lifecycle.outbound()
         session.write(self.protocol.encode(message), result)
 
-    def _request(self, method: str, params: Any, timeout: float, result: CommandResult[Any]) -> None:
-        self._requests.request(self._lifecycle.outbound(), method, params, timeout, result)
+    def _request(
+        self, method: str, params: Any, timeout: float, result: CommandResult[Any], parts: Any = None
+    ) -> None:
+        self._requests.request(self._lifecycle.outbound(), method, params, timeout, result, parts)
 
     def _complete_streams(self) -> None:
         """The client closed: every stream but ``state`` completes (the lifecycle ends that one)."""

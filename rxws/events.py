@@ -222,7 +222,8 @@ class ObserverFailed(Event):
     """A host observer raised; it was isolated and the other observers went on.
 
     ``stream`` says which stream the observer was on: ``"topic"`` (a ``watch()``; ``topic``
-    names it), ``"messages"``, ``"events"``, ``"state"`` or ``"rate_limit_events"``. An
+    names it), ``"messages"``, ``"events"``, ``"state"``, ``"rate_limit_events"`` or
+    ``"instrumentation"`` (a sink given to ``client.add_instrumentation`` raised). An
     observer of ``events`` that raises on this very event is only logged and counted (no
     further event: the report cannot loop).
     """

@@ -30,6 +30,7 @@ from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from rxws._command import CommandResult
+from rxws._display import pool_html, pool_text
 from rxws._topics import MergedTopicObserver, unique_topics
 from rxws.client import WebSocketClient
 from rxws.core.state import ConnectionState
@@ -300,8 +301,10 @@ class ConnectionPool:
         await self.close()
 
     def __repr__(self) -> str:
-        with self._lock:
-            return f"<ConnectionPool {self.name} connections={len(self._clients)} loads={self._load}>"
+        return pool_text(self)
+
+    def _repr_html_(self) -> str:
+        return pool_html(self)
 
     # Placement (under the lock) -----------------------------------------------------------------------
     def _assign(self, topics: tuple[str, ...]) -> tuple[dict[int, list[str]], list[WebSocketClient]]:

@@ -31,7 +31,14 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "logins at the venue: 2",
         "(60007)",
     ),
-    "order_flow.py": ("confirmed  o1 filled", "timeout    o3:", "4 confirmed, 1 timed out"),
+    "order_flow.py": (
+        "confirmed  o1 filled",
+        "timeout    o3:",
+        "4 confirmed, 1 timed out",
+        "expected   o6 filled",
+        "<WebSocketClient trader CONNECTED age=",
+        "s topics=1 pending=0>",
+    ),
     "metrics_server.py": (
         "serving http://127.0.0.1:",
         'rxws_reconnects_total{client="demo",venue="generic"} 1.0',

@@ -50,6 +50,8 @@ def test_overlapping_sequences_reach_the_host_once_with_no_gap(virtual: Virtual)
     for n in range(1, 6):
         _push(virtual, 2.0 + n / 10, 0, "t", n)  # 1..5 on the old connection
     outcome: list[Any] = []
+    first: list[str | None] = []
+    virtual.at(2.9, lambda: first.append(client.conn_id))
     virtual.at(3.0, lambda: client.rotate().subscribe(on_next=outcome.append, on_error=outcome.append))
     # old: 6..10 ahead of the new one; new: 7..11. The new one's first (7, at 3.8) continues what
     # was delivered (8 by then): it takes the topic, its 7 dropped, and reaches the mark with 8 (3.9)
@@ -64,7 +66,9 @@ def test_overlapping_sequences_reach_the_host_once_with_no_gap(virtual: Virtual)
     assert not tl.of(GapDetected) and not tl.of(Disconnected)
     (started,) = tl.of(RotationStarted)
     (rotated,) = tl.of(Rotated)
-    assert (started.at, started.reason, started.conn_id) == (3.0, "host", f"{client.name}#2")
+    assert (started.at, started.reason, started.conn_id) == (3.0, "host", client.conn_id)
+    assert first[0] is not None and started.conn_id != first[0]  # a connection of its own
+    assert started.conn_id.startswith(f"{client.name}#")
     assert (rotated.at, rotated.switched, rotated.unsequenced) == (3.9, ("t",), ())
     assert rotated.overlap == 3.9 - 3.75
     assert outcome == [None]
@@ -107,6 +111,8 @@ def test_a_refused_new_connection_leaves_the_old_one_serving(virtual: Virtual) -
         virtual.transport.refuse(1)
         client.rotate().subscribe(on_next=outcome.append, on_error=outcome.append)
 
+    serving: list[str | None] = []
+    virtual.at(2.9, lambda: serving.append(client.conn_id))
     virtual.at(3.0, rotate)
     _push(virtual, 3.5, 0, "t", 2)
     _push(virtual, 4.0, 0, "t", 3)
@@ -119,7 +125,7 @@ def test_a_refused_new_connection_leaves_the_old_one_serving(virtual: Virtual) -
     assert len(outcome) == 1 and isinstance(outcome[0], ConnectFailed)
     assert not tl.of(Rotated) and not tl.of(Disconnected) and not tl.of(GapDetected)
     assert client.state_value is S.CONNECTED and client._session is not None
-    assert client._session.conn_id == f"{client.name}#1"
+    assert serving[0] is not None and client._session.conn_id == serving[0]
 
 
 def test_an_unsequenced_topic_switches_after_the_overlap_and_says_so(virtual: Virtual) -> None:
@@ -147,6 +153,8 @@ def test_a_new_connection_that_never_catches_up_fails_at_the_deadline_and_the_ol
     # deadline = open_timeout + subscribe_timeout + rotation_overlap = 2.0 + 1.0 + 0.5 after 3.0
     client, got = _watching(virtual, "t", open_timeout=2.0, subscribe_timeout=1.0, rotation_overlap=0.5)
     _push(virtual, 2.0, 0, "t", 1)
+    first: list[str | None] = []
+    virtual.at(2.5, lambda: first.append(client.conn_id))  # the connection serving before the rotation
     outcome: list[Any] = []
     virtual.at(3.0, lambda: client.rotate().subscribe(on_next=outcome.append, on_error=outcome.append))
     # the new connection gets 5, 6, 7; the old one stalls and sends 2..7 only at 7.0: the new one's
@@ -163,7 +171,7 @@ def test_a_new_connection_that_never_catches_up_fails_at_the_deadline_and_the_ol
     assert len(outcome) == 1 and isinstance(outcome[0], Exception) and not tl.of(Rotated)
     assert virtual.responder.sessions[1][0].client_close == (1000, "rotation failed")
     assert [m["seq"] for m in got] == list(range(1, 8)) and not tl.of(GapDetected)
-    assert client._session is not None and client._session.conn_id == f"{client.name}#1"
+    assert first[0] is not None and client.conn_id == first[0]  # the old connection serves on
 
 
 def test_a_sparse_topic_the_new_connection_has_nothing_of_switches_at_the_deadline(virtual: Virtual) -> None:
@@ -172,6 +180,8 @@ def test_a_sparse_topic_the_new_connection_has_nothing_of_switches_at_the_deadli
         virtual, "s", "busy", open_timeout=2.0, subscribe_timeout=1.0, rotation_overlap=0.5
     )
     _push(virtual, 2.0, 0, "s", 1)
+    first: list[str | None] = []
+    virtual.at(2.5, lambda: first.append(client.conn_id))  # the connection serving before the rotation
     virtual.at(3.0, client.rotate)
     _push(virtual, 3.3, 0, "s", 2)  # sent before the new connection subscribed (3.5): old one only
     for n in range(1, 41):  # "busy" every 0.1 s from 3.1: the new connection gets it from 3.6
@@ -186,7 +196,7 @@ def test_a_sparse_topic_the_new_connection_has_nothing_of_switches_at_the_deadli
     assert not tl.of(RotationFailed) and not tl.of(GapDetected)
     assert [m["seq"] for m in got if m["topic"] == "s"] == [1, 2, 3]
     assert [m["seq"] for m in got if m["topic"] == "busy"] == list(range(1, 41))
-    assert client._session is not None and client._session.conn_id == f"{client.name}#2"
+    assert first[0] is not None and client.conn_id not in (None, first[0])  # the new one serves
 
 
 class _Keyed(GenericJson):
@@ -235,7 +245,7 @@ def test_max_connection_age_rotates_each_connection_when_it_reaches_that_age(vir
     # takes over at 5.0, and is rotated in its turn at 7.0
     assert [(s.at, s.reason) for s in tl.of(RotationStarted)] == [(3.25, "max_age"), (7.0, "max_age")]
     assert [(r.at, r.switched, r.unsequenced) for r in tl.of(Rotated)] == [(5.0, ("quiet",), ())]
-    assert client._session is not None and client._session.conn_id == f"{client.name}#2"
+    assert client._session is not None and client._session.conn_id == tl.of(RotationStarted)[0].conn_id
     assert not tl.of(Disconnected) and client.state_value is S.CONNECTED
 
 

@@ -40,7 +40,8 @@ def test_open_steps_run_in_order_on_the_link_before_the_session_serves(virtual: 
     virtual.at(1.0, client.connect)
     virtual.run(until=1.9)
     # link open at 1.25; each exchange is one round trip of 0.5 s: the steps end at 2.25
-    assert order == [f"login on {client.name}#1", "second"]
+    assert order == [f"login on {client.conn_id}", "second"]
+    assert client.conn_id is not None and client.conn_id.startswith(f"{client.name}#")
     assert replies == [{"id": 9001, "result": {"login": True}}]
     assert client.state_value is S.CONNECTING
     assert virtual.responder.topics() == []  # nothing subscribed while the steps run

@@ -31,7 +31,7 @@ series                                kind       more labels      source
 ``rxws_connected``                    gauge                       ``client.state_value``
 ``rxws_request_duration_seconds``     histogram  method, outcome  request round trip (instrumentation hook)
 ``rxws_pending_requests``             gauge                       ``client.pending_requests``
-``rxws_outbound_queue_depth``         gauge                       ``client.outbound_queue_depth``, else the last ``Queued``
+``rxws_outbound_queue_depth``         gauge                       ``client.outbound_queue_depth``
 ``rxws_limiter_wait_seconds``         histogram  action           ``Throttled.delay``
 ``rxws_rate_limit_rejections_total``  counter    action, why      ``Rejected``
 ``rxws_rate_limit_dropped_total``     counter    reason           rate-limit ``Dropped`` (its count)
@@ -50,17 +50,20 @@ are capped at 16 values per client the same way. Inbound bytes that belong to no
 
 A rate limiter shared by several clients tells each of them about every event; one exporter
 counts each event once, under the client whose connection it names (``conn_id``
-``"<client name>#<n>"``), else under the first attached client that relayed it.
+``"<client name>#<process token>-<n>"``, see :mod:`rxws.ratelimit.identity`), else under the first
+attached client that relayed it.
 
 Venue latency reads the wall clock (``time.time``) against the venue's clock: a skewed host
 clock shifts it. A negative difference lands in the lowest bucket (Prometheus; its ``_sum`` keeps
 the sign) or is recorded as 0 (OpenTelemetry histograms refuse negative values).
 
-What the public streams do not say (bytes per topic, request round trips, the exact outbound
-queue depth) comes from a client that offers ``add_instrumentation(sink)`` and calls a
-:class:`ClientInstrumentation` (see ``exporter.sink(client)``). A client without that hook is
-still exported; those series then stay empty, and data messages are counted from
-``client.messages`` (one extra ``protocol.classify`` per message).
+What the public streams do not say (bytes per topic, request round trips) comes from
+``WebSocketClient.add_instrumentation(sink)``, which calls a :class:`ClientInstrumentation` per
+inbound frame and per request end (see ``exporter.sink(client)``); the outbound queue depth is read
+from ``client.outbound_queue_depth`` (every connection's queue) when collected. Another object
+with the client's public surface but without that hook is still exported; those series then stay
+empty, and data messages are counted from ``client.messages`` (one extra ``protocol.classify``
+per message).
 """
 
 from __future__ import annotations

@@ -71,7 +71,6 @@ class _Attached:
         self.other = _Topic(OTHER)
         self.no_topic = _Topic(NO_TOPIC)  # bytes of replies, acks, pongs
         self.small: dict[str, LabelCap] = {}
-        self.queue_depth = 0  # the last Queued depth, when the client has no outbound_queue_depth
 
     def topic(self, topic: str) -> _Topic:
         """The counts of ``topic``: its own for the first ``max_topics`` topics, else "other"'s."""
@@ -243,8 +242,6 @@ class MetricsCore:
         base = (owner.label, owner.venue)
         if kind == "throttled":
             self.observe("rxws_limiter_wait_seconds", (*base, str(event.action)), event.delay)
-        elif kind == "queued":
-            owner.queue_depth = event.depth
         elif kind == "rejected":
             self.add("rxws_rate_limit_rejections", (*base, str(event.action), owner.cap("why", event.why)))
         elif kind == "dropped":
@@ -257,7 +254,7 @@ class MetricsCore:
             self.add("rxws_penalty_seconds", (*base, scope), event.seconds)
 
     def _owner(self, event: Any, relay: _Attached) -> _Attached:
-        """The attached client a rate-limit event is about: by its ``conn_id`` (``name#n``) when
+        """The attached client a rate-limit event is about: by its ``conn_id`` (``name#...``) when
         that names an attached client, else the client that relayed it first."""
         conn_id = getattr(event, "conn_id", "")
         if conn_id:
@@ -312,7 +309,8 @@ def _client_samples(a: _Attached) -> Iterator[Sample]:
     yield by_name("rxws_connected"), base, 1.0 if c.state_value is ConnectionState.CONNECTED else 0.0
     yield by_name("rxws_pending_requests"), base, float(c.pending_requests)
     depth = getattr(c, "outbound_queue_depth", None)
-    yield by_name("rxws_outbound_queue_depth"), base, float(a.queue_depth if depth is None else depth)
+    if depth is not None:  # every connection's queue, read now (a client without it: no gauge)
+        yield by_name("rxws_outbound_queue_depth"), base, float(depth)
 
 
 def _no_time(_self: Any, _message: Any) -> None:

@@ -553,7 +553,8 @@ def test_a_raising_rate_observer_of_one_client_cannot_break_another_sharing_its_
     # b handled its drop in full: the violation reached the limiter, the drop was reported
     (down,) = [e for e in b_events if isinstance(e, Disconnected)]
     assert (down.reason, down.code, down.at) == (DisconnectReason.RATE_LIMITED, 1008, 3.25)
-    assert limiter.penalty_remaining("b#1", 3.25) > 0
+    assert b.conn_id is not None and b.conn_id != a.conn_id  # one limiter, two connections
+    assert limiter.penalty_remaining(b.conn_id, 3.25) > 0
     # a's raising observer was isolated and reported on a's own events
     failures = [e for e in a_events if isinstance(e, ObserverFailed)]
     assert failures and {e.stream for e in failures} == {"rate_limit_events"}

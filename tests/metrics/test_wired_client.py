@@ -1,9 +1,7 @@
 """The real client calling the instrumentation hook: bytes per topic and request round trips.
 
-Skipped until ``WebSocketClient`` offers ``add_instrumentation`` (the lead wires it after the
-sessions rewrite; the lines are in the metrics report of issue 15). Then it checks, over real
-sockets, that the bytes exported per topic are the sizes of the frames the venue sent, and that
-every request's end is one round trip with its outcome.
+It checks, over real sockets, that the bytes exported per topic are the sizes of the frames the
+venue sent, and that every request's end is one round trip with its outcome.
 """
 
 from __future__ import annotations
@@ -23,13 +21,7 @@ from rxws.protocols import GenericJson  # noqa: E402
 from rxws.protocols.base import json_dumps  # noqa: E402
 from rxws.testing import MockVenue  # noqa: E402
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not hasattr(WebSocketClient, "add_instrumentation"),
-        reason="WebSocketClient has no add_instrumentation yet (issue 15 wiring, done by the lead)",
-    ),
-]
+pytestmark = pytest.mark.integration
 
 
 def samples(core: MetricsCore) -> dict[tuple[str, tuple[str, ...]], Any]:

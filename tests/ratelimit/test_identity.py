@@ -64,11 +64,6 @@ def test_two_connections_of_one_label_hold_two_slots_and_release_their_own() -> 
     assert limiter.acquire_connect(b, 1.0).allowed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the client wiring: the client must take its connection id from "
-    "rxws.ratelimit.connection_id(self.name, self._limiter) instead of f'{name}#{seq}' (rxws/_lifecycle.py)",
-)
 async def test_two_clients_of_one_url_sharing_a_limiter_are_two_connections() -> None:
     limiter = VenueRateLimiter(max_connections={Scope.IP: 1})
     async with MockVenue(rate=0) as venue:
