@@ -1,7 +1,7 @@
 """One connection: :class:`Session` owns a link and everything that lives and dies with it.
 
-A session opens its link (through the connect limiter), runs its *open steps* (e.g. a login, each
-an observable that must complete before the next), and then serves: frames in are decoded,
+A session opens its link (through the connect limiter) and runs its *open steps* (e.g. a login)
+with its :class:`~rxws._session_open.SessionOpening`, and then serves: frames in are decoded,
 classified and dispatched here (:meth:`Session.on_frame`, the whole inbound path in one place),
 frames out pass its :class:`~rxws._session_writer.SessionWriter`, and its
 :class:`~rxws._session_heartbeat.SessionHeartbeat` keeps the link honest. It also knows the
@@ -29,23 +29,20 @@ from rxws._requests import Requests
 from rxws._session_budget import ConnectionBudget
 from rxws._session_config import SessionConfig
 from rxws._session_heartbeat import SessionHeartbeat
+from rxws._session_open import SessionOpening
 from rxws._session_writer import Entry, SessionWriter
 from rxws._subject import FastSubject
 from rxws.events import DisconnectReason
 from rxws.exceptions import (
     ConnectionClosed,
     DecodeError,
-    HandshakeRejected,
     HeartbeatTimeout,
     MessageTooBig,
     NotConnected,
-    PenaltyActive,
     ProtocolError,
     RateLimitExceeded,
 )
 from rxws.protocols.base import MessageKind, decode_detail, fast_decoder
-from rxws.ratelimit.base import Action, Decision
-from rxws.ratelimit.events import Throttled
 from rxws.transport.base import Frame, Link
 
 __all__ = ["OpenStep", "Session", "SessionInbound", "SessionOwner"]
@@ -96,10 +93,10 @@ class Session:
     """One connection to the venue (see the module docstring).
 
     Interface: :meth:`open`, :meth:`ready`, :meth:`close`, :meth:`untrusted`, :meth:`write`,
-    :meth:`exchange`, :meth:`on_frame`, :meth:`hand_over` (a new owner or route), the venue-side subscription requests (:meth:`note_requests`,
-    :meth:`take_request`, :meth:`settle_requests`), the limiter's view of this connection
-    (:attr:`budget`, a :class:`~rxws._session_budget.ConnectionBudget`), and the
-    unwritten frames (:meth:`take_unwritten`, :meth:`adopt_unwritten`, :meth:`fail_unwritten`).
+    :meth:`exchange`, :meth:`on_frame`, :meth:`hand_over` (a new owner or route), the venue-side
+    subscription requests (:meth:`note_requests`, :meth:`take_request`, :meth:`settle_requests`),
+    the limiter's view of this connection (:attr:`budget`, a
+    :class:`~rxws._session_budget.ConnectionBudget`), and the unwritten frames (:meth:`take_unwritten`, :meth:`adopt_unwritten`, :meth:`fail_unwritten`).
     """
 
     def __init__(
@@ -130,14 +127,10 @@ class Session:
         self._fast_decode = fast is not None
         self._phase = "new"  # new -> opening -> open -> (closing ->) ended
         self._link: Link | None = None
-        self._open_sub = SerialDisposable()
-        self._steps_sub = SerialDisposable()
         self._link_sub = SerialDisposable()
         self._close_timer = SerialDisposable()
         self.opened_at: float | None = None  # when it started serving (the client's clock)
         self.frames_in = 0
-        self.handshake_started: float | None = None
-        self._step_at = -1  # the open step running
         self._login_keys: set[Hashable] = set()  # keys of exchanges waiting (see _login_reply)
         self._requested: dict[str, dict[str, Hashable]] = {"subscribe": {}, "unsubscribe": {}}
         self._writer = SessionWriter(
@@ -155,6 +148,9 @@ class Session:
             ping_timeout=config.ping_timeout,
             frames_in=lambda: self.frames_in,
             on_dead=self._link_failed,
+        )
+        self._opening = SessionOpening(
+            ctx, config, self.budget, attach=self._attach, opened=self._opened, failed=self._open_failed
         )
 
     # What the owner reads ------------------------------------------------------------------------
@@ -196,103 +192,39 @@ class Session:
     def __repr__(self) -> str:
         return f"<Session {self.conn_id} {self._phase}>"
 
-    # Opening -------------------------------------------------------------------------------------
+    # Opening (see rxws._session_open) ------------------------------------------------------------
     def open(self) -> None:
         """Open the link: through the connect limiter, then the transport, then the open steps."""
         self._phase = "opening"
-        self.budget.ask_connect(self._connect_decided)  # awaited on the loop when a ledger decides
+        self._opening.start(self)
 
-    def _connect_decided(self, decision: Decision | Exception) -> None:
-        if self._phase != "opening":  # closed while a ledger decided: a slot granted is given back
-            if isinstance(decision, Decision) and decision.allowed:
-                self.budget.release_connection()
-        elif isinstance(decision, Exception):
-            self._open_failed(decision)
-        elif not decision.allowed:
-            self._connect_refused(decision.retry_after)
-        else:
-            self._open_link()
+    @property
+    def handshake_started(self) -> float | None:
+        """When the link's handshake began (the client's clock), or None before it did."""
+        return self._opening.handshake_started
 
-    def _connect_refused(self, retry_after: float) -> None:
-        """The limiter said not now: wait a short while, or fail with a clear error."""
-        ctx = self._ctx
-        remaining = self.budget.penalty_remaining()
-        if remaining > 0:
-            self._open_failed(PenaltyActive(f"the venue's penalty has {remaining:.3g}s to run", remaining))
-        elif retry_after <= self._config.max_connect_wait:
-            ctx.emit_rate(
-                Throttled(at=ctx.now(), action=Action.CONNECT, conn_id=self.conn_id, delay=retry_after)
-            )
-            self._open_sub.disposable = ctx.after(retry_after, self._open_after_wait)
-        else:
-            wait = "never (a connection cap)" if retry_after == float("inf") else f"in {retry_after:.3g}s"
-            self._open_failed(
-                RateLimitExceeded(f"the connect limit allows the next connection {wait}", retry_after)
-            )
-
-    def _open_after_wait(self) -> None:
-        if self._phase != "opening":
-            return
-        self.budget.ask_connect(self._connect_decided)
-
-    def _open_link(self) -> None:
-        config = self._config
-        self.handshake_started = self._ctx.now()  # the venue clock reads the handshake's round trip
-        self._open_sub.disposable = config.transport.open(
-            config.url, config.options, self._ctx.sched
-        ).subscribe(on_next=self._attach, on_error=self._open_failed)
-
-    def _attach(self, link: Link) -> None:
+    def _attach(self, link: Link) -> bool:
         if self._phase != "opening" or self._link is not None:  # closed while opening
             link.close(1000, "")
-            return
+            return False
         self._link = link
         self._link_sub.disposable = link.inbound.subscribe(
             on_next=self.on_frame, on_error=self._link_failed, on_completed=self._link_closed
         )
         self._writer.attach(link)
         self._heartbeat.start(link)
-        self._run_step(0)
+        return True
 
-    def _run_step(self, index: int) -> None:
-        if self._phase != "opening":
-            return
-        if index == len(self._config.open_steps):
-            self._phase = "open"
-            self.opened_at = self._ctx.now()
-            self._owner.session_opened(self)
-            return
-        try:
-            step = self._config.open_steps[index](self)
-        except Exception as exc:
-            self._step_failed(exc)
-            return
-        self._step_at = index
-        subscription = step.subscribe(
-            on_error=self._step_failed,
-            on_completed=lambda: self._run_step(index + 1),
-            scheduler=self._ctx.sched,
-        )
-        if self._step_at == index and self._phase == "opening":  # a step done at once started the next
-            self._steps_sub.disposable = subscription
-
-    def _step_failed(self, error: Exception) -> None:
-        if self._phase != "opening":
-            return
-        link = self._link
-        if link is not None:
-            link.close(1000, "open step failed")
-        self._open_failed(error)
+    def _opened(self) -> None:
+        """Every open step completed: the session serves."""
+        self._phase = "open"
+        self.opened_at = self._ctx.now()
+        self._owner.session_opened(self)
 
     def _open_failed(self, error: Exception) -> None:
         if self._phase != "opening":
             return
-        reason = DisconnectReason.NETWORK_ERROR
-        if isinstance(error, HandshakeRejected) and error.status in (418, 429):
-            reason = DisconnectReason.RATE_LIMITED
-            self.budget.violation(f"http_{error.status}", error.retry_after)
-        elif isinstance(error, RateLimitExceeded):
-            reason = DisconnectReason.RATE_LIMITED
+        reason = self._opening.reason(error)  # a venue's 418/429 is a violation, told to the limiter
         self._teardown()
         self._owner.session_open_failed(self, error, reason)
 
@@ -374,8 +306,7 @@ class Session:
         if self._phase in ("closing", "ended"):
             return
         self._phase = "closing"
-        self._open_sub.disposable = Disposable()
-        self._steps_sub.disposable = Disposable()
+        self._opening.cancel()
         self._heartbeat.stop()
         self._writer.detach()
         link = self._link
@@ -406,8 +337,7 @@ class Session:
         self._heartbeat.stop()
         self.budget.release_connection()
         self._link_sub.disposable = Disposable()
-        self._open_sub.disposable = Disposable()
-        self._steps_sub.disposable = Disposable()
+        self._opening.cancel()
         self._close_timer.disposable = Disposable()
         self._link = None
         self._writer.detach()
