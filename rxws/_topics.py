@@ -1,4 +1,5 @@
-"""Topic streams behind ``client.watch()``: one loop-confined subject per topic, merged per call."""
+"""Topic streams behind ``client.watch()``: one loop-confined subject per topic (a
+:class:`TopicSubject` when gaps are tracked), merged per call."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from reactivex import abc
 
+from rxws._client_base import ClientContext
+from rxws._subject import FastSubject
+from rxws.core.sequence import SequenceTracker
+from rxws.events import GapDetected
 from rxws.exceptions import UsageError
+from rxws.protocols.base import counter_field
 
-__all__ = ["MergedTopicObserver", "typed", "unique_topics"]
+__all__ = ["MergedTopicObserver", "TopicSubject", "typed", "unique_topics"]
 
 
 def unique_topics(topics: Sequence[str]) -> tuple[str, ...]:
@@ -76,3 +82,57 @@ def typed(
         forward(value)
 
     return on_next
+
+
+class TopicSubject(FastSubject[Any]):
+    """One topic's subject and, when gaps are tracked, its tracking: all the hot path touches
+    for a topic sits in this one object (and its tracker record), whatever the number of topics.
+
+    Args:
+        topic: the topic.
+        ctx: the client's shared context (clock, dialect, where a ``GapDetected`` goes).
+        tracker: the client's sequence tracker (this topic's record is taken from it).
+        on_observer_error: called when an observer raises.
+    """
+
+    def __init__(
+        self,
+        topic: str,
+        ctx: ClientContext,
+        tracker: SequenceTracker,
+        on_observer_error: Callable[[BaseException], None],
+    ) -> None:
+        super().__init__(on_observer_error)
+        self.topic = topic
+        self.record = tracker.record(topic, ctx.now())
+        self.observe = tracker.observe
+        self.sequence = ctx.protocol.sequence
+        self.now = ctx.now
+        self.gap: Callable[[GapDetected], None] = ctx.emit
+        self.field = counter_field(ctx.protocol)
+        self.sink = self.deliver if self.field is None else self.deliver_counted  # what the router calls
+
+    def deliver(self, message: Any) -> None:
+        """Check the message's sequence numbers (a gap becomes an event), then pass it on."""
+        seq = self.sequence(message)
+        if seq is None or not self.record.advance(seq, self.now()):
+            gap = self.observe(self.topic, seq, self.now())
+            if gap is not None:
+                self.gap(gap)
+        self.on_next(message)
+
+    def deliver_counted(self, message: Any) -> None:
+        """:meth:`deliver` for a dialect whose data carry one consecutive integer (``seq_field``):
+        the common case, the next number with no disconnect window open, moves the mark as
+        ``SeqRecord.advance`` does with ``Seq(n, n)``, without building the ``Seq``; anything else
+        takes :meth:`deliver`, which judges it exactly as before."""
+        record = self.record
+        last = record.last_seq
+        if last is not None and type(message) is dict and not record.dropped:
+            number = message.get(self.field)
+            if type(number) is int and number == last + 1:
+                record.last_seq = number
+                record.last_time = self.now()
+                self.on_next(message)
+                return
+        self.deliver(message)

@@ -1,10 +1,11 @@
 """Topics and subscriptions: ``watch()``, batching, acks, restore after reconnect, gaps.
 
 :class:`Topics` owns what the host wants and outlives every connection: the registry
-(:mod:`rxws.core.subscriptions`), the router, one subject per topic, and the sequence tracker. The
-registry decides what to (un)subscribe; :class:`Topics` batches one tick's decisions into as few
-messages as the venue allows, settles them on the venue's acks,
-restores every desired topic after an approved reconnection, and reports sequence gaps. It also
+(:mod:`rxws.core.subscriptions`), the router, one subject per topic (a
+:class:`~rxws._topics.TopicSubject`, which reports sequence gaps, when gaps are tracked), and the
+sequence tracker. The registry decides what to (un)subscribe; :class:`Topics` batches one tick's
+decisions into as few messages as the venue allows, settles them on the venue's acks, and
+restores every desired topic after an approved reconnection. It also
 carries out what :class:`rxws.subscriptions.SubscriptionManager` (``client.subscriptions``) asks:
 pinning restored topics, and asking the venue for its own list of subscriptions. Subscriptions go
 out on the serving :class:`~rxws._session.Session`, which remembers which of its requests carried
@@ -25,12 +26,11 @@ from rxws._command import CommandResult
 from rxws._requests import Requests
 from rxws._session import Session
 from rxws._subject import FastSubject
-from rxws._topics import MergedTopicObserver, typed
+from rxws._topics import MergedTopicObserver, TopicSubject, typed
 from rxws.core.routing import Router
 from rxws.core.sequence import SequenceTracker, TopicMark
 from rxws.core.subscriptions import SubscriptionRegistry, TopicState
 from rxws.events import (
-    GapDetected,
     SubscriptionChanged,
     SubscriptionDrift,
     SubscriptionFailed,
@@ -45,7 +45,6 @@ from rxws.exceptions import (
     UsageError,
     VenueError,
 )
-from rxws.protocols.base import counter_field
 from rxws.ratelimit.base import Action
 from rxws.ratelimit.events import Throttled
 
@@ -186,7 +185,7 @@ class Topics:
                 subject = FastSubject(self._ctx.observer_failed(topic))
                 self.router.add(topic, subject.on_next)
             else:
-                tracked = _TopicSubject(topic, self._ctx, tracker, self._ctx.observer_failed(topic))
+                tracked = TopicSubject(topic, self._ctx, tracker, self._ctx.observer_failed(topic))
                 self.router.add(topic, tracked.sink)
                 subject = tracked
             self._topics[topic] = subject
@@ -477,50 +476,3 @@ class Topics:
             result.set_result(drift)
 
         reply.subscribe(on_next=compare, on_error=result.set_error)
-
-
-class _TopicSubject(FastSubject[Any]):
-    """One topic's subject and, when gaps are tracked, its tracking: all the hot path touches
-    for a topic sits in this one object (and its tracker record), whatever the number of topics."""
-
-    def __init__(
-        self,
-        topic: str,
-        ctx: ClientContext,
-        tracker: SequenceTracker,
-        on_observer_error: Callable[[BaseException], None],
-    ) -> None:
-        super().__init__(on_observer_error)
-        self.topic = topic
-        self.record = tracker.record(topic, ctx.now())
-        self.observe = tracker.observe
-        self.sequence = ctx.protocol.sequence
-        self.now = ctx.now
-        self.gap: Callable[[GapDetected], None] = ctx.emit
-        self.field = counter_field(ctx.protocol)
-        self.sink = self.deliver if self.field is None else self.deliver_counted  # what the router calls
-
-    def deliver(self, message: Any) -> None:
-        """Check the message's sequence numbers (a gap becomes an event), then pass it on."""
-        seq = self.sequence(message)
-        if seq is None or not self.record.advance(seq, self.now()):
-            gap = self.observe(self.topic, seq, self.now())
-            if gap is not None:
-                self.gap(gap)
-        self.on_next(message)
-
-    def deliver_counted(self, message: Any) -> None:
-        """:meth:`deliver` for a dialect whose data carry one consecutive integer (``seq_field``):
-        the common case, the next number with no disconnect window open, moves the mark as
-        ``SeqRecord.advance`` does with ``Seq(n, n)``, without building the ``Seq``; anything else
-        takes :meth:`deliver`, which judges it exactly as before."""
-        record = self.record
-        last = record.last_seq
-        if last is not None and type(message) is dict and not record.dropped:
-            number = message.get(self.field)
-            if type(number) is int and number == last + 1:
-                record.last_seq = number
-                record.last_time = self.now()
-                self.on_next(message)
-                return
-        self.deliver(message)

@@ -1,6 +1,6 @@
-"""Tests for rxws/_watching.py's per-topic delivery: the consecutive-number fast path.
+"""Tests for rxws/_topics.py's per-topic delivery: the consecutive-number fast path.
 
-``_TopicSubject.deliver_counted`` (dialects with ``seq_field``) must judge every message exactly
+``TopicSubject.deliver_counted`` (dialects with ``seq_field``) must judge every message exactly
 as ``deliver`` (the full ``sequence()`` + ``SequenceTracker`` path) does: the same
 messages delivered, the same gaps, the same record, for any stream of numbers, repeats, jumps,
 regressions, values that are not integers, and disconnect windows.
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from reactivex.testing import TestScheduler
 
 from rxws._client_base import ClientContext
-from rxws._watching import _TopicSubject
+from rxws._topics import TopicSubject
 from rxws.core.sequence import SequenceTracker
 from rxws.events import GapDetected
 from rxws.protocols import GenericJson
@@ -29,10 +29,10 @@ class _NoCounter(GenericJson):
 
 def _subject(
     protocol: GenericJson, scheduler: TestScheduler
-) -> tuple[_TopicSubject, list[Any], SequenceTracker]:
+) -> tuple[TopicSubject, list[Any], SequenceTracker]:
     ctx = ClientContext("c", protocol, scheduler, None)
     tracker = SequenceTracker()
-    subject = _TopicSubject("t", ctx, tracker, lambda exc: None)
+    subject = TopicSubject("t", ctx, tracker, lambda exc: None)
     seen: list[Any] = []
     ctx.events.subscribe(seen.append)
     subject.subscribe(seen.append)
