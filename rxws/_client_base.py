@@ -1,10 +1,10 @@
 """What every part of one :class:`rxws.WebSocketClient` shares: :class:`ClientContext`.
 
-The client is composed of parts that each own their state — :mod:`rxws._lifecycle` (the state
-machine, connect, drops, close), :mod:`rxws._requests` (the pending table and its deadlines),
-:mod:`rxws._watching` (topics, the registry, the router, gaps) and one
-:class:`~rxws._session.Session` per connection (:mod:`rxws._session`, with its writer and its
-heartbeat). They meet only through method calls, and share this context: the client's name, its
+The client is composed of parts (built and wired in :mod:`rxws._assembly`) that each own their
+state — :mod:`rxws._lifecycle` (the state machine, connect, drops, close), :mod:`rxws._requests`
+(the pending table and its deadlines), :mod:`rxws._watching` (topics, the registry, the router,
+gaps) and one :class:`~rxws._session.Session` per connection (:mod:`rxws._session`, with its
+opening, its writer and its heartbeat). They meet only through method calls, and share this context: the client's name, its
 dialect, its counters, its clock and loop, and the event streams everything reports on.
 """
 

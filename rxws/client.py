@@ -1,5 +1,5 @@
-"""WebSocketClient: the composition root that wires a transport, a protocol, a limiter and the
-sans-I/O core into observables.
+"""WebSocketClient: the facade over the client's parts, which wire a transport, a protocol, a limiter
+and the sans-I/O core into observables (built and wired in :mod:`rxws._assembly`).
 
 Threading: every public command may be called from any thread; the work is marshalled onto the
 client's loop (or runs inline under a virtual-time scheduler), and observers are always called on
@@ -15,47 +15,34 @@ from threading import get_ident as _get_ident
 from types import TracebackType
 from typing import Any, Literal, overload
 
-import reactivex
 from pydantic import BaseModel
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
 
 from rxws import _display
+from rxws._assembly import ClientParts, check_arguments
 from rxws._client_base import ClientContext, ClientStats
 from rxws._command import CommandResult
 from rxws._every import KeepaliveTask
 from rxws._expect import Match, expect
-from rxws._inbound import Inbound
 from rxws._instrument import TimedRequest
-from rxws._lifecycle import Lifecycle
-from rxws._private import Private
-from rxws._redundancy import Redundancy
 from rxws._replay import ReplayStream
-from rxws._requests import Requests
-from rxws._rotation import Rotation
-from rxws._session import OpenStep, Session, SessionOwner
+from rxws._session import OpenStep, Session
 from rxws._session_config import session_config
-from rxws._subject import FastSubject
 from rxws._topics import unique_topics
-from rxws._watching import Topics
 from rxws.auth import Credentials
 from rxws.core.clock import VenueClock
 from rxws.core.correlation import IdGenerator, monotonic_ids
 from rxws.core.state import ConnectionState
-from rxws.events import Event, HeartbeatMissed
+from rxws.events import Event
 from rxws.exceptions import UsageError
-from rxws.operators._idle import idle_watchdog
-from rxws.protocols.base import MessageKind, VenueProtocol
+from rxws.protocols.base import VenueProtocol
 from rxws.ratelimit.events import RateLimitEvent
-from rxws.ratelimit.pairing import check_pairing
 from rxws.ratelimit.venue import WebSocketRateLimiter
 from rxws.reconnect import ReconnectPolicy
 from rxws.subscriptions import SubscriptionManager
 from rxws.transport.base import Transport, validate_url
 
 __all__ = ["ClientStats", "WebSocketClient"]
-
-_ACK, _UNACK, _CONTROL, _ERROR = MessageKind.ACK, MessageKind.UNACK, MessageKind.CONTROL, MessageKind.ERROR
 
 
 class WebSocketClient:
@@ -147,22 +134,16 @@ class WebSocketClient:
         credentials: Credentials | None = None,
         login_timeout: float = 10.0,
     ) -> None:
-        if not isinstance(protocol, VenueProtocol):
-            raise UsageError(f"protocol must be a VenueProtocol instance, got {protocol!r}")
-        if max_connection_age is not None and not max_connection_age > 0:
-            raise UsageError(f"max_connection_age must be > 0 or None, got {max_connection_age!r}")
-        if redundancy not in (1, 2):
-            raise UsageError(f"redundancy must be 1 or 2, got {redundancy!r}")
-        if redundancy == 2 and max_connection_age is not None:
-            raise UsageError("max_connection_age (rotation) is not combined with redundancy=2 yet")
-        if not rotation_overlap >= 0:
-            raise UsageError(f"rotation_overlap must be >= 0, got {rotation_overlap!r}")
-        for label, value in (("request_timeout", request_timeout), ("close_timeout", close_timeout)):
-            if not value > 0:
-                raise UsageError(f"{label} must be > 0, got {value!r}")
-        if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
-            raise UsageError(f"reconnect must be a ReconnectPolicy or None, got {reconnect!r}")
-        check_pairing(protocol, rate_limiter)  # a preset built for another venue's dialect: UsageError
+        check_arguments(  # UsageError before anything is built
+            protocol,
+            reconnect=reconnect,
+            rate_limiter=rate_limiter,
+            request_timeout=request_timeout,
+            close_timeout=close_timeout,
+            max_connection_age=max_connection_age,
+            rotation_overlap=rotation_overlap,
+            redundancy=redundancy,
+        )
         self.url = validate_url(url)
         self.protocol = protocol
         self.name = name or url
@@ -180,127 +161,40 @@ class WebSocketClient:
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             max_outbound_queue=max_outbound_queue,
-            open_steps=(lambda session: self._private.open_step(session), *open_steps),
+            open_steps=open_steps,
         )
-        self._config = config
         self._options = config.options
         self._request_timeout = request_timeout
         self._close_result: CommandResult[None] | None = None
         self._close_lock = threading.Lock()
 
-        # The parts: each owns its state; they meet through method calls only
-        ctx = ClientContext(self.name, protocol, scheduler, rate_limiter)
-        self._ctx = ctx
-        self.stats: ClientStats = ctx.stats
-        self._messages: FastSubject[Any] = FastSubject(ctx.observer_failed(None, "messages"))
-        self._limiter_unlisten = (
-            None if rate_limiter is None else rate_limiter.add_listener(ctx.rate_events.on_next)
-        )
-        self._requests = Requests(
-            ctx,
-            id_generator or monotonic_ids(),
-            max_in_flight=max_in_flight,
-            on_subscribed=lambda topics, error: self._topics.subscribed(topics, error),
-            on_unsubscribed=lambda topics, error: self._topics.unsubscribed(topics, error),
-        )
-        self._topics = Topics(
-            ctx,
+        # The parts (rxws._assembly): each owns its state; they meet through method calls only
+        parts = ClientParts(
+            ClientContext(self.name, protocol, scheduler, rate_limiter),
             self.url,
-            self._requests,
-            serving=lambda: self._lifecycle.serving(),
-            closed=lambda: self._lifecycle.closed,
-            subscribe_timeout=subscribe_timeout,
+            config,
+            reconnect=reconnect,
+            id_generator=id_generator or monotonic_ids(),
+            max_in_flight=max_in_flight,
             request_timeout=request_timeout,
-            detect_gaps=detect_gaps,
-            covered=self._covered,
-            mirror=self._mirror,
-        )
-        self._lifecycle = Lifecycle(
-            ctx,
-            url=self.url,
-            policy=reconnect,
-            keep_outbound=keep_outbound_on_drop,
-            requests=self._requests,
-            topics=self._topics,
-            new_session=self._new_session,
-            on_closed=self._complete_streams,
-            on_serving=self._serving,
-            on_lost=self._lost,
-        )
-        self._private = Private(ctx, credentials, login_timeout, self._topics, self._lifecycle)
-        self._rotation = Rotation(
-            ctx,
-            lifecycle=self._lifecycle,
-            topics=self._topics,
-            requests=self._requests,
-            new_session=self._new_session,
-            policy=reconnect,
-            overlap=rotation_overlap,
-            timeout=config.max_connect_wait + subscribe_timeout + rotation_overlap,
             subscribe_timeout=subscribe_timeout,
-            max_age=max_connection_age,
+            detect_gaps=detect_gaps,
+            keep_outbound=keep_outbound_on_drop,
+            max_connection_age=max_connection_age,
+            rotation_overlap=rotation_overlap,
+            redundancy=redundancy,
+            credentials=credentials,
+            login_timeout=login_timeout,
         )
-        self._inbound = Inbound(
-            ctx,
-            requests=self._requests,
-            topics=self._topics,
-            lifecycle=self._lifecycle,
-            rotation=self._rotation,
-            server_time=self._private.server_time,
-        )
-        self._redundancy = (
-            None
-            if redundancy == 1
-            else Redundancy(
-                ctx,
-                lifecycle=self._lifecycle,
-                topics=self._topics,
-                requests=self._requests,
-                new_session=self._new_session,
-                policy=reconnect,
-                subscribe_timeout=subscribe_timeout,
-            )
-        )
+        self._parts = parts
+        self._ctx = ctx = parts.ctx
+        self.stats: ClientStats = ctx.stats
+        self._messages = parts.messages
+        self._requests, self._topics, self._lifecycle = parts.requests, parts.topics, parts.lifecycle
+        self._private, self._rotation, self._inbound = parts.private, parts.rotation, parts.inbound
+        self._redundancy = parts.redundancy
         self._manager = SubscriptionManager(self._topics)
         _display.track(self)  # recent events, for the notebook view (_repr_html_)
-
-    def _serving(self, session: Session) -> None:
-        """The lifecycle's session serves (a connect or a reconnection)."""
-        if self._redundancy is not None:
-            self._redundancy.serving(session)
-        self._rotation.serving(session)
-
-    def _covered(self) -> bool:  # a twin serves: a primary drop loses no data
-        return self._redundancy is not None and self._redundancy.covered()
-
-    def _mirror(self, kind: str, topics: Sequence[str]) -> None:
-        if self._redundancy is not None:
-            self._redundancy.mirror(kind, topics)
-
-    def _lost(self, why: str) -> None:
-        """The serving session dropped, or the client closes."""
-        self._rotation.abandon(why)
-        self._private.lost()
-        if self._redundancy is not None:
-            if self._lifecycle.closed:
-                self._redundancy.stop(why)
-            else:
-                self._redundancy.primary_lost()
-
-    def _new_session(self, conn_id: str, owner: SessionOwner | None = None) -> Session:
-        """The session of one connection (an attempt of the lifecycle, or a rotation's new one)."""
-        owner = owner or self._lifecycle
-        route, messages = self._topics.route, self._messages
-        return Session(
-            self._ctx,
-            owner,
-            self._inbound,
-            conn_id,
-            self._config,
-            requests=self._requests,
-            route=route,
-            messages=messages,
-        )
 
     # ------------------------------------------------------------------------------------------
     # Observables
@@ -363,9 +257,7 @@ class WebSocketClient:
     @property
     def outbound_queue_depth(self) -> int:
         """Frames waiting to be written, over every connection (serving, rotation's, twin)."""
-        twin = self._redundancy.twin if self._redundancy is not None else None
-        sessions = {self._lifecycle.session, self._rotation.session, twin}
-        return sum(session.queued for session in sessions if session is not None)
+        return self._parts.outbound_queue_depth()
 
     def add_instrumentation(self, sink: Any) -> abc.DisposableBase:
         """Call ``sink`` (a :class:`rxws.metrics.ClientInstrumentation`) per inbound frame and per
@@ -506,28 +398,7 @@ class WebSocketClient:
         unique = unique_topics(topics)
         if self._lifecycle.closed:
             raise UsageError("the client is closed; create a new one")
-
-        def subscribe(
-            observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            disposable = CompositeDisposable()
-            if self._private.refused(unique, observer):  # a private topic after a refused login
-                return disposable
-            self._ctx.run(lambda: self._topics.attach_watch(unique, model, observer, disposable), None)
-            return Disposable(lambda: self._ctx.run(disposable.dispose, None))
-
-        stream: Observable[Any] = Observable(subscribe)
-        if idle_timeout is None:
-            return stream
-        label = ",".join(unique)
-
-        def on_idle(silent_for: float) -> None:
-            self._ctx.emit(HeartbeatMissed(at=self._ctx.now(), silent_for=silent_for, topic=label))
-
-        def watched(_scheduler: abc.SchedulerBase | None) -> Observable[Any]:
-            return stream.pipe(idle_watchdog(idle_timeout, on_idle, scheduler=self._ctx.scheduler))
-
-        return reactivex.defer(watched)
+        return self._parts.watch(unique, model, idle_timeout)
 
     def every(
         self, period: float, action: Callable[[], Any], *, name: str | None = None, immediately: bool = False
@@ -579,10 +450,7 @@ class WebSocketClient:
     # ------------------------------------------------------------------------------------------
     # Commands, carried out on the client's loop
     def _close(self, result: CommandResult[None]) -> None:
-        if self._redundancy is None:
-            self._lifecycle.close(result)
-        else:  # the twin closes too, and the close completes once both have
-            self._redundancy.close_with(self._lifecycle.close, result)
+        self._parts.close(result)
 
     def _send(self, message: Any, result: CommandResult[None]) -> None:
         session = self._lifecycle.outbound()
@@ -592,17 +460,6 @@ class WebSocketClient:
         self, method: str, params: Any, timeout: float, result: CommandResult[Any], parts: Any = None
     ) -> None:
         self._requests.request(self._lifecycle.outbound(), method, params, timeout, result, parts)
-
-    def _complete_streams(self) -> None:
-        """The client closed: every stream but ``state`` completes (the lifecycle ends that one)."""
-        self._private.close()
-        self._topics.complete()
-        self._messages.on_completed()
-        if self._limiter_unlisten is not None:
-            self._limiter_unlisten()
-            self._limiter_unlisten = None
-        self._ctx.rate_events.on_completed()
-        self._ctx.events.on_completed()
 
     # ------------------------------------------------------------------------------------------
     # For tests and benchmarks that look inside (not API)
