@@ -18,10 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reactivex import abc
-
-from rxws.metrics._collect import DEFAULT_MAX_TOPICS, MetricsCore
-from rxws.metrics._parts import ClientInstrumentation
+from rxws.metrics._collect import DEFAULT_MAX_TOPICS, CoreExporter, MetricsCore
 from rxws.metrics._series import SERIES, Series
 
 __all__ = ["OtelExporter"]
@@ -37,7 +34,7 @@ def _otel() -> Any:
     return metrics
 
 
-class OtelExporter:
+class OtelExporter(CoreExporter):
     """Exports attached clients' metrics through an OpenTelemetry meter.
 
     Args:
@@ -80,25 +77,6 @@ class OtelExporter:
                     series.name, callbacks=[self._reader(series)], unit=series.unit, description=series.help
                 )
         self._core.listeners.append(self._record)
-
-    def attach(self, client: Any, *, label: str | None = None) -> abc.DisposableBase:
-        """Export ``client``'s metrics with ``client=label`` (default ``client.name``).
-
-        Returns a disposable that detaches it.
-
-        Raises:
-            UsageError: a client with that label is already attached.
-        """
-        return self._core.attach(client, label)
-
-    def sink(self, client: Any) -> ClientInstrumentation:
-        """The :class:`~rxws.metrics.ClientInstrumentation` sink of an attached client."""
-        return self._core.sink(client)
-
-    @property
-    def clients(self) -> list[str]:
-        """Labels of the attached clients."""
-        return self._core.clients
 
     def _reader(self, series: Series) -> Callable[[Any], Iterable[Any]]:
         observation = self._metrics.Observation

@@ -18,11 +18,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from reactivex import abc
-
 from rxws.exceptions import UsageError
-from rxws.metrics._collect import DEFAULT_MAX_TOPICS, MetricsCore
-from rxws.metrics._parts import ClientInstrumentation
+from rxws.metrics._collect import DEFAULT_MAX_TOPICS, CoreExporter, MetricsCore
 from rxws.metrics._series import SERIES, Series
 
 __all__ = ["MetricsServer", "PrometheusExporter"]
@@ -68,7 +65,7 @@ class MetricsServer:
         self.close()
 
 
-class PrometheusExporter:
+class PrometheusExporter(CoreExporter):
     """Exports attached clients' metrics to a Prometheus registry.
 
     Args:
@@ -100,25 +97,6 @@ class PrometheusExporter:
             raise UsageError(
                 f"this registry already has rxws series ({exc}); one exporter per registry"
             ) from exc
-
-    def attach(self, client: Any, *, label: str | None = None) -> abc.DisposableBase:
-        """Export ``client``'s metrics under ``client=label`` (default ``client.name``).
-
-        Returns a disposable that detaches it (its series disappear from the next scrape).
-
-        Raises:
-            UsageError: a client with that label is already attached.
-        """
-        return self._core.attach(client, label)
-
-    def sink(self, client: Any) -> ClientInstrumentation:
-        """The :class:`~rxws.metrics.ClientInstrumentation` sink of an attached client."""
-        return self._core.sink(client)
-
-    @property
-    def clients(self) -> list[str]:
-        """Labels of the attached clients."""
-        return self._core.clients
 
     def text(self) -> str:
         """The registry in the Prometheus text format, as a scrape would read it."""
