@@ -33,6 +33,16 @@ class Case(NamedTuple):
     before_code: Any  # the code refusing the private topic before a login
     wrong_code: Any  # the code refusing a wrong secret
 
+    def venue(self) -> MockVenue:
+        """The dialect twin on a free loopback port, knowing the GOOD credentials."""
+        return MockVenue(rate=0, dialect=self.name, credentials=GOOD)
+
+    def client(self, venue: MockVenue, **options: Any) -> WebSocketClient:
+        """A client of ``venue`` speaking this dialect (no pings; subscribes time out after 3 s)."""
+        return WebSocketClient(
+            venue.url, protocol=self.protocol(), ping_interval=None, subscribe_timeout=3, **options
+        )
+
 
 CASES = [
     Case("generic", GenericJson, "private.orders", 401, 401),
@@ -72,9 +82,9 @@ async def test_without_credentials_the_venue_refuses_the_private_topic(
     no_leaked_tasks: None,
     case: Case,
 ) -> None:
-    name, protocol, topic = case.name, case.protocol, case.topic
-    async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
-        client = WebSocketClient(venue.url, protocol=protocol(), ping_interval=None, subscribe_timeout=3)
+    topic = case.topic
+    async with case.venue() as venue:
+        client = case.client(venue)
         await client.connect()
         try:
             _, error = await watch_first(client, topic)
@@ -89,11 +99,9 @@ async def test_credentials_log_in_then_the_private_channel_pushes(
     no_leaked_tasks: None,
     case: Case,
 ) -> None:
-    name, protocol, topic = case.name, case.protocol, case.topic
-    async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
-        client = WebSocketClient(
-            venue.url, protocol=protocol(), ping_interval=None, subscribe_timeout=3, credentials=GOOD
-        )
+    topic = case.topic
+    async with case.venue() as venue:
+        client = case.client(venue, credentials=GOOD)
         events: list[Event] = []
         client.events.subscribe(events.append)
         try:
@@ -114,17 +122,10 @@ async def test_a_reconnection_logs_in_again_before_restoring(
     no_leaked_tasks: None,
     case: Case,
 ) -> None:
-    name, protocol, topic = case.name, case.protocol, case.topic
+    topic = case.topic
     backoff = ExponentialBackoff(0.05, 2.0, 1.0, jitter="none")
-    async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
-        client = WebSocketClient(
-            venue.url,
-            protocol=protocol(),
-            ping_interval=None,
-            subscribe_timeout=3,
-            credentials=GOOD,
-            reconnect=ReconnectPolicy(backoff=backoff),
-        )
+    async with case.venue() as venue:
+        client = case.client(venue, credentials=GOOD, reconnect=ReconnectPolicy(backoff=backoff))
         got: list[Any] = []
         sub = client.watch(topic).subscribe(got.append)
         try:
@@ -153,17 +154,10 @@ async def test_wrong_secret_is_refused_and_private_stays_closed(
     caplog: Any,
     case: Case,
 ) -> None:
-    name, protocol, topic = case.name, case.protocol, case.topic
+    topic = case.topic
     caplog.set_level(logging.DEBUG)
-    async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
-        client = WebSocketClient(
-            venue.url,
-            protocol=protocol(),
-            ping_interval=None,
-            subscribe_timeout=3,
-            credentials=WRONG,
-            reconnect=ReconnectPolicy(),
-        )
+    async with case.venue() as venue:
+        client = case.client(venue, credentials=WRONG, reconnect=ReconnectPolicy())
         events: list[Event] = []
         client.events.subscribe(events.append)
         errors: list[Exception] = []
