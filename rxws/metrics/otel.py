@@ -19,19 +19,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rxws.metrics._collect import DEFAULT_MAX_TOPICS, CoreExporter, MetricsCore
+from rxws.metrics._parts import import_extra
 from rxws.metrics._series import SERIES, Series
 
 __all__ = ["OtelExporter"]
-
-_EXTRA = "rxws.metrics.OtelExporter needs opentelemetry-api: pip install 'rxws[otel]'"
-
-
-def _otel() -> Any:
-    try:
-        from opentelemetry import metrics
-    except ImportError as exc:
-        raise ImportError(_EXTRA) from exc
-    return metrics
 
 
 class OtelExporter(CoreExporter):
@@ -54,7 +45,9 @@ class OtelExporter(CoreExporter):
         max_topics: int = DEFAULT_MAX_TOPICS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        metrics = _otel()
+        metrics = import_extra(
+            "opentelemetry.metrics", needed_by="OtelExporter", package="opentelemetry-api", extra="otel"
+        )
         self._metrics = metrics
         provider = metrics.get_meter_provider() if meter_provider is None else meter_provider
         self.meter: Any = provider.get_meter("rxws")

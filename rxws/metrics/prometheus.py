@@ -20,20 +20,10 @@ from typing import Any
 
 from rxws.exceptions import UsageError
 from rxws.metrics._collect import DEFAULT_MAX_TOPICS, CoreExporter, MetricsCore
+from rxws.metrics._parts import import_extra
 from rxws.metrics._series import SERIES, Series
 
 __all__ = ["MetricsServer", "PrometheusExporter"]
-
-_EXTRA = "rxws.metrics.PrometheusExporter needs prometheus-client: pip install 'rxws[prometheus]'"
-
-
-def _prometheus() -> Any:
-    try:
-        import prometheus_client
-        import prometheus_client.core
-    except ImportError as exc:
-        raise ImportError(_EXTRA) from exc
-    return prometheus_client
 
 
 class MetricsServer:
@@ -87,7 +77,13 @@ class PrometheusExporter(CoreExporter):
         max_topics: int = DEFAULT_MAX_TOPICS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._prom = _prometheus()
+        self._prom = import_extra(
+            "prometheus_client",
+            "prometheus_client.core",  # the metric families the collector yields
+            needed_by="PrometheusExporter",
+            package="prometheus-client",
+            extra="prometheus",
+        )
         self.registry: Any = self._prom.REGISTRY if registry is None else registry
         self._core = MetricsCore(max_topics=max_topics, clock=clock)
         self._collector = _Collector(self._core, self._prom.core)
