@@ -11,13 +11,12 @@ Every loop is bounded in count. Run: ``python benchmarks/bench_correlate.py [--j
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import sys
 import time
 from typing import Any
 
+from _cli import run_benchmark
 from reactivex import Observable
 from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
@@ -102,13 +101,5 @@ def report(results: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
-    args = parser.parse_args()
-    results = main(args.quick)
-    print(report(results))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+    run_benchmark(__doc__, main, report)
     sys.exit(0)

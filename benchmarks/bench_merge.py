@@ -23,14 +23,14 @@ of two sources, and by a keyed merge at its peak (8,191 trade id strings held, w
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
+
+from _cli import run_benchmark
 
 from rxws.core.merge import TopicMerge
 from rxws.core.sequence import SequenceTracker
@@ -223,13 +223,5 @@ def report(r: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
-    args = parser.parse_args()
-    results = main(args.quick)
-    print(report(results))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+    run_benchmark(__doc__, main, report)
     sys.exit(0)

@@ -14,15 +14,14 @@ Every loop is bounded in count and time. Run: ``python benchmarks/bench_replay.p
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from _cli import run_benchmark
 from bench_client import TOPIC, _raw_throughput
 from websockets.asyncio.client import connect
 
@@ -134,13 +133,5 @@ def report(r: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
-    args = parser.parse_args()
-    results = asyncio.run(main(args.quick))
-    print(report(results))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+    run_benchmark(__doc__, lambda quick: asyncio.run(main(quick)), report)
     sys.exit(0)

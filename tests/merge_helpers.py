@@ -11,7 +11,7 @@ from rxws.core.sequence import SequenceTracker
 from rxws.events import GapDetected
 from rxws.protocols.base import Seq
 
-__all__ = ["gaps_of", "interleavings", "one", "run"]
+__all__ = ["gaps_of", "interleavings", "merge_of", "one", "run"]
 
 
 def one(n: int, prev: int | None = None, reset: bool = False) -> Seq:
@@ -31,6 +31,14 @@ def interleavings(a: int, b: int) -> Iterator[list[int]]:
     for positions in combinations(range(a + b), a):
         chosen = set(positions)
         yield [1 if i in chosen else 2 for i in range(a + b)]
+
+
+def merge_of(*sources: int) -> TopicMerge:
+    """A fresh merge that knows ``sources`` (added in that order)."""
+    merge = TopicMerge()
+    for source in sources:
+        merge.add_source(source)
+    return merge
 
 
 def run(merge: TopicMerge, order: Sequence[int], streams: dict[int, Sequence[Any]]) -> list[Any]:

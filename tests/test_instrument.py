@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from harness import Virtual
 from reactivex.testing import TestScheduler
 
 from rxws import WebSocketClient
@@ -44,17 +45,8 @@ class Sink:
 
 
 def _client(**options: Any) -> tuple[TestScheduler, MemoryTransport, WebSocketClient]:
-    scheduler = TestScheduler()
-    transport = MemoryTransport(latency=0.1, responder=Responder())
-    client = WebSocketClient(
-        "ws://venue.test/ws",
-        protocol=GenericJson(),
-        transport=transport,
-        scheduler=scheduler,
-        ping_interval=None,
-        **options,
-    )
-    return scheduler, transport, client
+    virtual = Virtual(latency=0.1)
+    return virtual.scheduler, virtual.transport, virtual.client(**options)
 
 
 def test_every_inbound_frame_reaches_the_sink_with_its_topic_and_size_in_bytes() -> None:

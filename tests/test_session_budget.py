@@ -7,14 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from reactivex.testing import TestScheduler
+from harness import Virtual
 
 from rxws import ConnectionState, WebSocketClient
 from rxws.protocols import GenericJson
 from rxws.ratelimit.base import Decision
 from rxws.ratelimit.venue import VenueRateLimiter
-from rxws.testing import MockVenue, Responder
-from rxws.transport.memory import MemoryTransport
+from rxws.testing import MockVenue
 
 
 class Asked(VenueRateLimiter):
@@ -53,15 +52,8 @@ async def test_on_a_loop_a_connect_through_a_ledger_is_awaited() -> None:
 
 def test_in_virtual_time_a_connect_through_a_ledger_is_asked_at_once() -> None:
     limiter = Asked()
-    scheduler = TestScheduler()
-    client = WebSocketClient(
-        "ws://venue.test/ws",
-        protocol=GenericJson(),
-        transport=MemoryTransport(latency=0.1, responder=Responder()),
-        scheduler=scheduler,
-        rate_limiter=limiter,
-        ping_interval=None,
-    )
+    scheduler, _transport, make_client = Virtual(latency=0.1)
+    client = make_client(rate_limiter=limiter)
     client.connect()
     scheduler.advance_to(1.0)
     assert limiter.asked == ["sync"] and client.state_value is ConnectionState.CONNECTED

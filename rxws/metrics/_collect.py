@@ -25,7 +25,7 @@ from rxws.metrics._parts import ClientInstrumentation, LabelCap, _Histogram
 from rxws.metrics._series import NO_TOPIC, OTHER, Series, by_name
 from rxws.protocols.base import MessageKind, VenueProtocol
 
-__all__ = ["DEFAULT_MAX_TOPICS", "MetricsCore", "Sample"]
+__all__ = ["DEFAULT_MAX_TOPICS", "CoreExporter", "MetricsCore", "Sample"]
 
 DEFAULT_MAX_TOPICS = 100
 """Distinct ``topic`` label values per client before the rest are counted as ``"other"``."""
@@ -282,6 +282,34 @@ class MetricsCore:
     def clients(self) -> list[str]:
         """The labels of the attached clients."""
         return list(self._clients)
+
+
+class CoreExporter:
+    """What every exporter offers over its :class:`MetricsCore`: attaching clients, their sinks.
+
+    A backend sets ``self._core`` and translates what the core collects.
+    """
+
+    _core: MetricsCore
+
+    def attach(self, client: Any, *, label: str | None = None) -> abc.DisposableBase:
+        """Export ``client``'s metrics under ``client=label`` (default ``client.name``).
+
+        Returns a disposable that detaches it (its series are no longer reported).
+
+        Raises:
+            UsageError: a client with that label is already attached.
+        """
+        return self._core.attach(client, label)
+
+    def sink(self, client: Any) -> ClientInstrumentation:
+        """The :class:`~rxws.metrics.ClientInstrumentation` sink of an attached client."""
+        return self._core.sink(client)
+
+    @property
+    def clients(self) -> list[str]:
+        """Labels of the attached clients."""
+        return self._core.clients
 
 
 def _client_samples(a: _Attached) -> Iterator[Sample]:

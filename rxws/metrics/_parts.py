@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from bisect import bisect_left
 from typing import Any, Protocol, runtime_checkable
 
 from rxws.exceptions import UsageError
 from rxws.metrics._series import OTHER
 
-__all__ = ["ClientInstrumentation", "LabelCap"]
+__all__ = ["ClientInstrumentation", "LabelCap", "import_extra"]
 
 
 @runtime_checkable
@@ -25,6 +26,19 @@ class ClientInstrumentation(Protocol):
     def on_request_done(self, method: str, seconds: float, outcome: str) -> None:
         """A request ended ``seconds`` after it was sent; ``outcome`` is ``"ok"``, ``"error"``
         (a venue error reply), ``"timeout"``, ``"lost"`` (connection lost) or ``"cancelled"``."""
+
+
+def import_extra(*modules: str, needed_by: str, package: str, extra: str) -> Any:
+    """Import ``modules`` (dotted names) and return the first; an exporter's optional dependency.
+
+    Raises:
+        ImportError: one is missing; the message names ``package`` and the ``rxws[extra]`` to install.
+    """
+    try:
+        loaded = [importlib.import_module(name) for name in modules]
+    except ImportError as exc:
+        raise ImportError(f"rxws.metrics.{needed_by} needs {package}: pip install 'rxws[{extra}]'") from exc
+    return loaded[0]
 
 
 class LabelCap:

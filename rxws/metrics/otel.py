@@ -18,26 +18,14 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reactivex import abc
-
-from rxws.metrics._collect import DEFAULT_MAX_TOPICS, MetricsCore
-from rxws.metrics._parts import ClientInstrumentation
+from rxws.metrics._collect import DEFAULT_MAX_TOPICS, CoreExporter, MetricsCore
+from rxws.metrics._parts import import_extra
 from rxws.metrics._series import SERIES, Series
 
 __all__ = ["OtelExporter"]
 
-_EXTRA = "rxws.metrics.OtelExporter needs opentelemetry-api: pip install 'rxws[otel]'"
 
-
-def _otel() -> Any:
-    try:
-        from opentelemetry import metrics
-    except ImportError as exc:
-        raise ImportError(_EXTRA) from exc
-    return metrics
-
-
-class OtelExporter:
+class OtelExporter(CoreExporter):
     """Exports attached clients' metrics through an OpenTelemetry meter.
 
     Args:
@@ -57,7 +45,9 @@ class OtelExporter:
         max_topics: int = DEFAULT_MAX_TOPICS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        metrics = _otel()
+        metrics = import_extra(
+            "opentelemetry.metrics", needed_by="OtelExporter", package="opentelemetry-api", extra="otel"
+        )
         self._metrics = metrics
         provider = metrics.get_meter_provider() if meter_provider is None else meter_provider
         self.meter: Any = provider.get_meter("rxws")
@@ -80,25 +70,6 @@ class OtelExporter:
                     series.name, callbacks=[self._reader(series)], unit=series.unit, description=series.help
                 )
         self._core.listeners.append(self._record)
-
-    def attach(self, client: Any, *, label: str | None = None) -> abc.DisposableBase:
-        """Export ``client``'s metrics with ``client=label`` (default ``client.name``).
-
-        Returns a disposable that detaches it.
-
-        Raises:
-            UsageError: a client with that label is already attached.
-        """
-        return self._core.attach(client, label)
-
-    def sink(self, client: Any) -> ClientInstrumentation:
-        """The :class:`~rxws.metrics.ClientInstrumentation` sink of an attached client."""
-        return self._core.sink(client)
-
-    @property
-    def clients(self) -> list[str]:
-        """Labels of the attached clients."""
-        return self._core.clients
 
     def _reader(self, series: Series) -> Callable[[Any], Iterable[Any]]:
         observation = self._metrics.Observation

@@ -18,25 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from reactivex import abc
-
 from rxws.exceptions import UsageError
-from rxws.metrics._collect import DEFAULT_MAX_TOPICS, MetricsCore
-from rxws.metrics._parts import ClientInstrumentation
+from rxws.metrics._collect import DEFAULT_MAX_TOPICS, CoreExporter, MetricsCore
+from rxws.metrics._parts import import_extra
 from rxws.metrics._series import SERIES, Series
 
 __all__ = ["MetricsServer", "PrometheusExporter"]
-
-_EXTRA = "rxws.metrics.PrometheusExporter needs prometheus-client: pip install 'rxws[prometheus]'"
-
-
-def _prometheus() -> Any:
-    try:
-        import prometheus_client
-        import prometheus_client.core
-    except ImportError as exc:
-        raise ImportError(_EXTRA) from exc
-    return prometheus_client
 
 
 class MetricsServer:
@@ -68,7 +55,7 @@ class MetricsServer:
         self.close()
 
 
-class PrometheusExporter:
+class PrometheusExporter(CoreExporter):
     """Exports attached clients' metrics to a Prometheus registry.
 
     Args:
@@ -90,7 +77,13 @@ class PrometheusExporter:
         max_topics: int = DEFAULT_MAX_TOPICS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._prom = _prometheus()
+        self._prom = import_extra(
+            "prometheus_client",
+            "prometheus_client.core",  # the metric families the collector yields
+            needed_by="PrometheusExporter",
+            package="prometheus-client",
+            extra="prometheus",
+        )
         self.registry: Any = self._prom.REGISTRY if registry is None else registry
         self._core = MetricsCore(max_topics=max_topics, clock=clock)
         self._collector = _Collector(self._core, self._prom.core)
@@ -100,25 +93,6 @@ class PrometheusExporter:
             raise UsageError(
                 f"this registry already has rxws series ({exc}); one exporter per registry"
             ) from exc
-
-    def attach(self, client: Any, *, label: str | None = None) -> abc.DisposableBase:
-        """Export ``client``'s metrics under ``client=label`` (default ``client.name``).
-
-        Returns a disposable that detaches it (its series disappear from the next scrape).
-
-        Raises:
-            UsageError: a client with that label is already attached.
-        """
-        return self._core.attach(client, label)
-
-    def sink(self, client: Any) -> ClientInstrumentation:
-        """The :class:`~rxws.metrics.ClientInstrumentation` sink of an attached client."""
-        return self._core.sink(client)
-
-    @property
-    def clients(self) -> list[str]:
-        """Labels of the attached clients."""
-        return self._core.clients
 
     def text(self) -> str:
         """The registry in the Prometheus text format, as a scrape would read it."""

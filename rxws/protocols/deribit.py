@@ -116,14 +116,10 @@ class Deribit(JsonRpc):
     def sequence(self, message: Any) -> Seq | None:
         """``change_id`` / ``prev_change_id`` of a ``book.{instrument}.{interval}`` notification
         (a snapshot starts a new chain); None for grouped books and other channels."""
-        if type(message) is not dict:
+        found = _notification(message)
+        if found is None:
             return None
-        params = message.get("params")
-        if type(params) is not dict:
-            return None
-        channel = params.get("channel")
-        if type(channel) is not str:
-            return None
+        channel, params = found
         chained = self._chained.get(channel)
         if chained is None:
             chained = _remember(
@@ -216,12 +212,18 @@ class Deribit(JsonRpc):
     def dedupe_key(self, message: Any) -> Hashable | None:
         """The ``trade_id`` of a ``trades.*`` / ``user.trades.*`` notification (the tuple of them
         when it carries several); None for every other channel (module docstring)."""
-        if type(message) is not dict:
+        found = _notification(message)
+        if found is None or not found[0].startswith(_TRADE_CHANNELS):
             return None
-        params = message.get("params")
-        if type(params) is not dict:
-            return None
-        channel = params.get("channel")
-        if type(channel) is not str or not channel.startswith(_TRADE_CHANNELS):
-            return None
-        return _ids(params.get("data"), "trade_id")
+        return _ids(found[1].get("data"), "trade_id")
+
+
+def _notification(message: Any) -> tuple[str, dict[str, Any]] | None:
+    """A subscription notification's channel and ``params``; None for any other message."""
+    if type(message) is not dict:
+        return None
+    params = message.get("params")
+    if type(params) is not dict:
+        return None
+    channel = params.get("channel")
+    return (channel, params) if type(channel) is str else None

@@ -43,10 +43,19 @@ _INF = math.inf
 _MAX_CACHE = 4096
 
 
+def _algorithm(rule: Rule) -> Algorithm:
+    return rule.limit if isinstance(rule.limit, Algorithm) else rule.limit()
+
+
+def _is_window(alg: Algorithm) -> bool:
+    """A window the ledger can count (``RedisSlidingWindow`` by name: the redis extra may be absent)."""
+    windows = (SlidingWindow, SlidingWindowCounter, FixedWindow)
+    return isinstance(alg, windows) or type(alg).__name__ == "RedisSlidingWindow"
+
+
 def _template(rule: Rule, ledger: FleetLedger) -> SharedRule | None:
-    alg = rule.limit if isinstance(rule.limit, Algorithm) else rule.limit()
-    window = (SlidingWindow, SlidingWindowCounter, FixedWindow)
-    if isinstance(alg, window) or type(alg).__name__ == "RedisSlidingWindow":
+    alg = _algorithm(rule)
+    if _is_window(alg):
         limit, per = getattr(alg, "limit"), getattr(alg, "per")  # noqa: B009 - duck-typed windows
         return SharedRule("window", "", limit, per, hold=ledger.hold)
     if isinstance(alg, TokenBucket | LeakyBucket):
@@ -58,9 +67,8 @@ def shareable(rule: Rule, scopes: Iterable[Scope]) -> bool:
     """Whether ``rule`` goes to the ledger: its scope is shared and its algorithm is known."""
     if rule.scope not in set(scopes):
         return False
-    alg = rule.limit if isinstance(rule.limit, Algorithm) else rule.limit()
-    known = (SlidingWindow, SlidingWindowCounter, FixedWindow, TokenBucket, LeakyBucket)
-    return isinstance(alg, known) or type(alg).__name__ == "RedisSlidingWindow"
+    alg = _algorithm(rule)
+    return _is_window(alg) or isinstance(alg, TokenBucket | LeakyBucket)
 
 
 def _label(scope: Scope, key: Hashable) -> str | None:

@@ -36,7 +36,7 @@ import struct
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
-from typing import ClassVar
+from typing import ClassVar, Self
 from urllib.parse import quote
 
 __all__ = ["HttpConnectProxy", "Socks5Proxy", "TunnelStats"]
@@ -137,7 +137,7 @@ class _ForwardProxy:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def __aenter__(self) -> _ForwardProxy:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -251,10 +251,6 @@ class HttpConnectProxy(_ForwardProxy):
 
     scheme = "http"
 
-    async def __aenter__(self) -> HttpConnectProxy:
-        await self.start()
-        return self
-
     async def _handshake(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
@@ -360,10 +356,6 @@ class Socks5Proxy(_ForwardProxy):
     """
 
     scheme = "socks5"
-
-    async def __aenter__(self) -> Socks5Proxy:
-        await self.start()
-        return self
 
     async def _handshake(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

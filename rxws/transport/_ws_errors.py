@@ -27,7 +27,7 @@ from rxws.exceptions import (
 )
 from rxws.transport._proxy import ProxyURL, proxy_error
 
-__all__ = ["translate_open_error"]
+__all__ = ["retry_after_seconds", "translate_open_error"]
 
 
 def translate_open_error(exc: BaseException, url: str, proxy: ProxyURL | None = None) -> RxwsError:
@@ -39,6 +39,17 @@ def translate_open_error(exc: BaseException, url: str, proxy: ProxyURL | None = 
     if _redact.redact(text) != text:
         error.args = tuple(_redact.redact(a) if isinstance(a, str) else a for a in error.args)
     return error
+
+
+def retry_after_seconds(raw: str | None) -> float | None:
+    """A refused handshake's ``Retry-After`` header in seconds; ``None`` when absent or not a number
+    (an HTTP date is not read)."""
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None
 
 
 def _proxy_failure(exc: BaseException, url: str, proxy: ProxyURL) -> ProxyError | None:
@@ -71,15 +82,10 @@ def _translate(exc: BaseException, url: str) -> RxwsError:
         return InvalidURL(f"invalid URL {url!r}: {exc}")
     if isinstance(exc, InvalidStatus):
         response = exc.response
-        retry_after: float | None = None
-        raw = response.headers.get("Retry-After")
-        if raw is not None:
-            try:
-                retry_after = float(raw)
-            except ValueError:
-                retry_after = None
         body = response.body.decode(errors="replace")[:200] if response.body else ""
-        return HandshakeRejected(response.status_code, retry_after, body)
+        return HandshakeRejected(
+            response.status_code, retry_after_seconds(response.headers.get("Retry-After")), body
+        )
     if isinstance(exc, InvalidHandshake):
         return ConnectFailed(f"handshake with {url} failed: {exc}")
     if isinstance(exc, TimeoutError):

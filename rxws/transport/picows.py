@@ -56,7 +56,7 @@ from rxws.exceptions import (
 )
 from rxws.transport._picows_listener import Inbound, Opening, _Listener, close_code, reason_bytes
 from rxws.transport._proxy import ProxyURL, check_proxy_url, open_proxied_socket
-from rxws.transport._ws_errors import translate_open_error
+from rxws.transport._ws_errors import retry_after_seconds, translate_open_error
 from rxws.transport.base import Frame, Link, LinkOptions, Transport
 
 __all__ = ["PicowsLink", "PicowsTransport"]
@@ -182,15 +182,10 @@ def _proxy_factory(proxy: ProxyURL, timeout: float | None) -> Callable[[Any], An
 def _translate(exc: BaseException, url: str, proxy: ProxyURL | None) -> RxwsError:
     if isinstance(exc, WSHandshakeError) and exc.response is not None and int(exc.response.status) != 101:
         response = exc.response
-        retry_after: float | None = None
-        raw = response.headers.get("Retry-After")
-        if raw is not None:
-            try:
-                retry_after = float(raw)
-            except ValueError:
-                retry_after = None
         body = bytes(response.body or exc.raw_body or b"").decode(errors="replace")[:200]
-        exc = HandshakeRejected(int(response.status), retry_after, body)
+        exc = HandshakeRejected(
+            int(response.status), retry_after_seconds(response.headers.get("Retry-After")), body
+        )
     elif isinstance(exc, WSInvalidURL):
         exc = InvalidURL(f"invalid URL {url!r}: {exc}")
     elif isinstance(exc, WSHandshakeError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from harness import Virtual
 from reactivex.testing import TestScheduler
 
 from rxws import ConnectionLost, RequestTimeout, VenueError, WebSocketClient
@@ -19,15 +20,8 @@ from rxws.transport.memory import MemoryTransport
 
 
 def _connected(latency: float = 0.1) -> tuple[TestScheduler, MemoryTransport, WebSocketClient]:
-    scheduler = TestScheduler()
-    transport = MemoryTransport(latency=latency, responder=Responder())
-    client = WebSocketClient(
-        "ws://venue.test/ws",
-        protocol=GenericJson(),
-        transport=transport,
-        scheduler=scheduler,
-        ping_interval=None,
-    )
+    scheduler, transport, make_client = Virtual(latency=latency)
+    client = make_client()
     client.connect()
     scheduler.advance_to(1.0)
     return scheduler, transport, client
@@ -191,15 +185,8 @@ def test_expect_collects_several_matches_of_a_predicate_in_order() -> None:
 
 def test_the_views_show_the_connection_its_age_its_queue_and_the_limiter() -> None:
     limiter = VenueRateLimiter(message=[SlidingWindow(1, 10.0)])
-    scheduler = TestScheduler()
-    client = WebSocketClient(
-        "ws://venue.test/ws",
-        protocol=GenericJson(),
-        transport=MemoryTransport(latency=0.1, responder=Responder()),
-        scheduler=scheduler,
-        ping_interval=None,
-        rate_limiter=limiter,
-    )
+    scheduler, _transport, make_client = Virtual(latency=0.1)
+    client = make_client(rate_limiter=limiter)
     assert client.conn_id is None and client.connection_age is None
     assert repr(client) == "<WebSocketClient ws://venue.test/ws DISCONNECTED age=- topics=0 pending=0>"
     client.connect()

@@ -14,7 +14,7 @@ from itertools import pairwise
 
 import pytest
 from corpus import messages
-from merge_helpers import gaps_of, interleavings, run
+from merge_helpers import gaps_of, interleavings, merge_of, run
 
 from rxws.core.merge import TopicMerge
 from rxws.protocols import Binance, Bybit, Deribit, Okx
@@ -39,9 +39,7 @@ def test_okx_documented_reset_through_two_sources_in_every_interleaving() -> Non
     chain = corpus_seqs(Okx(), "okx", "sequence_reset_derived", "books:BTC-USDT")
     expected = [chain[0], chain[1], chain[3], chain[4]]  # the idle message carries nothing new
     for order in interleavings(5, 5):
-        m = TopicMerge()
-        m.add_source(1)
-        m.add_source(2)
+        m = merge_of(1, 2)
         out = run(m, order, {1: chain, 2: chain})
         assert out == expected, order
         assert (m.restarts, m.delivered, m.duplicates) == (1, 4, 6)
@@ -52,9 +50,7 @@ def test_okx_reset_missed_by_one_source_is_joined_by_its_next_message() -> None:
     chain = corpus_seqs(Okx(), "okx", "sequence_reset_derived", "books:BTC-USDT")
     missed = [chain[0], chain[1], chain[2], chain[4]]  # source 2 lost the reset message
     for order in interleavings(5, 4):
-        m = TopicMerge()
-        m.add_source(1)
-        m.add_source(2)
+        m = merge_of(1, 2)
         out = run(m, order, {1: chain, 2: missed})
         reset_at = [i for i, s in enumerate(order) if s == 1][3]  # source 1's reset message
         five_at = [i for i, s in enumerate(order) if s == 2][3]  # source 2's 3 -> 5
@@ -74,9 +70,7 @@ def test_bybit_u1_restart_through_two_sources_in_every_interleaving() -> None:
     raw = [m["data"]["u"] for m in messages("bybit", "derived_from_docs") if "topic" in m]
     assert [s.last for s in chain] == raw == [18521288, 18521289, 18521290, 18521291, 1, 2]
     for order in interleavings(6, 6):
-        m = TopicMerge()
-        m.add_source(1)
-        m.add_source(2)
+        m = merge_of(1, 2)
         out = run(m, order, {1: chain, 2: chain})
         assert out == chain, order
         assert m.restarts == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -23,15 +23,37 @@ from rxws.testing import MockVenue
 GOOD = Credentials(api_key="live-key-123456", secret="live-secret-abcdef", passphrase="live-phrase-9")
 WRONG = Credentials(api_key="live-key-123456", secret="not-the-secret", passphrase="live-phrase-9")
 
-CASES: list[tuple[str, Callable[[], VenueProtocol], str, Any, Any]] = [
-    # dialect, protocol, private topic, code refusing it before login, code refusing a wrong secret
-    ("generic", GenericJson, "private.orders", 401, 401),
-    ("okx", Okx, "orders:instType=ANY", 60011, 60007),
-    ("bybit", lambda: Bybit(category="private"), "order", None, None),
-    ("deribit", lambda: Deribit(private=True), "user.orders.BTC-PERPETUAL.raw", 13009, 13004),
-    ("binance", Binance, "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1", -2015, -1022),
+
+class Case(NamedTuple):
+    """One dialect twin: how the client speaks it and how the venue refuses it."""
+
+    name: str  # the MockVenue dialect
+    protocol: Callable[[], VenueProtocol]
+    topic: str  # a private topic
+    before_code: Any  # the code refusing the private topic before a login
+    wrong_code: Any  # the code refusing a wrong secret
+
+    def venue(self) -> MockVenue:
+        """The dialect twin on a free loopback port, knowing the GOOD credentials."""
+        return MockVenue(rate=0, dialect=self.name, credentials=GOOD)
+
+    def client(self, venue: MockVenue, **options: Any) -> WebSocketClient:
+        """A client of ``venue`` speaking this dialect (no pings; subscribes time out after 3 s)."""
+        return WebSocketClient(
+            venue.url, protocol=self.protocol(), ping_interval=None, subscribe_timeout=3, **options
+        )
+
+
+CASES = [
+    Case("generic", GenericJson, "private.orders", 401, 401),
+    Case("okx", Okx, "orders:instType=ANY", 60011, 60007),
+    Case("bybit", lambda: Bybit(category="private"), "order", None, None),
+    Case("deribit", lambda: Deribit(private=True), "user.orders.BTC-PERPETUAL.raw", 13009, 13004),
+    Case(
+        "binance", Binance, "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1", -2015, -1022
+    ),
 ]
-IDS = [c[0] for c in CASES]
+IDS = [c.name for c in CASES]
 
 
 async def watch_first(client: WebSocketClient, topic: str, timeout: float = 5.0) -> tuple[Any, Any]:
@@ -55,39 +77,31 @@ async def publish_when_subscribed(venue: MockVenue, topic: str, payload: Any) ->
     assert await venue.publish(topic, payload) == 1
 
 
-@pytest.mark.parametrize(("name", "protocol", "topic", "before_code", "wrong_code"), CASES, ids=IDS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 async def test_without_credentials_the_venue_refuses_the_private_topic(
     no_leaked_tasks: None,
-    name: str,
-    protocol: Callable[[], VenueProtocol],
-    topic: str,
-    before_code: Any,
-    wrong_code: Any,
+    case: Case,
 ) -> None:
-    async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
-        client = WebSocketClient(venue.url, protocol=protocol(), ping_interval=None, subscribe_timeout=3)
+    topic = case.topic
+    async with case.venue() as venue:
+        client = case.client(venue)
         await client.connect()
         try:
             _, error = await watch_first(client, topic)
-            assert isinstance(error, VenueError) and error.code == before_code
+            assert isinstance(error, VenueError) and error.code == case.before_code
             assert venue.connections[0].topics == []
         finally:
             await client.close()
 
 
-@pytest.mark.parametrize(("name", "protocol", "topic", "before_code", "wrong_code"), CASES, ids=IDS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 async def test_credentials_log_in_then_the_private_channel_pushes(
     no_leaked_tasks: None,
-    name: str,
-    protocol: Callable[[], VenueProtocol],
-    topic: str,
-    before_code: Any,
-    wrong_code: Any,
+    case: Case,
 ) -> None:
-    async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
-        client = WebSocketClient(
-            venue.url, protocol=protocol(), ping_interval=None, subscribe_timeout=3, credentials=GOOD
-        )
+    topic = case.topic
+    async with case.venue() as venue:
+        client = case.client(venue, credentials=GOOD)
         events: list[Event] = []
         client.events.subscribe(events.append)
         try:
@@ -103,25 +117,15 @@ async def test_credentials_log_in_then_the_private_channel_pushes(
             await client.close()
 
 
-@pytest.mark.parametrize(("name", "protocol", "topic", "before_code", "wrong_code"), CASES, ids=IDS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 async def test_a_reconnection_logs_in_again_before_restoring(
     no_leaked_tasks: None,
-    name: str,
-    protocol: Callable[[], VenueProtocol],
-    topic: str,
-    before_code: Any,
-    wrong_code: Any,
+    case: Case,
 ) -> None:
+    topic = case.topic
     backoff = ExponentialBackoff(0.05, 2.0, 1.0, jitter="none")
-    async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
-        client = WebSocketClient(
-            venue.url,
-            protocol=protocol(),
-            ping_interval=None,
-            subscribe_timeout=3,
-            credentials=GOOD,
-            reconnect=ReconnectPolicy(backoff=backoff),
-        )
+    async with case.venue() as venue:
+        client = case.client(venue, credentials=GOOD, reconnect=ReconnectPolicy(backoff=backoff))
         got: list[Any] = []
         sub = client.watch(topic).subscribe(got.append)
         try:
@@ -144,26 +148,16 @@ async def test_a_reconnection_logs_in_again_before_restoring(
             await client.close()
 
 
-@pytest.mark.parametrize(("name", "protocol", "topic", "before_code", "wrong_code"), CASES, ids=IDS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 async def test_wrong_secret_is_refused_and_private_stays_closed(
     no_leaked_tasks: None,
     caplog: Any,
-    name: str,
-    protocol: Callable[[], VenueProtocol],
-    topic: str,
-    before_code: Any,
-    wrong_code: Any,
+    case: Case,
 ) -> None:
+    topic = case.topic
     caplog.set_level(logging.DEBUG)
-    async with MockVenue(rate=0, dialect=name, credentials=GOOD) as venue:
-        client = WebSocketClient(
-            venue.url,
-            protocol=protocol(),
-            ping_interval=None,
-            subscribe_timeout=3,
-            credentials=WRONG,
-            reconnect=ReconnectPolicy(),
-        )
+    async with case.venue() as venue:
+        client = case.client(venue, credentials=WRONG, reconnect=ReconnectPolicy())
         events: list[Event] = []
         client.events.subscribe(events.append)
         errors: list[Exception] = []
@@ -171,9 +165,9 @@ async def test_wrong_secret_is_refused_and_private_stays_closed(
         try:
             with pytest.raises(AuthenticationError) as caught:
                 await client.connect()
-            assert caught.value.refused and caught.value.code == wrong_code
+            assert caught.value.refused and caught.value.code == case.wrong_code
             [failed] = [e for e in events if isinstance(e, AuthFailed)]
-            assert failed.code == wrong_code
+            assert failed.code == case.wrong_code
             assert [type(e) for e in errors] == [AuthenticationError]
             assert not [e for e in events if isinstance(e, ReconnectProposed)]
             assert venue.core.auth is not None and venue.core.auth.logins == 0

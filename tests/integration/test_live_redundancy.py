@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from broadcasting import TOPICS, broadcasting
+from broadcasting import TOPICS, Numbers, broadcasting
 
 from rxws import ConnectionState, ExponentialBackoff, ReconnectPolicy, WebSocketClient
 from rxws.events import Disconnected, GapDetected
@@ -30,25 +30,19 @@ async def test_a_cut_connection_of_a_redundant_pair_loses_nothing(
             close_timeout=2.0,
         )
         tl = timeline(client)
-        got: dict[str, list[int]] = {t: [] for t in TOPICS}
-
-        def on_tick(message: Any) -> None:
-            got[message["topic"]].append(message["seq"])
-            tl.poke()
-
+        numbers = Numbers(tl)
         await client.connect()
-        client.watch(*TOPICS).subscribe(on_tick)
+        client.watch(*TOPICS).subscribe(numbers)
         await venue.wait_for(lambda: sum(set(TOPICS) <= set(c.topics) for c in venue.connections) == 2)
         async with broadcasting(venue):
-            await tl.wait(lambda: all(len(seqs) >= 10 for seqs in got.values()))
+            await tl.wait(lambda: numbers.each_at_least(10))
             venue.connections[cut].ws.transport.abort()  # the venue side of one connection is gone
             await tl.wait_event(Disconnected)
-            at_cut = {t: seqs[-1] for t, seqs in got.items()}
+            at_cut = numbers.last()
             await venue.wait_for(lambda: sum(set(TOPICS) <= set(c.topics) for c in venue.connections) == 2)
-            await tl.wait(lambda: all(got[t][-1] >= at_cut[t] + 20 for t in TOPICS))
+            await tl.wait(lambda: numbers.past(at_cut, 20))
         await client.close()
-        for topic, seqs in got.items():
-            assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), topic  # once each, no gap
+        numbers.assert_once_each_in_order()
         assert not tl.of(GapDetected)
         assert proxy.connections == 3  # the pair, and the replacement of the cut one
         if cut == 0:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from broadcasting import TOPICS, broadcasting
+from broadcasting import TOPICS, Numbers, broadcasting
 
 from rxws import ConnectionState, WebSocketClient
 from rxws.events import Disconnected, GapDetected, Rotated, RotationStarted
@@ -20,26 +20,20 @@ async def _rotate_while_streaming(venue: MockVenue, url: str, timeline: Callable
     """Watch TOPICS, rotate mid-stream, keep streaming; check every number arrived once, in order."""
     client = WebSocketClient(url, protocol=GenericJson(), close_timeout=2.0, rotation_overlap=0.05)
     tl = timeline(client)
-    got: dict[str, list[int]] = {t: [] for t in TOPICS}
-
-    def on_tick(message: Any) -> None:
-        got[message["topic"]].append(message["seq"])
-        tl.poke()
-
+    numbers = Numbers(tl)
     await client.connect()
-    client.watch(*TOPICS).subscribe(on_tick)
+    client.watch(*TOPICS).subscribe(numbers)
     async with broadcasting(venue):
-        await tl.wait(lambda: all(len(seqs) >= 5 for seqs in got.values()))
+        await tl.wait(lambda: numbers.each_at_least(5))
         (old,) = venue.connections
         await client.rotate()
-        at_rotation = {t: seqs[-1] for t, seqs in got.items()}
-        await tl.wait(lambda: all(got[t][-1] >= at_rotation[t] + 10 for t in TOPICS))
+        at_rotation = numbers.last()
+        await tl.wait(lambda: numbers.past(at_rotation, 10))
         await venue.wait_for(lambda: old not in venue.connections)
     await client.close()
     await venue.wait_for(lambda: not venue.connections)  # the new one closed by the host
     assert old.ws.close_code == 1000
-    for topic, seqs in got.items():
-        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), topic  # once each, no gap
+    numbers.assert_once_each_in_order()
     (rotated,) = tl.of(Rotated)
     assert rotated.switched == tuple(sorted(TOPICS)) and rotated.unsequenced == ()
     assert len(tl.of(RotationStarted)) == 1 and not tl.of(GapDetected)

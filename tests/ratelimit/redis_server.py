@@ -12,7 +12,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 
 def free_port() -> int:
@@ -88,3 +92,17 @@ class RedisServer:
         """Stop the server and remove its directory."""
         self.stop()
         self._dir.cleanup()
+
+
+@contextmanager
+def running_redis() -> Iterator[RedisServer]:
+    """A started :class:`RedisServer`, closed on exit; skips the test when there is no redis-server."""
+    try:
+        made = RedisServer()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    made.start()
+    try:
+        yield made
+    finally:
+        made.close()

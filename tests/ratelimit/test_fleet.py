@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("redis", reason="the redis extra (redis-py) is not installed")
 
-from redis_server import RedisServer
+from redis_server import RedisServer, running_redis
 
 from rxws.exceptions import UsageError
 from rxws.ratelimit import (
@@ -38,13 +38,8 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RedisServer]:
-    try:
-        made = RedisServer()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    made.start()
-    yield made
-    made.close()
+    with running_redis() as made:
+        yield made
 
 
 @pytest.fixture

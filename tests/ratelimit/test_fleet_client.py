@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("redis", reason="the redis extra (redis-py) is not installed")
 
-from redis_server import RedisServer
+from redis_server import RedisServer, running_redis
 
 from rxws import ConnectionLost, ConnectionState, RateLimitExceeded, WebSocketClient
 from rxws.protocols import GenericJson
@@ -39,13 +39,8 @@ pytestmark = [pytest.mark.redis, pytest.mark.integration]
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RedisServer]:
-    try:
-        made = RedisServer()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    made.start()
-    yield made
-    made.close()
+    with running_redis() as made:
+        yield made
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 
 pytest.importorskip("redis", reason="the redis extra (redis-py) is not installed")
 
-from redis_server import RedisServer
+from redis_server import RedisServer, running_redis
 
 from rxws.ratelimit import Scope, VenueRateLimiter
 from rxws.ratelimit.fleet import FleetLedger
@@ -37,13 +37,8 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.e
 
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
-    try:
-        made = RedisServer()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    made.start()
-    yield made
-    made.close()
+    with running_redis() as made:
+        yield made
 
 
 class CountingVenue(MockVenue):

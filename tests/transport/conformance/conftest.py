@@ -1,10 +1,12 @@
 """Fixtures of the transport conformance suite: ``harness`` (every transport kind), ``wire`` (the
-real-socket kinds), ``tls_files`` (a self-signed certificate made with the ``openssl`` CLI)."""
+real-socket kinds), ``tls_files`` (a self-signed certificate made with the ``openssl`` CLI) and
+``tls_venue`` (a wss:// venue serving it, and a client context trusting it)."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -83,3 +85,17 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
         return factories
     factories["uvloop"] = uvloop.new_event_loop
     return factories
+
+
+@pytest.fixture
+async def tls_venue(tls_files: tuple[Path, Path]) -> AsyncIterator[tuple[SocketVenue, ssl.SSLContext]]:
+    """A started venue serving ``wss://`` with the test certificate, and a client-side context that
+    trusts it (verification is on by default, so a client without it is refused)."""
+    cert, key = tls_files
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    venue = await SocketVenue(tls=server_side).start()
+    try:
+        yield venue, ssl.create_default_context(cafile=str(cert))
+    finally:
+        await venue.stop()

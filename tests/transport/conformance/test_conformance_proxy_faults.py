@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-from pathlib import Path
 
 import pytest
 from conformance_harness import Harness, SocketVenue, make_transport
@@ -52,23 +51,17 @@ async def test_an_unreachable_proxy(wire: Harness) -> None:
 
 @pytest.mark.parametrize("kind", PROXIES, ids=["http", "socks5"])
 async def test_tls_runs_inside_the_tunnel_and_still_verifies(
-    wire: Harness, kind: ProxyClass, tls_files: tuple[Path, Path]
+    wire: Harness, kind: ProxyClass, tls_venue: tuple[SocketVenue, ssl.SSLContext]
 ) -> None:
-    cert, key = tls_files
-    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_side.load_cert_chain(cert, key)
-    venue = await SocketVenue(tls=server_side).start()
-    try:
-        async with kind(credentials=(USER, PASSWORD)) as proxy:
-            wire.transport = make_transport(wire.kind, proxy=proxy.url)
-            with pytest.raises(ConnectFailed) as refused:  # an untrusted certificate, tunnel or not
-                await wire.open(url=venue.url)
-            assert "certificate" in str(refused.value).lower()
-            link, inbox = await wire.open(url=venue.url, ssl=ssl.create_default_context(cafile=str(cert)))
-            await venue.peers[-1].push("over TLS, through the proxy")
-            await wire.until(lambda: inbox.messages == ["over TLS, through the proxy"])
-            await wire.closed(link)
-            assert proxy.stats.tunnels == 2
-            assert proxy.stats.bytes_up > 0 and proxy.stats.bytes_down > 0
-    finally:
-        await venue.stop()
+    venue, trusting = tls_venue
+    async with kind(credentials=(USER, PASSWORD)) as proxy:
+        wire.transport = make_transport(wire.kind, proxy=proxy.url)
+        with pytest.raises(ConnectFailed) as refused:  # an untrusted certificate, tunnel or not
+            await wire.open(url=venue.url)
+        assert "certificate" in str(refused.value).lower()
+        link, inbox = await wire.open(url=venue.url, ssl=trusting)
+        await venue.peers[-1].push("over TLS, through the proxy")
+        await wire.until(lambda: inbox.messages == ["over TLS, through the proxy"])
+        await wire.closed(link)
+        assert proxy.stats.tunnels == 2
+        assert proxy.stats.bytes_up > 0 and proxy.stats.bytes_down > 0

@@ -8,7 +8,6 @@ import socket
 import ssl
 import time
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 
 import pytest
 from conformance_harness import Harness, SocketVenue
@@ -21,27 +20,20 @@ pytestmark = pytest.mark.asyncio  # explicit: conftest runs each test on asyncio
 
 
 async def test_tls_refuses_an_untrusted_certificate_and_accepts_a_trusted_one(
-    wire: Harness, tls_files: tuple[Path, Path]
+    wire: Harness, tls_venue: tuple[SocketVenue, ssl.SSLContext]
 ) -> None:
-    cert, key = tls_files
-    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_side.load_cert_chain(cert, key)
-    venue = await SocketVenue(tls=server_side).start()
-    try:
-        assert venue.url.startswith("wss://")
-        with pytest.raises(ConnectFailed) as refused:  # verification is on by default
-            await wire.open(url=venue.url)
-        assert "certificate" in str(refused.value).lower()
-        assert not venue.peers
-        trusting = ssl.create_default_context(cafile=str(cert))
-        link, inbox = await wire.open(url=venue.url, ssl=trusting)
-        await venue.peers[-1].push("over TLS")
-        await wire.until(lambda: inbox.messages == ["over TLS"])
-        assert link.send("back") is True
-        await wire.until(lambda: venue.peers[-1].received == ["back"])
-        await wire.closed(link)
-    finally:
-        await venue.stop()
+    venue, trusting = tls_venue
+    assert venue.url.startswith("wss://")
+    with pytest.raises(ConnectFailed) as refused:  # verification is on by default
+        await wire.open(url=venue.url)
+    assert "certificate" in str(refused.value).lower()
+    assert not venue.peers
+    link, inbox = await wire.open(url=venue.url, ssl=trusting)
+    await venue.peers[-1].push("over TLS")
+    await wire.until(lambda: inbox.messages == ["over TLS"])
+    assert link.send("back") is True
+    await wire.until(lambda: venue.peers[-1].received == ["back"])
+    await wire.closed(link)
 
 
 async def test_extra_headers_reach_the_venue(wire: Harness) -> None:
