@@ -161,16 +161,19 @@ class Requests:
             ctx.emit(LateReply(at=ctx.now(), request_id=_plain(request_id), why=why))
             check_rate_signal(message)
             return
-        if entry.kind == "exchange":  # the whole reply, read by whoever exchanged (e.g. a login)
+        kind = entry.kind
+        if kind == "exchange":  # the whole reply, read by whoever exchanged (e.g. a login)
             assert entry.result is not None
             entry.result.set_result(message)
             return
         protocol = ctx.protocol
+        value: Any = None
         try:
             error = protocol.reply_error(message)
             if error is not None:
                 check_rate_signal(message)
-            value = protocol.reply_result(message) if entry.kind == "request" and error is None else None
+            elif kind == "request":
+                value = protocol.reply_result(message)
         except Exception as exc:  # the dialect cannot read this reply: its request fails with why
             error = VenueError(None, f"the reply could not be read: {type(exc).__name__}: {exc}", message)
             error.__cause__ = exc
@@ -178,6 +181,11 @@ class Requests:
                 self.pending.complete(request_id)  # the stream ends here: later parts are late
             self._settle(entry, error)
             raise  # reported as InternalError by the client; the connection goes on
+        if error is None and kind == "request" and entry.parts is None:
+            # The hot path, a plain request answered: what _settle does for it, one call less.
+            assert entry.result is not None
+            entry.result.set_result(value)
+            return
         if error is not None and not final:  # an error part ends a streaming reply
             self.pending.complete(request_id)
             final = True
