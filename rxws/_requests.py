@@ -22,7 +22,7 @@ from rxws._replay import ReplayStream
 from rxws.core.correlation import IdGenerator, PendingTable, ReplyOutcome
 from rxws.events import LateReply
 from rxws.exceptions import RateLimitExceeded, RequestTimeout, VenueError
-from rxws.protocols.base import VenueProtocol
+from rxws.protocols.base import VenueProtocol, fast_encoder
 from rxws.transport.base import Frame
 
 __all__: list[str] = []
@@ -60,6 +60,8 @@ class Requests:
         # Replies are asked whether they are one part of several only once a streaming request
         # was made (before, every entry takes the first frame) and the dialect has such replies.
         self._is_partial: Callable[[Any], bool] | None = None
+        # The dialect's default JSON encoding, bound to orjson.dumps itself when it can be.
+        self._dumps = fast_encoder(ctx.protocol)
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -93,12 +95,19 @@ class Requests:
             raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
         protocol = self._ctx.protocol
         request_id = self.next_id()
-        frame = protocol.encode(protocol.request_message(method, params, request_id))
+        message = protocol.request_message(method, params, request_id)
+        dumps = self._dumps
+        if dumps is not None and type(message) is dict:  # the default encode, two calls less
+            try:
+                frame: Frame = dumps(message).decode()
+            except (TypeError, ValueError, RecursionError):  # encode() raises the EncodeError
+                frame = protocol.encode(message)
+        else:
+            frame = protocol.encode(message)
         if parts is not None and self._is_partial is None:
-            protocol = self._ctx.protocol
             if type(protocol).is_partial is not VenueProtocol.is_partial:
                 self._is_partial = protocol.is_partial
-        self.expect(request_id, _Pending("request", result, timeout, parts=parts))
+        self.expect(request_id, _Pending("request", result, timeout, (), parts))
         try:
             session.write(frame, None, request_id)
         except Exception:

@@ -105,8 +105,16 @@ class PendingTable(Generic[E]):
         if request_id in entries:
             raise KeyError(f"request id {request_id!r} is already pending")
         entries[request_id] = entry
-        if deadline is not None:
-            self._queue(request_id, deadline)
+        if deadline is None:
+            return
+        fifo = self._fifo
+        if fifo and deadline >= fifo[-1][0] and len(fifo) < 64:
+            # The hot path: what _queue does for an in-order deadline while no compaction is due.
+            order = next(self._order)
+            self._orders[request_id] = order
+            fifo.append((deadline, order, request_id))
+            return
+        self._queue(request_id, deadline)
 
     def _queue(self, request_id: Hashable, deadline: float) -> None:
         order = next(self._order)
