@@ -27,6 +27,8 @@ import asyncio
 import logging
 import ssl as _ssl
 import types
+from os import urandom as _urandom
+from struct import pack as _pack
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any
@@ -41,6 +43,7 @@ from websockets.exceptions import (
 )
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
+from websockets.frames import apply_mask as _apply_mask
 from websockets.protocol import State
 
 from rxws import _redact
@@ -223,6 +226,25 @@ class _DirectConnection(ClientConnection):
             _observer_failed(exc)
 
 
+def _client_frame(frame: Frame) -> bytes:
+    """One unfragmented, masked client data frame of ``frame`` (text for ``str``), byte for byte
+    what ``websockets``' ``Frame.serialize(mask=True)`` writes without extensions (RFC 6455
+    section 5.2: FIN and the opcode, the masked length, a random mask key, the masked payload)."""
+    if type(frame) is str:
+        data, head = frame.encode(), 0x81
+    else:
+        data, head = bytes(frame), 0x82
+    length = len(data)
+    mask = _urandom(4)  # what websockets' secrets.token_bytes(4) reads
+    if length < 126:
+        header = _pack("!BB", head, 0x80 | length)
+    elif length < 65536:
+        header = _pack("!BBH", head, 0xFE, length)
+    else:
+        header = _pack("!BBQ", head, 0xFF, length)
+    return header + mask + _apply_mask(data, mask)
+
+
 @types.coroutine
 def _finish_value(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
     """Drive an already-started coroutine to its end from inside a task; return its value."""
@@ -376,12 +398,16 @@ class WebsocketsLink(Link):
             return self._send_slow(frame)  # closing (raises NotConnected) or mid-fragment: rare
         # The fast path: what ``ws.send`` does for one unfragmented message, without the
         # coroutine and its async context manager (about 2 us per frame): frame it, write it.
+        protocol = ws.protocol
         try:
-            if isinstance(frame, str):
-                ws.protocol.send_text(frame.encode())
-            else:
-                ws.protocol.send_binary(frame)
-            ws.send_data()
+            if protocol.extensions or protocol.debug or protocol.writes or protocol.expect_continuation_frame:
+                if isinstance(frame, str):  # compression, debug logging, or writes waiting: rare
+                    protocol.send_text(frame.encode())
+                else:
+                    protocol.send_binary(frame)
+                ws.send_data()
+            else:  # the usual case: the same bytes, framed here (about 1 us less per frame)
+                ws.transport.write(_client_frame(frame))
         except Exception as exc:  # as websockets' send_context: an unexpected error fails the link
             ws.set_connection_exc(exc)
             transport = ws.transport
