@@ -19,6 +19,7 @@ from reactivex.disposable import Disposable, SerialDisposable
 from rxws._client_base import ClientContext, _Pending, _plain
 from rxws._command import CommandResult
 from rxws._replay import ReplayStream
+from rxws._session_budget import ConnectionBudget
 from rxws.core.correlation import IdGenerator, PendingTable, ReplyOutcome
 from rxws.events import LateReply
 from rxws.exceptions import RateLimitExceeded, RequestTimeout, VenueError
@@ -35,6 +36,12 @@ class Writes(Protocol):
 
     def write(self, frame: Frame, done: CommandResult[None] | None, request_id: Hashable = None) -> None:
         """Write ``frame``, or queue it."""
+
+
+class ReadOn(Protocol):
+    """The session a reply was read on: its connection's budget reads rate-limit signals."""
+
+    budget: ConnectionBudget
 
 
 class Requests:
@@ -104,9 +111,12 @@ class Requests:
                 frame = protocol.encode(message)
         else:
             frame = protocol.encode(message)
-        if parts is not None and self._is_partial is None:
-            if type(protocol).is_partial is not VenueProtocol.is_partial:
-                self._is_partial = protocol.is_partial
+        if (
+            parts is not None
+            and self._is_partial is None
+            and type(protocol).is_partial is not VenueProtocol.is_partial
+        ):
+            self._is_partial = protocol.is_partial
         self.expect(request_id, _Pending("request", result, timeout, (), parts))
         try:
             session.write(frame, None, request_id)
@@ -152,8 +162,9 @@ class Requests:
             assert entry.result is not None
             entry.result.set_error(RequestTimeout(request_id, timeout))
 
-    def on_reply(self, request_id: Hashable, message: Any, check_rate_signal: Callable[[Any], None]) -> None:
-        """Settle the request ``message`` answers; a reply nobody waits for is counted."""
+    def on_reply(self, session: ReadOn, request_id: Hashable, message: Any) -> None:
+        """Settle the request ``message`` (read on ``session``) answers; a reply nobody waits for
+        is counted. An error reply, or one nobody waits for, is checked for a rate-limit signal."""
         ctx = self._ctx
         final = True
         if self._is_partial is not None and self._is_partial(message):  # one part of several
@@ -168,7 +179,7 @@ class Requests:
                 ctx.stats.unknown_replies += 1
                 why = "no request with this id is pending"
             ctx.emit(LateReply(at=ctx.now(), request_id=_plain(request_id), why=why))
-            check_rate_signal(message)
+            session.budget.check_rate_signal(message)
             return
         kind = entry.kind
         if kind == "exchange":  # the whole reply, read by whoever exchanged (e.g. a login)
@@ -180,7 +191,7 @@ class Requests:
         try:
             error = protocol.reply_error(message)
             if error is not None:
-                check_rate_signal(message)
+                session.budget.check_rate_signal(message)
             elif kind == "request":
                 value = protocol.reply_result(message)
         except Exception as exc:  # the dialect cannot read this reply: its request fails with why

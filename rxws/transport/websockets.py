@@ -27,10 +27,10 @@ import asyncio
 import logging
 import ssl as _ssl
 import types
-from os import urandom as _urandom
-from struct import pack as _pack
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator, Mapping
+from os import urandom as _urandom
+from struct import pack as _pack
 from typing import Any
 
 import reactivex
@@ -43,7 +43,7 @@ from websockets.exceptions import (
 )
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
-from websockets.frames import apply_mask as _apply_mask
+from websockets.frames import apply_mask as _apply_mask  # type: ignore[attr-defined]  # its C speedup
 from websockets.protocol import State
 
 from rxws import _redact
@@ -230,7 +230,7 @@ def _client_frame(frame: Frame) -> bytes:
     """One unfragmented, masked client data frame of ``frame`` (text for ``str``), byte for byte
     what ``websockets``' ``Frame.serialize(mask=True)`` writes without extensions (RFC 6455
     section 5.2: FIN and the opcode, the masked length, a random mask key, the masked payload)."""
-    if type(frame) is str:
+    if isinstance(frame, str):
         data, head = frame.encode(), 0x81
     else:
         data, head = bytes(frame), 0x82
