@@ -175,6 +175,18 @@ class PendingTable(Generic[E]):
         """The entry pending under ``request_id``, left in place."""
         return self._entries.get(request_id)
 
+    def take(self, request_id: Hashable) -> E | None:
+        """The entry pending under ``request_id``, taken as :meth:`resolve` takes it for a final
+        reply; None (nothing changed or counted) when none is: :meth:`resolve` then tells a late
+        reply from an unknown one."""
+        try:
+            entry = self._entries.pop(request_id, None)
+        except TypeError:  # unhashable: never one of ours
+            return None
+        if entry is not None:
+            self._orders.pop(request_id, None)
+        return entry
+
     def resolve(self, request_id: Hashable, *, final: bool = True) -> tuple[str, E | None]:
         """Take the entry a reply answers: ``(PENDING, entry)``, ``(LATE, None)`` or ``(UNKNOWN, None)``.
 
