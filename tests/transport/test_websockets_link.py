@@ -94,7 +94,7 @@ def test_the_send_fast_path_frames_as_websockets_does(
 
     from websockets.frames import Frame, Opcode
 
-    from rxws.transport import websockets as ws_transport
+    from rxws.transport import _ws_connection as ws_transport
 
     payload: str | bytes = "é" * (length // 2) + "a" * (length % 2) if text else bytes(range(256)) * 300
     if not text:
