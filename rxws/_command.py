@@ -109,8 +109,13 @@ class CommandResult(Observable[T], Generic[T]):
             self._on_abandon = None
         for observer in observers:
             self._replay(observer)
-        for loop, future in futures:
-            _settle(loop, future, value, None)
+        if futures:  # what _settle does for each, inline: two calls less on every reply
+            running = asyncio._get_running_loop()
+            for loop, future in futures:
+                if loop is not running:
+                    loop.call_soon_threadsafe(_apply, future, value, None)
+                elif not future.done():  # the usual case: the awaiting task wakes at the next tick
+                    future.set_result(value)
 
     def set_error(self, error: BaseException) -> None:
         """Fail with ``error`` (ignored if already done)."""

@@ -33,8 +33,8 @@ from rxws.transport.base import Frame
 __all__: list[str] = []
 
 # What a delivered frame gave when decoded: its routing key, topic, the topic's merge (kept for
-# the client's life), its numbers and dedupe key.
-_Entry = tuple[Hashable, str, TopicMerge, Seq | None, Hashable | None]
+# the client's life), its numbers (an int n for a dialect's counter field: Seq(n, n)) and dedupe key.
+_Entry = tuple[Hashable, str, TopicMerge, Seq | int | None, Hashable | None]
 
 
 class Copies:
@@ -79,7 +79,11 @@ class Copies:
                 if (
                     not (held and (topic, source) in held)
                     and route(route_key) is not None
-                    and merge.offer_copy(source, seq, key)
+                    and (
+                        merge.offer_copy_number(source, seq)
+                        if type(seq) is int
+                        else merge.offer_copy(source, seq, key)  # type: ignore[arg-type]
+                    )
                 ):
                     return True  # counted in the merge's duplicates
             current[source] = frame if len(frame) <= max_length else None  # remember() keeps it
@@ -93,10 +97,11 @@ class Copies:
         route_key: Hashable,
         topic: str,
         merge: TopicMerge,
-        seq: Seq | None,
+        seq: Seq | int | None,
         key: Hashable | None,
     ) -> None:
-        """The frame ``source`` is handling was delivered (its message passed the merge): keep it."""
+        """The frame ``source`` is handling was delivered (its message passed the merge): keep it
+        (``seq`` an int ``n``: a counter field's number, ``Seq(n, n)``)."""
         current = self._current
         frame = current[source]
         if frame is None:

@@ -315,13 +315,22 @@ class Redundancy:
                 return cached[1]
             topic = key if isinstance(key, str) else str(key)
             merge = self._merge(topic)
-            offer = merge.offer
+            offer, offer_number = merge.offer, merge.offer_number
 
             def merged(message: Any) -> None:
                 if field is None:
                     seq = sequence(message)
                 else:  # counter_field's contract: sequence() is Seq(n, n) for an int n there, else None
                     number = message.get(field) if type(message) is dict else None
+                    if type(number) is int and not held:
+                        # The hot path (no late joiner held back): the path below for Seq(n, n),
+                        # judged by the merge without building the Seq, remembered as n.
+                        if offer_number(source, number):
+                            remember(source, key, topic, merge, number, None)
+                            sink(message)
+                            if held:  # the host's observer subscribed meanwhile: as below
+                                self._release(topic, _TWIN - source, merge, sink)
+                        return
                     seq = make_seq(number, number) if type(number) is int else None
                 if held and (topic, source) in held:
                     if seq is not None:  # a late joiner: held until the merge reaches it

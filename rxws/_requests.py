@@ -19,10 +19,11 @@ from reactivex.disposable import Disposable, SerialDisposable
 from rxws._client_base import ClientContext, _Pending, _plain
 from rxws._command import CommandResult
 from rxws._replay import ReplayStream
+from rxws._session_budget import ConnectionBudget
 from rxws.core.correlation import IdGenerator, PendingTable, ReplyOutcome
 from rxws.events import LateReply
 from rxws.exceptions import RateLimitExceeded, RequestTimeout, VenueError
-from rxws.protocols.base import VenueProtocol
+from rxws.protocols.base import VenueProtocol, fast_encoder
 from rxws.transport.base import Frame
 
 __all__: list[str] = []
@@ -35,6 +36,12 @@ class Writes(Protocol):
 
     def write(self, frame: Frame, done: CommandResult[None] | None, request_id: Hashable = None) -> None:
         """Write ``frame``, or queue it."""
+
+
+class ReadOn(Protocol):
+    """The session a reply was read on: its connection's budget reads rate-limit signals."""
+
+    budget: ConnectionBudget
 
 
 class Requests:
@@ -60,6 +67,8 @@ class Requests:
         # Replies are asked whether they are one part of several only once a streaming request
         # was made (before, every entry takes the first frame) and the dialect has such replies.
         self._is_partial: Callable[[Any], bool] | None = None
+        # The dialect's default JSON encoding, bound to orjson.dumps itself when it can be.
+        self._dumps = fast_encoder(ctx.protocol)
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -93,12 +102,27 @@ class Requests:
             raise RateLimitExceeded(f"{self._max_in_flight} requests already in flight (max_in_flight)")
         protocol = self._ctx.protocol
         request_id = self.next_id()
-        frame = protocol.encode(protocol.request_message(method, params, request_id))
-        if parts is not None and self._is_partial is None:
-            protocol = self._ctx.protocol
-            if type(protocol).is_partial is not VenueProtocol.is_partial:
-                self._is_partial = protocol.is_partial
-        self.expect(request_id, _Pending("request", result, timeout, parts=parts))
+        message = protocol.request_message(method, params, request_id)
+        dumps = self._dumps
+        if dumps is not None and type(message) is dict:  # the default encode, two calls less
+            try:
+                frame: Frame = dumps(message).decode()
+            except (TypeError, ValueError, RecursionError):  # encode() raises the EncodeError
+                frame = protocol.encode(message)
+        else:
+            frame = protocol.encode(message)
+        if (
+            parts is not None
+            and self._is_partial is None
+            and type(protocol).is_partial is not VenueProtocol.is_partial
+        ):
+            self._is_partial = protocol.is_partial
+        # What expect() does, inline (a call less per request).
+        deadline = self._ctx.now() + timeout
+        self.pending.add(request_id, _Pending("request", result, timeout, (), parts), deadline)
+        armed = self._armed_at
+        if armed is None or deadline < armed:
+            self._arm(deadline)
         try:
             session.write(frame, None, request_id)
         except Exception:
@@ -143,14 +167,17 @@ class Requests:
             assert entry.result is not None
             entry.result.set_error(RequestTimeout(request_id, timeout))
 
-    def on_reply(self, request_id: Hashable, message: Any, check_rate_signal: Callable[[Any], None]) -> None:
-        """Settle the request ``message`` answers; a reply nobody waits for is counted."""
+    def on_reply(self, session: ReadOn, request_id: Hashable, message: Any) -> None:
+        """Settle the request ``message`` (read on ``session``) answers; a reply nobody waits for
+        is counted. An error reply, or one nobody waits for, is checked for a rate-limit signal."""
         ctx = self._ctx
         final = True
         if self._is_partial is not None and self._is_partial(message):  # one part of several
             waiting = self.pending.get(request_id) if isinstance(request_id, Hashable) else None
             final = waiting is None or waiting.parts is None  # a plain request takes the first part
-        outcome, entry = self.pending.resolve(request_id, final=final)
+        entry = self.pending.take(request_id) if final else None  # the usual case, cheaper
+        if entry is None:
+            outcome, entry = self.pending.resolve(request_id, final=final)
         if entry is None:
             if outcome == ReplyOutcome.LATE:
                 ctx.stats.late_replies += 1
@@ -159,18 +186,21 @@ class Requests:
                 ctx.stats.unknown_replies += 1
                 why = "no request with this id is pending"
             ctx.emit(LateReply(at=ctx.now(), request_id=_plain(request_id), why=why))
-            check_rate_signal(message)
+            session.budget.check_rate_signal(message)
             return
-        if entry.kind == "exchange":  # the whole reply, read by whoever exchanged (e.g. a login)
+        kind = entry.kind
+        if kind == "exchange":  # the whole reply, read by whoever exchanged (e.g. a login)
             assert entry.result is not None
             entry.result.set_result(message)
             return
         protocol = ctx.protocol
+        value: Any = None
         try:
             error = protocol.reply_error(message)
             if error is not None:
-                check_rate_signal(message)
-            value = protocol.reply_result(message) if entry.kind == "request" and error is None else None
+                session.budget.check_rate_signal(message)
+            elif kind == "request":
+                value = protocol.reply_result(message)
         except Exception as exc:  # the dialect cannot read this reply: its request fails with why
             error = VenueError(None, f"the reply could not be read: {type(exc).__name__}: {exc}", message)
             error.__cause__ = exc
@@ -178,6 +208,11 @@ class Requests:
                 self.pending.complete(request_id)  # the stream ends here: later parts are late
             self._settle(entry, error)
             raise  # reported as InternalError by the client; the connection goes on
+        if error is None and kind == "request" and entry.parts is None:
+            # The hot path, a plain request answered: what _settle does for it, one call less.
+            assert entry.result is not None
+            entry.result.set_result(value)
+            return
         if error is not None and not final:  # an error part ends a streaming reply
             self.pending.complete(request_id)
             final = True

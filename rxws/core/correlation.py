@@ -105,8 +105,16 @@ class PendingTable(Generic[E]):
         if request_id in entries:
             raise KeyError(f"request id {request_id!r} is already pending")
         entries[request_id] = entry
-        if deadline is not None:
-            self._queue(request_id, deadline)
+        if deadline is None:
+            return
+        fifo = self._fifo
+        if fifo and deadline >= fifo[-1][0] and len(fifo) < 64:
+            # The hot path: what _queue does for an in-order deadline while no compaction is due.
+            order = next(self._order)
+            self._orders[request_id] = order
+            fifo.append((deadline, order, request_id))
+            return
+        self._queue(request_id, deadline)
 
     def _queue(self, request_id: Hashable, deadline: float) -> None:
         order = next(self._order)
@@ -166,6 +174,18 @@ class PendingTable(Generic[E]):
     def get(self, request_id: Hashable) -> E | None:
         """The entry pending under ``request_id``, left in place."""
         return self._entries.get(request_id)
+
+    def take(self, request_id: Hashable) -> E | None:
+        """The entry pending under ``request_id``, taken as :meth:`resolve` takes it for a final
+        reply; None (nothing changed or counted) when none is: :meth:`resolve` then tells a late
+        reply from an unknown one."""
+        try:
+            entry = self._entries.pop(request_id, None)
+        except TypeError:  # unhashable: never one of ours
+            return None
+        if entry is not None:
+            self._orders.pop(request_id, None)
+        return entry
 
     def resolve(self, request_id: Hashable, *, final: bool = True) -> tuple[str, E | None]:
         """Take the entry a reply answers: ``(PENDING, entry)``, ``(LATE, None)`` or ``(UNKNOWN, None)``.

@@ -70,7 +70,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from rxws.protocols.base import Seq
+from rxws.protocols.base import Seq, make_seq
 
 __all__ = ["TopicMerge"]
 
@@ -173,6 +173,45 @@ class TopicMerge:
         src.caught = last == mark
         self.duplicates += 1
         return False
+
+    def offer_number(self, source: int, number: int) -> bool:
+        """:meth:`offer` of ``Seq(number, number)`` (a dialect's counter field: one number per
+        message), judged the same without building the ``Seq``.
+
+        Returns:
+            True to deliver it to the host; False for a counted duplicate.
+        """
+        src = self._sources.get(source)
+        mark = self._mark
+        if src is None or mark is None or src.epoch != self._epoch:
+            return self.offer(source, make_seq(number, number))
+        own = src.last
+        if own is None or number < own:
+            return self.offer(source, make_seq(number, number))
+        # offer()'s common path, with first == last == number
+        src.last = number
+        if number > mark:
+            self._mark = number
+            src.caught = True
+            self.delivered += 1
+            return True
+        src.caught = number == mark
+        self.duplicates += 1
+        return False
+
+    def offer_copy_number(self, source: int, number: int) -> bool:
+        """:meth:`offer_copy` of ``Seq(number, number)`` (see :meth:`offer_number`)."""
+        src = self._sources.get(source)
+        if src is None:
+            return False
+        own = src.last
+        mark = self._mark
+        if own is None or mark is None or number < own or number > mark or src.epoch != self._epoch:
+            return False  # offer() judges these
+        src.last = number  # offer()'s common path for last <= mark
+        src.caught = number == mark
+        self.duplicates += 1
+        return True
 
     def offer_copy(self, source: int, seq: Seq | None, key: Hashable | None = None) -> bool:
         """Take a copy of a message that was delivered already (e.g. its frame's text equals a

@@ -29,6 +29,7 @@ __all__ = [
     "counter_field",
     "decode_detail",
     "fast_decoder",
+    "fast_encoder",
     "json_dumps",
     "json_loads",
     "make_seq",
@@ -129,6 +130,17 @@ def fast_decoder(protocol: VenueProtocol) -> Callable[[str | bytes], Any] | None
         return None
     loads: Callable[[str | bytes], Any] = _orjson.loads
     return loads
+
+
+def fast_encoder(protocol: VenueProtocol) -> Callable[[Any], bytes] | None:
+    """``orjson.dumps`` itself when ``protocol`` encodes with the default
+    :meth:`VenueProtocol.encode` and orjson is installed, else None. A hot path (a request) may
+    call it on a ``dict`` message and decode its bytes as the text frame ``encode`` would return;
+    when it raises, ``protocol.encode`` gives the ``EncodeError`` with its detail."""
+    if _orjson is None or "encode" in vars(protocol) or type(protocol).encode is not VenueProtocol.encode:
+        return None
+    dumps: Callable[[Any], bytes] = _orjson.dumps
+    return dumps
 
 
 def decode_detail(exc: BaseException) -> str:

@@ -191,3 +191,17 @@ def test_deadlines_match_a_sorted_model(ops: list[tuple[str, int, int]]) -> None
             for _, _, r in expected:
                 del model[r]
         assert table.next_deadline() == (min(d for d, _ in model.values()) if model else None)
+
+
+def test_take_is_resolve_for_a_pending_entry_and_changes_nothing_otherwise() -> None:
+    table: PendingTable[str] = PendingTable()
+    for rid in range(100):  # past the FIFO's inline bound (64): both queueing paths
+        table.add(rid, f"r{rid}", deadline=float(rid))
+    assert table.take(7) == "r7" and 7 not in table and len(table) == 99
+    assert table.take(7) is None and table.late_replies == 0 and table.unknown_replies == 0
+    assert table.take(["unhashable"]) is None
+    table.add(200, "late", deadline=0.5)  # out of order: on the heap
+    assert [rid for rid, _ in table.due(10.0)] == [0, 200, 1, 2, 3, 4, 5, 6, 8, 9, 10]
+    assert table.take(3) is None  # expired: resolve() tells it is late
+    assert table.resolve(3) == (ReplyOutcome.LATE, None)
+    assert table.next_deadline() == 11.0

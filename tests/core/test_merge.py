@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from merge_helpers import gaps_of, one
 
 from rxws.core.merge import TopicMerge
-from rxws.protocols.base import Seq
+from rxws.protocols.base import Seq, make_seq
 
 
 # Sequenced ---------------------------------------------------------------------------------
@@ -425,3 +425,44 @@ def test_offer_copy_declines_an_unknown_source_and_anything_not_yet_delivered() 
     assert m.offer_copy(1, one(2)) is False  # above the mark: offer() delivers it
     assert m.offer_copy(1, one(1)) is True  # a copy of what was delivered
     assert (m.delivered, m.duplicates) == (1, 1)
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["offer", "copy", "add", "remove", "snapshot"]),
+        st.integers(0, 2),
+        st.integers(-3, 12),
+    ),
+    max_size=60,
+)
+
+
+@given(_OPS)
+def test_offer_number_judges_as_offer_of_seq_n_n(ops: list[tuple[str, int, int]]) -> None:
+    """``offer_number``/``offer_copy_number`` (the counter-field fast path) answer and move the
+    state exactly as ``offer``/``offer_copy`` of ``Seq(n, n)``, restarts and stale sources too."""
+    by_seq, by_number = TopicMerge(), TopicMerge()
+    for op, source, n in ops:
+        if op == "offer":
+            assert by_number.offer_number(source, n) == by_seq.offer(source, make_seq(n, n))
+        elif op == "copy":
+            assert by_number.offer_copy_number(source, n) == by_seq.offer_copy(source, make_seq(n, n))
+        elif op == "snapshot":  # another kind of message moves both alike
+            assert by_number.offer(source, make_seq(n, n, None, True)) == by_seq.offer(
+                source, make_seq(n, n, None, True)
+            )
+        elif op == "add":
+            by_seq.add_source(source)
+            by_number.add_source(source)
+        else:
+            by_seq.remove_source(source)
+            by_number.remove_source(source)
+        for merge in (by_seq, by_number):
+            assert merge.sources == by_seq.sources
+        assert (by_number.mark, by_number.delivered, by_number.duplicates, by_number.restarts) == (
+            by_seq.mark,
+            by_seq.delivered,
+            by_seq.duplicates,
+            by_seq.restarts,
+        )
+        assert [by_number.caught_up(s) for s in range(3)] == [by_seq.caught_up(s) for s in range(3)]

@@ -81,3 +81,26 @@ async def test_send_after_close_is_not_connected(link: WebsocketsLink) -> None:
     await asyncio.wait_for(closed, 5.0)
     with pytest.raises(NotConnected):
         link.send("late")
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536])
+@pytest.mark.parametrize("text", [True, False])
+def test_the_send_fast_path_frames_as_websockets_does(
+    length: int, text: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link frames a data message itself (no extensions): the same bytes, mask aside, as
+    ``websockets``' own serializer, at each length encoding's edges (7-bit, 16-bit, 64-bit)."""
+    import secrets
+
+    from websockets.frames import Frame, Opcode
+
+    from rxws.transport import _ws_connection as ws_transport
+
+    payload: str | bytes = "é" * (length // 2) + "a" * (length % 2) if text else bytes(range(256)) * 300
+    if not text:
+        payload = payload[:length]
+    monkeypatch.setattr(ws_transport, "_urandom", lambda n: b"\x01\x02\x03\x04"[:n])
+    monkeypatch.setattr(secrets, "token_bytes", lambda n=None: b"\x01\x02\x03\x04")
+    data = payload.encode() if isinstance(payload, str) else payload
+    expected = Frame(Opcode.TEXT if text else Opcode.BINARY, data).serialize(mask=True, extensions=[])
+    assert ws_transport._client_frame(payload) == expected
