@@ -47,8 +47,10 @@ services:
 unit: $(VENV)/.installed services
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# The wall-clock tests (a 30 s soak, pacing under jitter, a 200-subscription burst) exercise the same
+# code under reactivex 6 in `unit`; here they are deselected (not skipped) to keep `make test` short.
 unit-aio: $(VENV_AIO)/.installed
-	$(PY_AIO) -m pytest -q -p no:cacheprovider
+	$(PY_AIO) -m pytest -q -p no:cacheprovider -m "not wallclock"
 
 notebooks: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider --nbmake notebooks

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import pytest
+
 from rxws import WebSocketClient
 from rxws.events import Disconnected, Event
 from rxws.protocols import Binance
@@ -79,6 +81,7 @@ async def burst(seed: int, limiter: VenueRateLimiter, *, stop_at_close: bool) ->
             await client.close()
 
 
+@pytest.mark.wallclock
 async def test_default_headroom_survives_delay_jitter_where_exact_pacing_is_closed() -> None:
     async with asyncio.timeout(60):
         paced = await asyncio.gather(

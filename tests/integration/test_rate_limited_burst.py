@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from rxws import ConnectionState, WebSocketClient
 from rxws.events import Disconnected, Event
 from rxws.protocols import Binance
@@ -29,6 +31,7 @@ class FiveStreamsPerMessage(Binance):
     max_topics_per_message = 5
 
 
+@pytest.mark.wallclock
 async def test_binance_preset_bursts_200_subscriptions_without_being_closed() -> None:
     async with MockVenue(dialect="binance", rate=0, max_messages_per_second=5) as venue:
         client = WebSocketClient(

@@ -29,6 +29,7 @@ def _load() -> ModuleType:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.wallclock
 async def test_a_30_second_chaos_soak_keeps_every_invariant(no_leaked_tasks: None) -> None:
     soak = _load()
     report = await soak.run_soak(soak.SoakConfig(seconds=22.0, seed=1, settle_timeout=8.0))
