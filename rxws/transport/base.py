@@ -31,18 +31,23 @@ The contract of writing (``send`` and ``ping``), i.e. back-pressure:
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from reactivex import Observable
+from reactivex import Observable, abc
 from reactivex.abc import SchedulerBase
+from reactivex.disposable import Disposable
 
 from rxws._redact import DEFAULT_SECRET_HEADERS, mask_headers, register_secrets
-from rxws.exceptions import InvalidURL
+from rxws.exceptions import ConnectFailed, InvalidURL
 
-__all__ = ["Link", "LinkOptions", "Transport", "validate_url"]
+__all__ = ["Link", "LinkOptions", "Transport", "open_on_loop", "validate_url"]
+
+_L = TypeVar("_L")
 
 Frame = str | bytes
 
@@ -184,3 +189,40 @@ def validate_url(url: str) -> str:
     if port == 0:
         raise InvalidURL(f"invalid URL {url!r}: port 0")
     return url
+
+
+def open_on_loop(
+    url: str, opening: Callable[[asyncio.AbstractEventLoop], Coroutine[Any, Any, _L]]
+) -> Observable[_L]:
+    """What a transport's :meth:`Transport.open` returns when its opening is a coroutine.
+
+    On subscription ``opening(loop)`` runs as a task on the running loop; the observable then emits
+    the link and completes, or errors with the opening's exception (one that is not an
+    :class:`Exception` becomes :class:`~rxws.exceptions.ConnectFailed` naming ``url``). Disposing it
+    while the opening is in flight cancels the task.
+    """
+
+    def subscribe(observer: abc.ObserverBase[_L], _: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        task = asyncio.get_running_loop().create_task(opening(asyncio.get_running_loop()))
+
+        def done(t: asyncio.Task[_L]) -> None:
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if isinstance(exc, Exception):
+                observer.on_error(exc)
+            elif exc is not None:
+                observer.on_error(ConnectFailed(f"cannot connect to {url}: {exc!r}"))
+            else:
+                observer.on_next(t.result())
+                observer.on_completed()
+
+        task.add_done_callback(done)
+
+        def cancel() -> None:
+            if not task.done():
+                task.cancel()
+
+        return Disposable(cancel)
+
+    return Observable(subscribe)

@@ -37,7 +37,6 @@ from typing import Any
 
 from picows import WSCloseCode, WSHandshakeError, WSInvalidURL, WSMsgType, WSTransport, ws_connect
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
 from reactivex.subject import AsyncSubject
 
 from rxws import _redact
@@ -57,7 +56,7 @@ from rxws.exceptions import (
 from rxws.transport._picows_listener import Inbound, Opening, _Listener, close_code, reason_bytes
 from rxws.transport._proxy import ProxyURL, check_proxy_url, open_proxied_socket
 from rxws.transport._ws_errors import retry_after_seconds, translate_open_error
-from rxws.transport.base import Frame, Link, LinkOptions, Transport
+from rxws.transport.base import Frame, Link, LinkOptions, Transport, open_on_loop
 
 __all__ = ["PicowsLink", "PicowsTransport"]
 
@@ -94,32 +93,7 @@ class PicowsTransport(Transport):
 
     def open(self, url: str, options: LinkOptions, scheduler: abc.SchedulerBase) -> Observable[Link]:
         proxy = self._proxy
-
-        def subscribe(observer: abc.ObserverBase[Link], _: abc.SchedulerBase | None = None) -> Any:
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(_open(url, options, proxy, loop))
-
-            def done(t: asyncio.Task[PicowsLink]) -> None:
-                if t.cancelled():
-                    return
-                exc = t.exception()
-                if isinstance(exc, Exception):
-                    observer.on_error(exc)
-                elif exc is not None:
-                    observer.on_error(ConnectFailed(f"cannot connect to {url}: {exc!r}"))
-                else:
-                    observer.on_next(t.result())
-                    observer.on_completed()
-
-            task.add_done_callback(done)
-
-            def cancel() -> None:
-                if not task.done():
-                    task.cancel()
-
-            return Disposable(cancel)
-
-        return Observable(subscribe)
+        return open_on_loop(url, lambda loop: _open(url, options, proxy, loop))
 
 
 async def _open(

@@ -44,7 +44,6 @@ from websockets.protocol import State
 from rxws import _redact
 from rxws._subject import FastSubject
 from rxws.exceptions import (
-    ConnectFailed,
     ConnectionLost,
     HeartbeatTimeout,
     MessageTooBig,
@@ -56,7 +55,7 @@ from rxws.exceptions import (
 from rxws.transport._proxy import ProxyURL, check_proxy_url, set_nodelay
 from rxws.transport._ws_connection import _client_frame, _DirectConnection, _observer_failed
 from rxws.transport._ws_errors import translate_open_error
-from rxws.transport.base import Frame, Link, LinkOptions, Transport
+from rxws.transport.base import Frame, Link, LinkOptions, Transport, open_on_loop
 
 __all__ = ["WebsocketsLink", "WebsocketsTransport", "translate_open_error"]
 
@@ -102,31 +101,7 @@ class WebsocketsTransport(Transport):
         return f"WebsocketsTransport(proxy={self.proxy!r}, compression={self.compression!r})"
 
     def open(self, url: str, options: LinkOptions, scheduler: abc.SchedulerBase) -> Observable[Link]:
-        def subscribe(observer: abc.ObserverBase[Link], _: abc.SchedulerBase | None = None) -> Any:
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(_open(url, options, loop, self._proxy, self.compression))
-
-            def done(t: asyncio.Task[WebsocketsLink]) -> None:
-                if t.cancelled():
-                    return
-                exc = t.exception()
-                if isinstance(exc, Exception):
-                    observer.on_error(exc)
-                elif exc is not None:
-                    observer.on_error(ConnectFailed(f"cannot connect to {url}: {exc!r}"))
-                else:
-                    observer.on_next(t.result())
-                    observer.on_completed()
-
-            task.add_done_callback(done)
-
-            def cancel() -> None:
-                if not task.done():
-                    task.cancel()
-
-            return Disposable(cancel)
-
-        return Observable(subscribe)
+        return open_on_loop(url, lambda loop: _open(url, options, loop, self._proxy, self.compression))
 
 
 async def _open(
