@@ -30,7 +30,6 @@ from rxws._watching import Topics
 from rxws.core.state import ConnectionState, StateMachine
 from rxws.events import Connected, Disconnected, DisconnectReason, Reconnected, ReconnectProposed
 from rxws.exceptions import ConnectionLost, NotConnected, UsageError
-from rxws.operators._retry import retry_with_backoff
 from rxws.ratelimit.identity import connection_id
 from rxws.reconnect import ReconnectPolicy
 
@@ -159,10 +158,8 @@ class Lifecycle:
         policy = self._policy
         if policy is not None:
             source = source.pipe(
-                retry_with_backoff(
-                    policy.backoff,
-                    approve=policy.approve,
-                    retry_on=lambda exc: self._ever_connected and not self.closed and policy.retry_on(exc),
+                policy.retrying(
+                    wanted=lambda: self._ever_connected and not self.closed,
                     on_proposal=self._proposed,
                     on_denied=self._ctx.emit,
                     scheduler=self._ctx.sched,

@@ -35,7 +35,6 @@ from rxws._watching import Topics
 from rxws.core.merge import TopicMerge
 from rxws.events import Disconnected, DisconnectReason
 from rxws.exceptions import ConnectionLost
-from rxws.operators._retry import retry_with_backoff
 from rxws.protocols.base import counter_field, make_seq
 from rxws.reconnect import ReconnectPolicy
 
@@ -153,10 +152,8 @@ class Redundancy:
         policy = self._policy
         if policy is not None:
             source = source.pipe(
-                retry_with_backoff(
-                    policy.backoff,
-                    approve=policy.approve,
-                    retry_on=lambda exc: not self._stopped and policy.retry_on(exc),
+                policy.retrying(
+                    wanted=lambda: not self._stopped,
                     on_proposal=self._ctx.emit,
                     on_denied=self._ctx.emit,
                     scheduler=self._ctx.sched,

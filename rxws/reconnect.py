@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from reactivex import Observable
+from reactivex import Observable, abc
 
 from rxws.core.backoff import ExponentialBackoff
-from rxws.events import ReconnectProposed, VenueNotice
+from rxws.events import ReconnectDenied, ReconnectProposed, VenueNotice
 from rxws.exceptions import AuthenticationError, ConnectionClosed, HandshakeRejected
+from rxws.operators._retry import retry_with_backoff
 
 __all__ = ["Approval", "ReconnectPolicy", "default_retry_on"]
 
@@ -36,6 +38,9 @@ def default_retry_on(error: BaseException) -> bool:
     if isinstance(error, AuthenticationError) and error.refused:
         return False
     return not (isinstance(error, HandshakeRejected) and error.status in AUTH_STATUSES)
+
+
+_T = TypeVar("_T")
 
 
 def _approve_all(_: ReconnectProposed) -> bool:
@@ -63,3 +68,24 @@ class ReconnectPolicy:
     approve: Approval = _approve_all
     retry_on: Callable[[BaseException], bool] = default_retry_on
     rotate_on_notice: bool | Callable[[VenueNotice], bool] = False
+
+    def retrying(
+        self,
+        *,
+        wanted: Callable[[], bool],
+        on_proposal: Callable[[ReconnectProposed], None],
+        on_denied: Callable[[ReconnectDenied], None],
+        scheduler: abc.SchedulerBase | None,
+    ) -> Callable[[Observable[_T]], Observable[_T]]:
+        """:func:`~rxws.operators.retry_with_backoff` with this policy's backoff and approval; a
+        cause is proposed only while ``wanted()`` (the caller still wants a connection) and
+        :attr:`retry_on` accepts it."""
+        retry_on = self.retry_on
+        return retry_with_backoff(
+            self.backoff,
+            approve=self.approve,
+            retry_on=lambda exc: wanted() and retry_on(exc),
+            on_proposal=on_proposal,
+            on_denied=on_denied,
+            scheduler=scheduler,
+        )
