@@ -48,6 +48,10 @@ def ledger_of(server: RedisServer) -> Iterator[Callable[..., FleetLedger]]:
     made: list[FleetLedger] = []
 
     def make(**options: object) -> FleetLedger:
+        # These tests are not about the ledger's timeout (the outage tests set their own): a loaded
+        # machine can take longer than the default 250 ms to answer, and a timed-out decision is a
+        # refusal by design (fail_closed), which is not what they check.
+        options.setdefault("timeout", 2.0)  # (under half the default 5 s lease TTL)
         ledger = FleetLedger.from_url(server.url, prefix=prefix, **options)  # type: ignore[arg-type]
         made.append(ledger)
         return ledger

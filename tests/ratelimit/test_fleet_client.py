@@ -45,7 +45,9 @@ def server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def ledger(server: RedisServer) -> AsyncIterator[FleetLedger]:
-    made = FleetLedger.from_url(server.url, prefix=f"client-{uuid.uuid4().hex[:10]}")
+    made = FleetLedger.from_url(
+        server.url, prefix=f"client-{uuid.uuid4().hex[:10]}", timeout=2.0
+    )  # not a timeout test: a loaded machine may answer late
     yield made
     await made.aclose()
 

@@ -137,7 +137,7 @@ _HOLDER = """
     from rxws.ratelimit.fleet import FleetLedger
 
     async def main(redis_url, prefix):
-        ledger = FleetLedger.from_url(redis_url, prefix=prefix, lease_ttl=1.5)
+        ledger = FleetLedger.from_url(redis_url, prefix=prefix, lease_ttl=1.5, timeout=0.7)
         limiter = VenueRateLimiter(name="k", ledger=ledger, max_connections={Scope.IP: 3})
         for _ in range(3):
             assert (await limiter.acquire_connect_async(limiter.connection_id("held"), 0.0)).allowed
@@ -151,7 +151,7 @@ _HOLDER = """
 async def test_a_killed_holder_frees_its_slots_within_the_ttl(server: RedisServer) -> None:
     prefix = f"kill-{uuid.uuid4().hex[:8]}"
     ttl = 1.5
-    ledger = FleetLedger.from_url(server.url, prefix=prefix, lease_ttl=ttl)
+    ledger = FleetLedger.from_url(server.url, prefix=prefix, lease_ttl=ttl, timeout=0.7)
     limiter = VenueRateLimiter(name="k", ledger=ledger, max_connections={Scope.IP: 3})
     proc = spawn(_HOLDER, server.url, prefix)
     try:
