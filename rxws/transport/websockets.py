@@ -310,17 +310,7 @@ class WebsocketsLink(Link):
 
     def _send_slow(self, frame: Frame) -> bool:
         """``ws.send`` driven by hand: completes at once unless it has to wait for the drain."""
-        coro = self._ws.send(frame)
-        try:
-            yielded = coro.send(None)
-        except StopIteration:
-            return True
-        except ConnectionClosed as exc:
-            raise NotConnected(f"the link is closed: {exc}") from exc
-        # Written into the transport's buffer, which is now above its mark: wait for the drain.
-        self._blocked = True
-        self._drain_task = self._loop.create_task(self._drain(coro, yielded, None))
-        return False
+        return self._wait_drain(self._ws.send(frame))
 
     def _wait_drain(self, coro: Coroutine[Any, Any, None]) -> bool:
         """The write took the buffer above its mark: report ``False`` and wait for the drain."""
